@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. Every field has a YAML key (the `yaml` tag, nested
+// with dots), an environment variable LINKBACKUP_<KEY> (dots become underscores, upper
+// case) and, for most, a flag. Defaults are in DefaultConfig.
+type Config struct {
+	// Source is the DSN of the database to snapshot (libpq URL or key=value). Default: "".
+	// Its password is redacted in every log and error; prefer PGPASSFILE or PGPASSWORD.
+	Source DSN `yaml:"source"`
+	// Store is the snapshot store URL: file:///abs/dir or
+	// s3://bucket/prefix?endpoint=http://host:port&path_style=true&region=us-east-1
+	// (more query options in README). Default: "".
+	Store string `yaml:"store"`
+	// Backup tunes `linkbackup backup`.
+	Backup BackupConfig `yaml:"backup"`
+	// Export tunes `linkbackup export`.
+	Export ExportConfig `yaml:"export"`
+}
+
+// BackupConfig tunes snapshots.
+type BackupConfig struct {
+	// Jobs is the number of parallel COPY workers (each one connection). Default 4.
+	Jobs int `yaml:"jobs"`
+	// PgDump is the pg_dump binary; its major version must be >= the server's. Default "pg_dump".
+	PgDump string `yaml:"pg_dump"`
+	// ExcludeSchemas are schema names not backed up. Default none.
+	ExcludeSchemas []string `yaml:"exclude_schemas"`
+	// ExcludeTables are "schema.table" names whose data is not backed up (their definition
+	// still is). Default none.
+	ExcludeTables []string `yaml:"exclude_tables"`
+	// SplitTableMB: tables larger than this many MiB on disk are copied as several ranges
+	// in parallel. Default 256.
+	SplitTableMB int `yaml:"split_table_mb"`
+	// CompressionLevel is the zstd level: 1 (fastest), 3 (default), 6 (better), 11 (best).
+	// Default 1.
+	CompressionLevel int `yaml:"compression_level"`
+	// AppVersionQuery is a SQL query returning one text value stamped into the manifest
+	// (e.g. "SELECT max(version) FROM schema_migrations"). Default "" (none).
+	AppVersionQuery string `yaml:"app_version_query"`
+	// LockTimeout: how long to wait for another backup of the same database to the same
+	// store to finish before refusing. Default 0 (refuse at once).
+	LockTimeout time.Duration `yaml:"lock_timeout"`
+	// OrphanAge: incomplete snapshots (no manifest) older than this are deleted by the next
+	// backup. Default 24h.
+	OrphanAge time.Duration `yaml:"orphan_age"`
+}
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Backup: BackupConfig{
+			Jobs:             4,
+			PgDump:           "pg_dump",
+			SplitTableMB:     256,
+			CompressionLevel: 1,
+			OrphanAge:        24 * time.Hour,
+		},
+		Export: DefaultExportConfig(),
+	}
+}
+
+// Validate checks value ranges with field-specific messages. Whether a field is required
+// depends on the command; commands check that themselves.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Backup.Jobs < 1 || c.Backup.Jobs > 64 {
+		errs = append(errs, fmt.Errorf("backup.jobs (--jobs) = %d: want 1..64", c.Backup.Jobs))
+	}
+	if c.Backup.SplitTableMB < 1 {
+		errs = append(errs, fmt.Errorf("backup.split_table_mb = %d: want >= 1", c.Backup.SplitTableMB))
+	}
+	if l := c.Backup.CompressionLevel; l < 1 || l > 22 {
+		errs = append(errs, fmt.Errorf("backup.compression_level = %d: want 1..22", l))
+	}
+	if c.Store != "" {
+		if u, err := url.Parse(c.Store); err != nil || (u.Scheme != "file" && u.Scheme != "s3") {
+			errs = append(errs, fmt.Errorf("store (--store) %q: want file:///abs/dir or s3://bucket/prefix?endpoint=...", c.Store))
+		}
+	}
+	if err := c.Export.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// DSN is a PostgreSQL connection string whose String() hides the password.
+type DSN string
+
+func (d DSN) String() string { return RedactDSN(string(d)) }
+
+// MarshalYAML keeps passwords out of `linkbackup config` output.
+func (d DSN) MarshalYAML() (any, error) { return d.String(), nil }
+
+// RedactDSN replaces the password of a URL or key=value DSN with "**redacted**".
+func RedactDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "**unparsable dsn redacted**"
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return strings.ReplaceAll(u.String(), "xxxxx", "**redacted**")
+	}
+	fields := strings.Fields(dsn)
+	for i, f := range fields {
+		if strings.HasPrefix(f, "password=") {
+			fields[i] = "password=**redacted**"
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// Secret is a string that never prints.
+type Secret string
+
+func (Secret) String() string               { return "**redacted**" }
+func (Secret) MarshalYAML() (any, error)    { return "**redacted**", nil }
+func (s Secret) GoString() string           { return s.String() }
+func (s Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// loadConfigFile reads YAML, expanding $VAR and ${VAR} from the environment first.
+// Unknown keys are errors (a typo must not silently fall back to a default).
+func loadConfigFile(cfg *Config, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	expanded := os.Expand(string(raw), func(name string) string {
+		if name == "$" {
+			return "$"
+		}
+		return os.Getenv(name)
+	})
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// configKeys lists every settable key, e.g. "source", "backup.jobs".
+func configKeys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
+				walk(f.Type, prefix+tag+".")
+				continue
+			}
+			keys = append(keys, prefix+tag)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	sort.Strings(keys)
+	return keys
+}
+
+// envName returns the environment variable of key: backup.jobs -> LINKBACKUP_BACKUP_JOBS.
+func envName(key string) string {
+	return "LINKBACKUP_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// applyEnv sets every key whose environment variable is present.
+func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
+	for _, k := range configKeys() {
+		if v, ok := lookup(envName(k)); ok {
+			if err := setKey(cfg, k, v); err != nil {
+				return fmt.Errorf("%s: %w", envName(k), err)
+			}
+		}
+	}
+	return nil
+}
+
+// lookupKey returns the settable field for a dotted key.
+func lookupKey(cfg *Config, key string) (reflect.Value, error) {
+	v := reflect.ValueOf(cfg).Elem()
+	for _, part := range strings.Split(key, ".") {
+		found := false
+		for i := 0; i < v.NumField(); i++ {
+			if strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0] == part {
+				v = v.Field(i)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, fmt.Errorf("unknown config key %q", key)
+		}
+	}
+	return v, nil
+}
+
+// setKey parses s into the field named by key.
+func setKey(cfg *Config, key, s string) error {
+	v, err := lookupKey(cfg, key)
+	if err != nil {
+		return err
+	}
+	bad := func(want string) error { return fmt.Errorf("%s: %q is not %s", key, s, want) }
+	switch {
+	case v.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return bad("a duration like 30s or 2h")
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return bad("an integer")
+		}
+		v.SetInt(n)
+	case v.Kind() == reflect.Float64:
+		n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return bad("a number")
+		}
+		v.SetFloat(n)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return bad("true or false")
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		sl := reflect.MakeSlice(v.Type(), len(parts), len(parts))
+		for i, p := range parts {
+			sl.Index(i).SetString(p)
+		}
+		v.Set(sl)
+	default:
+		return fmt.Errorf("%s: cannot be set from text", key)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+)
+
+// version is stamped by the Makefile (-ldflags "-X main.version=...").
+var version = ""
+
+// toolVersion returns the stamped version, else the module version from build info.
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// app is what every subcommand shares: effective config, logger and output streams.
+type app struct {
+	cfg        Config
+	configFile string
+	logLevel   string
+	logFormat  string
+	log        *slog.Logger
+	stdout     io.Writer
+	stderr     io.Writer
+	// bindings maps a flag name to the config key it overrides.
+	bindings map[*pflag.Flag]string
+}
+
+// subcommands register themselves here from their own files (init), so adding a command
+// touches one file only.
+var subcommands []func(a *app) *cobra.Command
+
+func register(f func(a *app) *cobra.Command) { subcommands = append(subcommands, f) }
+
+const rootHelp = `linkbackup backs up the LinkaGoGo bookmark database and mails members their links.
+
+Nightly:  linkbackup backup    snapshot PostgreSQL to a store (file:// or s3://)
+          linkbackup verify    re-read a snapshot and prove every object and table digest
+Any time: linkbackup snapshots list the complete snapshots in a store
+
+Configuration: every flag can also be set in a YAML file (--config, $VAR expanded) or
+an environment variable LINKBACKUP_<KEY> (e.g. LINKBACKUP_SOURCE, LINKBACKUP_STORE,
+LINKBACKUP_JOBS). Precedence: flag > environment > config file > default.
+Secrets (DSN passwords, S3 keys) are never logged; prefer PGPASSFILE / AWS profiles or
+*_FILE variables over passwords in arguments.
+
+Exit codes:
+  0    success
+  1    error (the message says what failed and what to do)
+  2    usage error (bad flag, bad config)
+  3    partial: some items failed, the rest succeeded (see the report)
+  130  interrupted (SIGINT/SIGTERM)
+`
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{cfg: DefaultConfig(), stdout: stdout, stderr: stderr, bindings: map[*pflag.Flag]string{}}
+	root := &cobra.Command{
+		Use:           "linkbackup",
+		Short:         "Snapshot, prove and restore the bookmark database; mail members their links",
+		Long:          rootHelp,
+		Version:       toolVersion(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup(cmd)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFile, "config", os.Getenv("LINKBACKUP_CONFIG"), "YAML config file ($LINKBACKUP_CONFIG)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "debug, info, warn or error")
+	pf.StringVar(&a.logFormat, "log-format", "auto", "auto (text on a terminal, JSON otherwise), text or json")
+	for _, f := range subcommands {
+		root.AddCommand(f(a))
+	}
+	return root
+}
+
+// bind declares that flag name of cmd overrides config key (see config.go).
+func (a *app) bind(cmd *cobra.Command, name, key string) {
+	f := cmd.Flags().Lookup(name)
+	if f == nil {
+		panic("bind: no flag " + name)
+	}
+	if _, err := lookupKey(&a.cfg, key); err != nil {
+		panic("bind: " + err.Error())
+	}
+	a.bindings[f] = key
+}
+
+// setup loads config (defaults < file < env < flags), validates it and builds the logger.
+func (a *app) setup(cmd *cobra.Command) error {
+	cfg := DefaultConfig()
+	if a.configFile != "" {
+		if err := loadConfigFile(&cfg, a.configFile); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	if err := applyEnv(&cfg, os.LookupEnv); err != nil {
+		return withCode(exitUsage, err)
+	}
+	var ferr error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		key, ok := a.bindings[f]
+		if !ok || ferr != nil {
+			return
+		}
+		ferr = setKey(&cfg, key, flagString(f))
+	})
+	if ferr != nil {
+		return withCode(exitUsage, ferr)
+	}
+	if err := cfg.Validate(); err != nil {
+		return withCode(exitUsage, err)
+	}
+	a.cfg = cfg
+	log, err := newLogger(a.stderr, a.logLevel, a.logFormat)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	a.log = log
+	return nil
+}
+
+// flagString renders a flag's value the way setKey parses it (slices comma-joined).
+func flagString(f *pflag.Flag) string {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return strings.Join(sv.GetSlice(), ",")
+	}
+	return f.Value.String()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "auto":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
+}
