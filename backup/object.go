@@ -1,0 +1,197 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// countingHash counts and hashes the bytes written through it.
+type countingHash struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.h.Write(p)
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// encoders pools zstd encoders of one level (an encoder holds a few MiB of state).
+type encoders struct {
+	level zstd.EncoderLevel
+	pool  sync.Pool
+}
+
+func newEncoders(level int) *encoders {
+	return &encoders{level: zstd.EncoderLevelFromZstd(level)}
+}
+
+func (e *encoders) get(w io.Writer) (*zstd.Encoder, error) {
+	if enc, ok := e.pool.Get().(*zstd.Encoder); ok {
+		enc.Reset(w)
+		return enc, nil
+	}
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(e.level), zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(4<<20))
+}
+
+func (e *encoders) put(enc *zstd.Encoder) { enc.Reset(nil); e.pool.Put(enc) }
+
+// putCompressed streams what produce writes, zstd-compressed, into key. It returns the
+// stored object's size and SHA-256 (of the compressed bytes) and the raw size, and checks
+// with Stat that the store holds exactly the bytes written. No local disk is used: the
+// compressed stream goes through a pipe into the store's (multipart) upload.
+func putCompressed(ctx context.Context, st Store, encs *encoders, key string, sizeHint int64,
+	produce func(w io.Writer) error) (Object, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	type result struct {
+		info ObjectInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := st.Put(WithSizeHint(ctx, sizeHint), key, pr)
+		pr.CloseWithError(errors.Join(err, errUploadEnded)) // unblock the producer if Put stopped early
+		done <- result{info, err}
+	}()
+
+	sum := &countingHash{h: sha256.New()}
+	raw := &countingHash{h: nopHash{}}
+	enc, err := encs.get(io.MultiWriter(sum, pw))
+	if err == nil {
+		err = produce(io.MultiWriter(raw, enc))
+		if cerr := enc.Close(); err == nil {
+			err = cerr
+		}
+		encs.put(enc)
+	}
+	if err != nil {
+		// The producer failed (COPY error) or the upload stopped first; either way the
+		// reader side fails, so the store aborts the upload and keeps no object.
+		pw.CloseWithError(err)
+		r := <-done
+		if errors.Is(err, errUploadEnded) && r.err != nil {
+			return Object{}, fmt.Errorf("put %s: %w", key, r.err)
+		}
+		return Object{}, err
+	}
+	pw.Close()
+	r := <-done
+	if r.err != nil {
+		return Object{}, fmt.Errorf("put %s: %w", key, r.err)
+	}
+	obj := Object{Key: key, Size: sum.n, SHA256: hex.EncodeToString(sum.h.Sum(nil)), RawSize: raw.n}
+	stat, err := st.Stat(ctx, key)
+	if err != nil {
+		return Object{}, fmt.Errorf("check %s after upload: %w", key, err)
+	}
+	if stat.Size != obj.Size {
+		return Object{}, fmt.Errorf("check %s after upload: store holds %d bytes, %d were written", key, stat.Size, obj.Size)
+	}
+	return obj, nil
+}
+
+var errUploadEnded = errors.New("upload ended")
+
+type nopHash struct{}
+
+func (nopHash) Write(p []byte) (int, error) { return len(p), nil }
+func (nopHash) Sum(b []byte) []byte         { return b }
+func (nopHash) Reset()                      {}
+func (nopHash) Size() int                   { return 0 }
+func (nopHash) BlockSize() int              { return 1 }
+
+// ObjectError names a stored object that is missing, truncated or corrupt.
+type ObjectError struct {
+	Key string
+	Err error
+}
+
+func (e *ObjectError) Error() string { return fmt.Sprintf("object %s: %v", e.Key, e.Err) }
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// OpenObject opens a stored object and returns its decompressed content. The reader
+// checks the stored bytes' size and SHA-256 against obj while streaming and returns an
+// *ObjectError instead of io.EOF when they differ, so a consumer that reads to EOF never
+// accepts a corrupt object.
+func OpenObject(ctx context.Context, st Store, obj Object) (io.ReadCloser, error) {
+	rc, err := st.Open(ctx, obj.Key)
+	if err != nil {
+		return nil, &ObjectError{Key: obj.Key, Err: err}
+	}
+	v := &verifyingReader{r: rc, want: obj, h: sha256.New()}
+	dec, err := zstd.NewReader(v, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		rc.Close()
+		return nil, &ObjectError{Key: obj.Key, Err: err}
+	}
+	return &objectReader{dec: dec, v: v, key: obj.Key, rawWant: obj.RawSize}, nil
+}
+
+type verifyingReader struct {
+	r    io.ReadCloser
+	want Object
+	h    hash.Hash
+	n    int64
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if err == io.EOF {
+		if v.n != v.want.Size {
+			return n, fmt.Errorf("size %d, manifest says %d (truncated or replaced)", v.n, v.want.Size)
+		}
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.SHA256 {
+			return n, fmt.Errorf("sha256 %s, manifest says %s (corrupt)", got, v.want.SHA256)
+		}
+	}
+	return n, err
+}
+
+type objectReader struct {
+	dec     *zstd.Decoder
+	v       *verifyingReader
+	key     string
+	raw     int64
+	rawWant int64
+}
+
+func (o *objectReader) Read(p []byte) (int, error) {
+	n, err := o.dec.Read(p)
+	o.raw += int64(n)
+	if err == io.EOF {
+		// Drain what zstd did not need so the stored bytes are fully checked.
+		if _, derr := io.Copy(io.Discard, o.v); derr != nil {
+			return n, &ObjectError{Key: o.key, Err: derr}
+		}
+		if o.v.n != o.v.want.Size {
+			return n, &ObjectError{Key: o.key, Err: fmt.Errorf("size %d, manifest says %d", o.v.n, o.v.want.Size)}
+		}
+		if o.raw != o.rawWant {
+			return n, &ObjectError{Key: o.key, Err: fmt.Errorf("decompressed size %d, manifest says %d", o.raw, o.rawWant)}
+		}
+		return n, io.EOF
+	}
+	if err != nil {
+		return n, &ObjectError{Key: o.key, Err: err}
+	}
+	return n, nil
+}
+
+func (o *objectReader) Close() error {
+	o.dec.Close()
+	return o.v.r.Close()
+}
