@@ -1,0 +1,351 @@
+// Package file implements backup.Store on a local directory (file:///abs/dir).
+//
+// A key maps to the path dir/<key> ("/" becomes the OS separator). Put writes a temporary
+// file next to its target (named ".lbtmp-*", never listed), fsyncs it, renames it over the
+// target and fsyncs the directory, so an object is either absent, the previous one or
+// complete. Files are created 0600 and directories 0700: snapshots hold private data.
+//
+// Unlike S3, a directory cannot also be an object: keys "a" and "a/b" cannot both exist
+// (Put returns an error for the second). Snapshot layouts never need both.
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+// tempPrefix starts the names of files that Put has not finished; List skips them and
+// keys with an element starting with it are invalid for this store.
+const tempPrefix = ".lbtmp-"
+
+// Store is a backup.Store in a local directory.
+type Store struct {
+	dir string // absolute, cleaned
+}
+
+var _ backup.Store = (*Store)(nil)
+
+// New returns a store rooted at dir, creating it (0700) if missing. dir is made absolute.
+func New(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("file: empty directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("file: create store directory: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("file: %s is not a directory", abs)
+	}
+	return &Store{dir: abs}, nil
+}
+
+// Dir returns the store's absolute root directory.
+func (s *Store) Dir() string { return s.dir }
+
+// String returns "file:///abs/dir".
+func (s *Store) String() string { return "file://" + filepath.ToSlash(s.dir) }
+
+func (s *Store) path(key string) (string, error) {
+	if err := backup.ValidateKey(key); err != nil {
+		return "", err
+	}
+	for _, el := range strings.Split(key, "/") {
+		if strings.HasPrefix(el, tempPrefix) {
+			return "", fmt.Errorf("%w %q: elements starting with %q are reserved by the file store", backup.ErrInvalidKey, key, tempPrefix)
+		}
+	}
+	return filepath.Join(s.dir, filepath.FromSlash(key)), nil
+}
+
+// Put writes r to key atomically (temp file, fsync, rename, fsync directory).
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) (backup.ObjectInfo, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return backup.ObjectInfo{}, fmt.Errorf("file: put: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return backup.ObjectInfo{}, fmt.Errorf("file: put %s: %w", key, err)
+	}
+	info, err := s.put(ctx, key, p, r)
+	if err != nil {
+		return backup.ObjectInfo{}, fmt.Errorf("file: put %s: %w", key, err)
+	}
+	return info, nil
+}
+
+func (s *Store) put(ctx context.Context, key, p string, r io.Reader) (info backup.ObjectInfo, err error) {
+	dir := filepath.Dir(p)
+	var f *os.File
+	// A concurrent Delete may remove an empty parent between mkdir and create: retry.
+	for attempt := 0; ; attempt++ {
+		if err := s.mkdirAll(dir); err != nil {
+			return info, err
+		}
+		f, err = os.CreateTemp(dir, tempPrefix+"*")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || attempt == 3 {
+			return info, err
+		}
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, ctxReader{ctx, r})
+	if err != nil {
+		return info, err
+	}
+	if err := f.Sync(); err != nil {
+		return info, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return info, err
+	}
+	if err := f.Close(); err != nil {
+		return info, err
+	}
+	if fi.Size() != n {
+		return info, fmt.Errorf("wrote %d bytes but the file holds %d", n, fi.Size())
+	}
+	// Last chance to honour a cancellation: after the rename the object exists.
+	if err := ctx.Err(); err != nil {
+		return info, err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return info, err
+	}
+	if err := syncDir(dir); err != nil {
+		// The object is in place but its name may not survive a crash: report it.
+		return info, err
+	}
+	return backup.ObjectInfo{Key: key, Size: n, ModTime: fi.ModTime()}, nil
+}
+
+// mkdirAll creates dir and missing parents below the store root, fsyncing the parent of
+// each directory it creates so the new entries survive a crash.
+func (s *Store) mkdirAll(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is an object, not a directory", s.rel(dir))
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || dir == s.dir {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if err := s.mkdirAll(parent); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return s.mkdirAll(dir) // raced with another Put; check it is a directory
+		}
+		return err
+	}
+	return syncDir(parent)
+}
+
+func (s *Store) rel(p string) string {
+	r, err := filepath.Rel(s.dir, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(r)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Open opens key for reading.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, fmt.Errorf("file: open: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("file: open %s: %w", key, err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("file: open %s: %w", key, notExist(err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("file: open %s: %w", key, err)
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("file: open %s: %w", key, fs.ErrNotExist)
+	}
+	return f, nil
+}
+
+// Stat returns the size and modification time of key.
+func (s *Store) Stat(ctx context.Context, key string) (backup.ObjectInfo, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return backup.ObjectInfo{}, fmt.Errorf("file: stat: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return backup.ObjectInfo{}, fmt.Errorf("file: stat %s: %w", key, err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return backup.ObjectInfo{}, fmt.Errorf("file: stat %s: %w", key, notExist(err))
+	}
+	if fi.IsDir() {
+		return backup.ObjectInfo{}, fmt.Errorf("file: stat %s: %w", key, fs.ErrNotExist)
+	}
+	return backup.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// notExist turns "a path element is a file" (ENOTDIR) into fs.ErrNotExist: the key
+// "a/b" is missing when "a" is an object.
+func notExist(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && !errors.Is(err, fs.ErrNotExist) && errors.Is(pe.Err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
+	}
+	return err
+}
+
+// List returns every object whose key starts with prefix, sorted by key.
+func (s *Store) List(ctx context.Context, prefix string) ([]backup.ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("file: list %q: %w", prefix, err)
+	}
+	// Walk only the deepest directory the prefix names entirely.
+	root := s.dir
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		sub := prefix[:i]
+		if backup.ValidateKey(sub) != nil {
+			return nil, nil // no valid key can start with prefix
+		}
+		root = filepath.Join(s.dir, filepath.FromSlash(sub))
+	}
+	var out []backup.ObjectInfo
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && errors.Is(notExist(err), fs.ErrNotExist) {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
+		}
+		key := s.rel(p)
+		if d.IsDir() {
+			// Prune directories that cannot hold a matching key.
+			if p != root && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted while listing
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, backup.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("file: list %q: %w", prefix, err)
+	}
+	// WalkDir orders per directory ("a" before "a-b"), keys order as strings ("a-b" < "a/x").
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// Delete removes key and then its parent directories that became empty. A missing key is
+// not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return fmt.Errorf("file: delete: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("file: delete %s: %w", key, err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		if errors.Is(notExist(err), fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("file: delete %s: %w", key, err)
+	}
+	if fi.IsDir() {
+		return nil // a "directory" key is not an object
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("file: delete %s: %w", key, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("file: delete %s: %w", key, err)
+	}
+	// Best effort: remove now-empty parents (fails harmlessly when not empty).
+	for d := filepath.Dir(p); d != s.dir && strings.HasPrefix(d, s.dir); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break
+		}
+	}
+	return nil
+}
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
