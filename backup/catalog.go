@@ -53,7 +53,7 @@ SELECT n.nspname, c.relname,
              ORDER BY a.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND `+systemSchemaFilter+` AND `+notExtensionMember+`
-  AND NOT (n.nspname = ANY($1))
+  AND n.nspname <> ALL(COALESCE($1::text[], ARRAY[]::text[]))
 ORDER BY n.nspname, c.relname`, excludeSchemas)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
@@ -75,7 +75,7 @@ SELECT n.nspname, c.relname, c.relkind::text,
        CASE WHEN c.relkind = 'm' THEN c.relispopulated ELSE false END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('S', 'm') AND `+systemSchemaFilter+` AND `+notExtensionMember+`
-  AND NOT (n.nspname = ANY($1))
+  AND n.nspname <> ALL(COALESCE($1::text[], ARRAY[]::text[]))
 ORDER BY n.nspname, c.relname`, excludeSchemas)
 	if err != nil {
 		return nil, fmt.Errorf("list sequences: %w", err)

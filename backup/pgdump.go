@@ -43,10 +43,13 @@ func CheckPgDump(bin string, dumpMajor, serverNum int) error {
 // pgDumpSchema runs pg_dump --schema-only for one section under an exported snapshot
 // and streams its SQL into w. The password never goes into argv: it is passed as
 // PGPASSWORD (a pgpass file or other libpq mechanisms keep working).
-func pgDumpSchema(ctx context.Context, bin, dsn, password, snapshot, section string, excludeSchemas []string, w io.Writer) error {
+func pgDumpSchema(ctx context.Context, bin, dsn, password, snapshot, section string, excludeSchemas, excludeTables []QualName, w io.Writer) error {
 	args := []string{"--schema-only", "--section=" + section, "--snapshot=" + snapshot, "--no-password"}
 	for _, s := range excludeSchemas {
-		args = append(args, "--exclude-schema="+quoteDumpPattern(s))
+		args = append(args, "--exclude-schema="+quoteDumpPattern(s.Name))
+	}
+	for _, t := range excludeTables {
+		args = append(args, "--exclude-table="+quoteDumpPattern(t.Schema)+"."+quoteDumpPattern(t.Name))
 	}
 	args = append(args, "--dbname="+dsn)
 	cmd := exec.CommandContext(ctx, bin, args...)

@@ -246,8 +246,17 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 		m.AppVersion = fmt.Sprint(v)
 	}
 	// Hold ACCESS SHARE locks (as pg_dump does) so no table is dropped or rewritten under us.
-	if err := lockTables(ctx, tx, cat.Tables); err != nil {
+	if err := lockTables(ctx, tx, cat.Tables, opts.ExcludeTables); err != nil {
 		return nil, err
+	}
+	// pg_dump locks every table it dumps, even schema-only: an excluded table the role
+	// cannot read must be left out of the schema too.
+	var dumpExclude []QualName
+	for _, t := range cat.Tables {
+		if !t.CanRead && matchTable(opts.ExcludeTables, t.Schema, t.Name) {
+			dumpExclude = append(dumpExclude, QualName{Schema: t.Schema, Name: t.Name})
+			log.Warn("excluded table is unreadable by the backup role: its definition is left out too", "table", t.Schema+"."+t.Name)
+		}
 	}
 	m.MatViews = cat.MatViews
 	if m.MatViews == nil {
@@ -268,7 +277,7 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 	opts.Progress.TablesTotal.Store(int64(len(m.Tables)))
 	opts.Progress.ChunksTotal.Store(int64(len(tasks)))
 
-	err = runBackup(ctx, opts, cfg, snapshot, m, tasks, prefix)
+	err = runBackup(ctx, opts, cfg, snapshot, m, tasks, prefix, dumpExclude)
 	if err == nil {
 		// Sequences after the data: their values then cover every copied row.
 		m.Sequences, err = readSequences(ctx, tx, cat.Sequences)
@@ -308,13 +317,16 @@ func checkReadable(cat *catalog, excludeTables []string) error {
 		"or exclude them with backup.exclude_tables / backup.exclude_schemas", strings.Join(denied, ", "), more)
 }
 
-func lockTables(ctx context.Context, tx pgx.Tx, tables []catTable) error {
-	const batch = 500
-	for i := 0; i < len(tables); i += batch {
-		var names []string
-		for _, t := range tables[i:min(i+batch, len(tables))] {
-			names = append(names, QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name))
+func lockTables(ctx context.Context, tx pgx.Tx, tables []catTable, exclude []string) error {
+	var all []string
+	for _, t := range tables {
+		if !matchTable(exclude, t.Schema, t.Name) {
+			all = append(all, QuoteIdent(t.Schema)+"."+QuoteIdent(t.Name))
 		}
+	}
+	const batch = 500
+	for i := 0; i < len(all); i += batch {
+		names := all[i:min(i+batch, len(all))]
 		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '60s'; LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
 			return fmt.Errorf("lock tables (something holds an exclusive lock, e.g. a migration): %w", err)
 		}
@@ -398,7 +410,11 @@ func safeName(s string) string {
 }
 
 // runBackup runs the COPY workers and the two pg_dump sections in parallel.
-func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot string, m *Manifest, tasks []task, prefix string) error {
+func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot string, m *Manifest, tasks []task, prefix string, dumpExclude []QualName) error {
+	var exSchemas []QualName
+	for _, s := range opts.ExcludeSchemas {
+		exSchemas = append(exSchemas, QualName{Name: s})
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	encs := newEncoders(opts.CompressionLevel)
 	password := cfg.Password
@@ -406,7 +422,7 @@ func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot 
 	for _, section := range []string{"pre-data", "post-data"} {
 		g.Go(func() error {
 			obj, err := putCompressed(ctx, opts.Store, encs, prefix+"schema/"+section+".sql.zst", 1<<20, func(w io.Writer) error {
-				return pgDumpSchema(ctx, opts.PgDump, dumpDSN, password, snapshot, section, opts.ExcludeSchemas, w)
+				return pgDumpSchema(ctx, opts.PgDump, dumpDSN, password, snapshot, section, exSchemas, dumpExclude, w)
 			})
 			if err != nil {
 				return fmt.Errorf("schema %s: %w", section, err)
