@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# scripts/bench.sh (`make bench`): measures linkbackup side by side with the tools an
+# operator would use instead, in the same run on the same machine, and writes BENCHMARKS.md.
+#
+#   backup: linkbackup backup -> versitygw (S3)   vs  pg_dump -Fc -Z0 | zstd -1 > file
+#                                                 vs  pg_dump -Fd -j2 (gzip default)
+#   on generated bookmark databases of two sizes (BENCH_MEMBERS, default "3750 15000";
+#   x 200 links each, the larger is ~1 GB), BENCH_ROUNDS rounds (default 3), medians.
+#   Peak RSS from GNU time (%M) of each command.
+#
+# The stack (PostgreSQL 15, versitygw) comes from scripts/teststack.sh and is stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${LINKBACKUP_TEST_STACK_DIR:-}" ]; then
+	exec bash scripts/teststack.sh run -- bash "$0" "$@"
+fi
+ROUNDS=${BENCH_ROUNDS:-3}
+MEMBERS=${BENCH_MEMBERS:-"3750 15000"}
+LINKS=${BENCH_LINKS:-200}
+OUT=${BENCH_OUT:-BENCHMARKS.md}
+WORK=$(mktemp -d /tmp/linkbackup-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+go build -o "$WORK/linkbackup" ./cmd/linkbackup
+LB=$WORK/linkbackup
+export AWS_ACCESS_KEY_ID=$LINKBACKUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$LINKBACKUP_TEST_S3_SECRET_KEY
+admin=$LINKBACKUP_TEST_PG_PRIMARY
+dsn_of() { printf '%s' "${admin/\/postgres\?/\/$1?}"; }
+
+# timed NAME CMD...: appends "NAME seconds maxrss_kib" to $WORK/results.
+timed() {
+	local name=$1
+	shift
+	/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
+		log "$name failed:"
+		cat "$WORK/cmd.err" >&2
+		exit 1
+	}
+	echo "$name $(cat "$WORK/time")" >>"$WORK/results"
+	log "$name: $(cat "$WORK/time") (s, KiB)"
+}
+
+: >"$WORK/results"
+declare -A DBSIZE
+for m in $MEMBERS; do
+	db=bench_$m
+	psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+	dsn=$(dsn_of "$db")
+	log "generating $m members x $LINKS links"
+	"$LB" dev gen --dsn "$dsn" --schema --members "$m" --links "$LINKS" >&2
+	psql -qX "$dsn" -c "VACUUM ANALYZE" >/dev/null
+	DBSIZE[$m]=$(psql -qXAt "$dsn" -c "SELECT pg_database_size(current_database())")
+	log "database $db: ${DBSIZE[$m]} bytes"
+	for r in $(seq 1 "$ROUNDS"); do
+		bucket=bench-$m-$r
+		mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket"
+		timed "linkbackup.$m" "$LB" backup --log-level warn --source "$dsn" \
+			--store "s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
+		id=$(cat "$WORK/cmd.out")
+		"$LB" snapshots --json --store "s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1" |
+			grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbsize.$m"
+		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
+		timed "pgdump_zstd.$m" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
+		stat -c %s "$WORK/dump.zst" >"$WORK/zsize.$m"
+		rm -f "$WORK/dump.zst"
+		rm -rf "$WORK/dumpdir"
+		timed "pgdump_dir_j2.$m" pg_dump -Fd -j2 -d "$dsn" -f "$WORK/dumpdir"
+		du -sb "$WORK/dumpdir" | awk '{print $1}' >"$WORK/dsize.$m"
+		rm -rf "$WORK/dumpdir"
+	done
+	psql -qX "$admin" -c "DROP DATABASE $db" >/dev/null
+done
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$WORK/results"; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
+
+{
+	echo "# Benchmarks"
+	echo
+	echo "Produced by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores,"
+	echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | awk '{print $3}'), PostgreSQL $(psql -qXAt "$admin" -c 'SHOW server_version' | awk '{print $1}')."
+	echo "All tools ran in the same run against the same database, $ROUNDS rounds each; figures are medians."
+	echo "Command: \`BENCH_ROUNDS=$ROUNDS BENCH_MEMBERS=\"$MEMBERS\" BENCH_LINKS=$LINKS make bench\`"
+	echo
+	echo "## Backup (issue 2): linkbackup backup to versitygw vs pg_dump pipelines"
+	echo
+	echo "| database | tool | seconds (median) | ratio vs pg_dump\\|zstd | peak RSS MiB | output bytes |"
+	echo "|---|---|---|---|---|---|"
+	for m in $MEMBERS; do
+		base=$(col "pgdump_zstd.$m" 2 | median)
+		for tool in linkbackup pgdump_zstd pgdump_dir_j2; do
+			s=$(col "$tool.$m" 2 | median)
+			rss=$(col "$tool.$m" 3 | median)
+			case $tool in
+			linkbackup) label='`linkbackup backup` (4 jobs) → versitygw'; size=$(cat "$WORK/lbsize.$m") ;;
+			pgdump_zstd) label='`pg_dump -Fc -Z0 \| zstd -1` → file'; size=$(cat "$WORK/zsize.$m") ;;
+			pgdump_dir_j2) label='`pg_dump -Fd -j2` → dir'; size=$(cat "$WORK/dsize.$m") ;;
+			esac
+			ratio=$(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}')
+			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $ratio | $(mib "$rss") | $size |"
+		done
+	done
+	echo
+	echo "Raw rounds (seconds, peak RSS KiB):"
+	echo
+	echo '```'
+	cat "$WORK/results"
+	echo '```'
+	if [ -f BENCHMARKS-export.md ]; then
+		echo
+		cat BENCHMARKS-export.md
+	fi
+} >"$OUT"
+log "wrote $OUT"
