@@ -18,8 +18,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	code := exitCode(ctx, err) // before stop(): stop cancels ctx, which means "interrupted"
 	stop()
-	os.Exit(exitCode(ctx, err))
+	os.Exit(code)
 }
 
 // Exit codes (also in `linkbackup --help`).
