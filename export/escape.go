@@ -1,0 +1,260 @@
+package export
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// The cleaning functions below turn database text into text that every reader accepts
+// (see the package documentation for the rules). Each returns its argument unchanged,
+// without allocating, when there is nothing to change: most rows are clean.
+
+// CleanTitle normalises a link title or folder name: invalid UTF-8 and the
+// noncharacters U+FFFE/U+FFFF become U+FFFD, every control character (C0, DEL, C1:
+// CR, LF and TAB included; CRLF counts as one) becomes a space, and leading/trailing white space is
+// trimmed. The result holds no line break (Chromium's line-based importer drops a
+// bookmark whose title spans lines). An empty result stays empty: callers choose the
+// fallback (the URL for links, UntitledFolder for folders).
+func CleanTitle(s string) string {
+	if isCleanLine(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r == 0xFFFE, r == 0xFFFF:
+			b.WriteRune(utf8.RuneError)
+		case isControl(r):
+			b.WriteByte(' ')
+			if r == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+				n++ // CRLF is one line break: one space
+			}
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// CleanNotes normalises notes: CRLF and lone CR become LF, TAB and LF are kept, other
+// control characters become a space, invalid UTF-8 and U+FFFE/U+FFFF become U+FFFD, and
+// leading/trailing white space (blank lines included) is trimmed, as every reader trims
+// it on import anyway.
+func CleanNotes(s string) string {
+	if isCleanNotes(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r == 0xFFFE, r == 0xFFFF:
+			b.WriteRune(utf8.RuneError)
+		case r == '\r':
+			b.WriteByte('\n')
+			if i+1 < len(s) && s[i+1] == '\n' {
+				n++
+			}
+		case r == '\n' || r == '\t':
+			b.WriteByte(byte(r))
+		case isControl(r):
+			b.WriteByte(' ')
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// CleanTag normalises one tag like CleanTitle and also turns commas into spaces (TAGS
+// is a comma-separated list). The result may be empty; such tags are not written.
+func CleanTag(s string) string {
+	if strings.IndexByte(s, ',') >= 0 {
+		s = strings.ReplaceAll(s, ",", " ")
+	}
+	return CleanTitle(s)
+}
+
+// CleanURL normalises a URL the way the notes on readers require: leading and trailing
+// ASCII white space and C0 controls are dropped (browsers drop them too), then every
+// byte that may not stand raw in an attribute or that a reader would mangle is
+// percent-encoded: C0 controls, space, DEL, '"', '<', '>', the bytes of invalid UTF-8,
+// of C1 controls (U+0080..U+009F) and of U+FFFE/U+FFFF. Everything else is kept as is
+// ('&' is escaped later, as &amp;, by the writers; '%' is not re-encoded).
+func CleanURL(s string) string {
+	s = strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
+	if isCleanURL(s) {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+16)
+	enc := func(c byte) { b = append(b, '%', hex[c>>4], hex[c&15]) }
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' {
+				enc(c)
+			} else {
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n <= 1) || (r >= 0x80 && r <= 0x9f) || r == 0xFFFE || r == 0xFFFF {
+			for j := 0; j < n; j++ {
+				enc(s[i+j])
+			}
+		} else {
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return string(b)
+}
+
+// UnsafeURL reports whether a browser would treat raw as a javascript:, vbscript: or
+// data: URL: it reads the scheme the way the WHATWG URL parser does (leading C0 controls
+// and spaces dropped, ASCII TAB/LF/CR removed anywhere, case-insensitive). Such links
+// are left out of the HTML file and kept in the XBEL file (see the package doc).
+func UnsafeURL(raw string) bool {
+	var scheme [16]byte
+	n := 0
+	i := 0
+	for i < len(raw) && raw[i] <= ' ' {
+		i++
+	}
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c == '\t' || c == '\n' || c == '\r' {
+			continue
+		}
+		if c == ':' {
+			switch string(scheme[:n]) {
+			case "javascript", "vbscript", "data":
+				return true
+			}
+			return false
+		}
+		if n == len(scheme) || !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || n > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+		scheme[n] = c | 0x20 // ASCII lower case
+		n++
+	}
+	return false
+}
+
+// appendEscaped appends s with exactly five characters escaped: & < > " ' as &amp;
+// &lt; &gt; &quot; &#39;. These are the only references Chromium's importer decodes, and
+// they are valid in XML too. Everything else is copied raw (s must already be clean).
+func appendEscaped(dst []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var rep string
+		switch s[i] {
+		case '&':
+			rep = "&amp;"
+		case '<':
+			rep = "&lt;"
+		case '>':
+			rep = "&gt;"
+		case '"':
+			rep = "&quot;"
+		case '\'':
+			rep = "&#39;"
+		default:
+			continue
+		}
+		dst = append(dst, s[last:i]...)
+		dst = append(dst, rep...)
+		last = i + 1
+	}
+	return append(dst, s[last:]...)
+}
+
+// EscapeText returns s with the five characters of appendEscaped escaped.
+func EscapeText(s string) string { return string(appendEscaped(nil, s)) }
+
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+
+// isCleanLine reports whether CleanTitle(s) == s, for the common case quickly.
+func isCleanLine(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n <= 1) || isControl(r) || r == 0xFFFE || r == 0xFFFF || isSpace(r) && (i == 0 || i+n == len(s)) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// isCleanNotes reports whether CleanNotes(s) == s, for the common case quickly.
+func isCleanNotes(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s != strings.TrimSpace(s) {
+		return false
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n <= 1) || isControl(r) || r == 0xFFFE || r == 0xFFFF {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+func isCleanURL(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n <= 1) || (r >= 0x80 && r <= 0x9f) || r == 0xFFFE || r == 0xFFFF {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// isSpace reports the non-ASCII runes strings.TrimSpace trims.
+func isSpace(r rune) bool {
+	return r == 0x85 || r == 0xA0 || r == 0x1680 || r >= 0x2000 && r <= 0x200a || r == 0x2028 || r == 0x2029 || r == 0x202f || r == 0x205f || r == 0x3000
+}

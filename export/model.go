@@ -1,0 +1,330 @@
+package export
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Member is the owner of an export. Only ID is used by the renderers (to name ids in
+// warnings); Email and DisplayName are carried for the caller (the mailer).
+type Member struct {
+	ID          int64
+	Email       string
+	DisplayName string
+}
+
+// Folder is one row of the member's folder table. Ids are positive; ParentID 0 means
+// top level.
+type Folder struct {
+	ID        int64
+	ParentID  int64
+	Name      string
+	Position  int32
+	CreatedAt time.Time // zero: unknown, not written
+	UpdatedAt time.Time // zero: unknown, not written
+}
+
+// Link is one bookmark. FolderID 0 means top level.
+type Link struct {
+	ID        int64
+	FolderID  int64
+	URL       string
+	Title     string
+	Notes     string
+	Tags      []string
+	Private   bool
+	ReadLater bool
+	Position  int32
+	CreatedAt time.Time // zero: unknown, not written
+	UpdatedAt time.Time // zero: unknown, not written
+	VisitedAt time.Time // zero: never visited
+}
+
+// Node is a folder of the rendered tree (the root node has a zero Folder). Subfolders
+// come before links; each list is ordered by (position, id).
+type Node struct {
+	Folder  Folder
+	Folders []*Node
+	Links   []Link
+}
+
+// Tree is one member's bookmarks, ready to render. Build it with BuildTree; the
+// renderers only read it, so one Tree may be rendered several times and concurrently.
+type Tree struct {
+	Member  Member
+	Root    Node
+	Folders int // folders in the tree
+	Links   int // links in the tree
+}
+
+// Warning kinds: data that breaks the application's invariants. BuildTree repairs each
+// case so that nothing leaks and nothing is lost, and reports it once per member and
+// kind, with row ids only (never names, titles or URLs).
+const (
+	// WarnLinkFolderMissing: links whose folder_id is not one of the member's folders
+	// (another member's folder, a deleted folder, a dangling id). They are placed at the
+	// member's top level; the foreign folder is not rendered.
+	WarnLinkFolderMissing = "link-folder-missing"
+	// WarnFolderParentMissing: folders whose parent_id is not one of the member's
+	// folders. They are placed at the member's top level.
+	WarnFolderParentMissing = "folder-parent-missing"
+	// WarnFolderCycle: folders whose parent chain loops (a self-parent included). Each
+	// cycle is broken at its lowest folder id, which is placed at the top level; the
+	// rest of the cycle and everything below it keep their place under it.
+	WarnFolderCycle = "folder-cycle"
+	// WarnDuplicateFolder and WarnDuplicateLink: a row id seen twice for the member
+	// (a custom query that joins); the first row is kept.
+	WarnDuplicateFolder = "duplicate-folder"
+	WarnDuplicateLink   = "duplicate-link"
+)
+
+// Warning reports rows of one member that broke an invariant (see the Warn* kinds).
+type Warning struct {
+	Kind   string
+	Member int64
+	// IDs are the row ids concerned: link ids for link kinds, folder ids otherwise
+	// (for WarnFolderCycle, the folders of every cycle, each from its lowest id on).
+	IDs []int64
+	// Refs are parallel to IDs: for WarnLinkFolderMissing and WarnFolderParentMissing
+	// the missing folder id referenced; for WarnFolderCycle the id where the cycle was
+	// cut (so the cycles can be told apart); none for duplicates.
+	Refs []int64
+}
+
+// Message is a one-line English description of the kind, for logs.
+func (w Warning) Message() string {
+	switch w.Kind {
+	case WarnLinkFolderMissing:
+		return "links reference a folder that is not the member's (other member's, deleted or missing): placed at top level"
+	case WarnFolderParentMissing:
+		return "folders have a parent that is not the member's: placed at top level"
+	case WarnFolderCycle:
+		return "folder parents form a cycle: broken at the lowest id, placed at top level"
+	case WarnDuplicateFolder:
+		return "folder rows appear twice: later rows ignored"
+	case WarnDuplicateLink:
+		return "link rows appear twice: later rows ignored"
+	}
+	return w.Kind
+}
+
+// BuildTree arranges one member's folders and links into a tree: folders under their
+// parent ordered by (position, id), links in their folder ordered by (position, id),
+// links without a folder at the top level. It never drops a link and never loops,
+// whatever the data (see the Warn* kinds for the repairs). Folders and links of other
+// members must not be passed in: BuildTree trusts its input to be the member's own.
+// It does not modify its arguments; the tree shares the Tags slices and strings.
+func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
+	t := &Tree{Member: m}
+	var warns []Warning
+	warn := func(kind string, id int64, ref ...int64) {
+		i := slices.IndexFunc(warns, func(w Warning) bool { return w.Kind == kind })
+		if i < 0 {
+			warns = append(warns, Warning{Kind: kind, Member: m.ID})
+			i = len(warns) - 1
+		}
+		warns[i].IDs = append(warns[i].IDs, id)
+		warns[i].Refs = append(warns[i].Refs, ref...)
+	}
+
+	// Index the folders; later duplicates are dropped.
+	nodes := make([]Node, 0, len(folders))
+	index := make(map[int64]int32, len(folders))
+	for _, f := range folders {
+		if _, dup := index[f.ID]; dup {
+			warn(WarnDuplicateFolder, f.ID)
+			continue
+		}
+		index[f.ID] = int32(len(nodes))
+		nodes = append(nodes, Node{Folder: f})
+	}
+	t.Folders = len(nodes)
+
+	// Effective parent of each folder: -1 is the root.
+	parent := make([]int32, len(nodes))
+	for i := range nodes {
+		p := nodes[i].Folder.ParentID
+		if p == 0 {
+			parent[i] = -1
+			continue
+		}
+		j, ok := index[p]
+		if !ok {
+			warn(WarnFolderParentMissing, nodes[i].Folder.ID, p)
+			parent[i] = -1
+			continue
+		}
+		parent[i] = j
+	}
+	breakCycles(nodes, parent, warn)
+
+	// Children: bucket the folders by parent in one backing array, then order each bucket.
+	counts := make([]int32, len(nodes)+1) // counts[i+1]: children of i; counts[0]: root
+	for i := range nodes {
+		counts[parent[i]+1]++
+	}
+	kids := make([]*Node, len(nodes))
+	assign := func(off int, n int32) []*Node { return kids[off : off : off+int(n)] }
+	off := 0
+	t.Root.Folders = assign(off, counts[0])
+	off += int(counts[0])
+	for i := range nodes {
+		nodes[i].Folders = assign(off, counts[i+1])
+		off += int(counts[i+1])
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		if parent[i] < 0 {
+			t.Root.Folders = append(t.Root.Folders, n)
+		} else {
+			p := &nodes[parent[i]]
+			p.Folders = append(p.Folders, n)
+		}
+	}
+	sortFolders(t.Root.Folders)
+	for i := range nodes {
+		sortFolders(nodes[i].Folders)
+	}
+
+	// Links: same bucketing; duplicates (same id) are dropped.
+	where := make([]int32, len(links)) // node index, -1 root, -2 dropped
+	lcounts := make([]int32, len(nodes)+1)
+	var seen map[int64]struct{}
+	if hasDuplicateID(links) {
+		seen = make(map[int64]struct{}, len(links))
+	}
+	for i := range links {
+		l := &links[i]
+		if seen != nil {
+			if _, dup := seen[l.ID]; dup {
+				warn(WarnDuplicateLink, l.ID)
+				where[i] = -2
+				continue
+			}
+			seen[l.ID] = struct{}{}
+		}
+		w := int32(-1)
+		if l.FolderID != 0 {
+			j, ok := index[l.FolderID]
+			if ok {
+				w = j
+			} else {
+				warn(WarnLinkFolderMissing, l.ID, l.FolderID)
+			}
+		}
+		where[i] = w
+		lcounts[w+1]++
+	}
+	all := make([]Link, len(links))
+	lassign := func(off int, n int32) []Link { return all[off : off : off+int(n)] }
+	off = 0
+	t.Root.Links = lassign(off, lcounts[0])
+	off += int(lcounts[0])
+	for i := range nodes {
+		nodes[i].Links = lassign(off, lcounts[i+1])
+		off += int(lcounts[i+1])
+	}
+	for i := range links {
+		switch w := where[i]; {
+		case w == -2:
+		case w < 0:
+			t.Root.Links = append(t.Root.Links, links[i])
+			t.Links++
+		default:
+			nodes[w].Links = append(nodes[w].Links, links[i])
+			t.Links++
+		}
+	}
+	sortLinks(t.Root.Links)
+	for i := range nodes {
+		sortLinks(nodes[i].Links)
+	}
+	return t, warns
+}
+
+// hasDuplicateID reports whether two links share an id.
+func hasDuplicateID(links []Link) bool {
+	if len(links) < 2 {
+		return false
+	}
+	ids := make([]int64, len(links))
+	for i := range links {
+		ids[i] = links[i].ID
+	}
+	slices.Sort(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
+// breakCycles makes every folder reach the root by following parent. A folder chain
+// that loops is cut at the lowest id of the loop, which becomes a top-level folder.
+// Linear time: every folder is walked once.
+func breakCycles(nodes []Node, parent []int32, warn func(kind string, id int64, ref ...int64)) {
+	const (
+		unknown = iota
+		walking
+		done
+	)
+	state := make([]uint8, len(nodes))
+	var path []int32
+	for start := range nodes {
+		if state[start] != unknown {
+			continue
+		}
+		path = path[:0]
+		i := int32(start)
+		for i >= 0 && state[i] == unknown {
+			state[i] = walking
+			path = append(path, i)
+			i = parent[i]
+		}
+		if i >= 0 && state[i] == walking {
+			// path[k:] is a cycle in child->parent order; the parent of its last
+			// element is its first.
+			cycle := path[slices.Index(path, i):]
+			low := 0
+			for k, c := range cycle {
+				if nodes[c].Folder.ID < nodes[cycle[low]].Folder.ID {
+					low = k
+				}
+			}
+			parent[cycle[low]] = -1
+			cut := nodes[cycle[low]].Folder.ID
+			for k := range cycle {
+				warn(WarnFolderCycle, nodes[cycle[(low+k)%len(cycle)]].Folder.ID, cut)
+			}
+		}
+		for _, p := range path {
+			state[p] = done
+		}
+	}
+}
+
+func sortFolders(s []*Node) {
+	less := func(a, b *Node) int {
+		if c := cmp.Compare(a.Folder.Position, b.Folder.Position); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Folder.ID, b.Folder.ID)
+	}
+	if !slices.IsSortedFunc(s, less) {
+		slices.SortFunc(s, less)
+	}
+}
+
+func sortLinks(s []Link) {
+	less := func(a, b Link) int {
+		if c := cmp.Compare(a.Position, b.Position); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	}
+	if !slices.IsSortedFunc(s, less) {
+		slices.SortFunc(s, less)
+	}
+}

@@ -1,0 +1,123 @@
+package export
+
+import (
+	"io"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Stats counts what one render wrote.
+type Stats struct {
+	Folders int // folders written
+	Links   int // links written (XBEL: all; HTML: all but OmittedHTML)
+	// OmittedHTML counts javascript:, vbscript: and data: links left out of the HTML
+	// file (they are in the XBEL file; see the package doc).
+	OmittedHTML int
+	Bytes       int64 // bytes written to the io.Writer
+}
+
+// out buffers small appends and writes them to w in chunks of about flushAt bytes. It
+// remembers the first write error; later appends are then discarded.
+type out struct {
+	w   io.Writer
+	buf []byte
+	n   int64
+	err error
+}
+
+const flushAt = 32 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, flushAt+4096); return &b }}
+
+func newOut(w io.Writer) *out {
+	return &out{w: w, buf: (*bufPool.Get().(*[]byte))[:0]}
+}
+
+// maybeFlush writes the buffer once it is large enough.
+func (o *out) maybeFlush() {
+	if len(o.buf) >= flushAt {
+		o.flush()
+	}
+}
+
+func (o *out) flush() {
+	if o.err == nil && len(o.buf) > 0 {
+		n, err := o.w.Write(o.buf)
+		o.n += int64(n)
+		o.err = err
+	}
+	o.buf = o.buf[:0]
+}
+
+// close flushes, returns the buffer to the pool and reports the first error.
+func (o *out) close() (int64, error) {
+	o.flush()
+	if cap(o.buf) <= 4*flushAt { // do not keep a buffer a huge title grew
+		b := o.buf[:0]
+		bufPool.Put(&b)
+	}
+	o.buf = nil
+	return o.n, o.err
+}
+
+func (o *out) str(s string)    { o.buf = append(o.buf, s...) }
+func (o *out) esc(s string)    { o.buf = appendEscaped(o.buf, s) }
+func (o *out) int(n int64)     { o.buf = strconv.AppendInt(o.buf, n, 10) }
+func (o *out) w3c(t time.Time) { o.buf = t.UTC().AppendFormat(o.buf, "2006-01-02T15:04:05Z") }
+func (o *out) bool10(b bool)   { o.buf = append(o.buf, "01"[b2i(b)]) }
+func (o *out) yesno(b bool)    { o.str([2]string{"no", "yes"}[b2i(b)]) }
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// UntitledFolder names a folder whose name is empty once cleaned: browsers show an
+// empty folder name as a blank, unclickable row.
+const UntitledFolder = "(untitled folder)"
+
+// DocumentTitle is the title of both files (HTML <TITLE>/<H1>, XBEL <title>).
+const DocumentTitle = "Bookmarks"
+
+// linkText returns the cleaned URL and title of l (the title falls back to the URL).
+func linkText(l *Link) (url, title string) {
+	url = CleanURL(l.URL)
+	title = CleanTitle(l.Title)
+	if title == "" {
+		title = url
+	}
+	return url, title
+}
+
+func folderName(f *Folder) string {
+	if n := CleanTitle(f.Name); n != "" {
+		return n
+	}
+	return UntitledFolder
+}
+
+// tags writes the cleaned, escaped, non-empty tags comma-separated.
+func (o *out) tags(tags []string) {
+	first := true
+	for _, t := range tags {
+		if t = CleanTag(t); t == "" {
+			continue
+		}
+		if !first {
+			o.buf = append(o.buf, ',')
+		}
+		first = false
+		o.esc(t)
+	}
+}
+
+func hasTags(tags []string) bool {
+	for _, t := range tags {
+		if CleanTag(t) != "" {
+			return true
+		}
+	}
+	return false
+}
