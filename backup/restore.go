@@ -1,0 +1,525 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+)
+
+// RestoreOptions configure Restore.
+type RestoreOptions struct {
+	Store  Store
+	ID     string // snapshot id (resolve "latest" etc. with ResolveSnapshot first)
+	Target string // DSN of the target database (it must exist)
+	Jobs   int    // parallel COPY / index sessions; default 4
+	// Force restores into a database that already has tables: every non-system schema of
+	// the target is dropped first (with --tables: the listed tables are truncated).
+	Force bool
+	// ForceSameCluster allows restoring into the snapshot's own source database.
+	ForceSameCluster bool
+	// AllowDowngrade allows a target server older than the snapshot's source (warns).
+	AllowDowngrade bool
+	// NoOwner leaves out ALTER … OWNER TO (objects belong to the restoring role).
+	NoOwner bool
+	// Tables, if set, restores only the data of these tables ("schema.table" or "table"
+	// for public) into a target that already has them (empty, or truncated with Force);
+	// no schema is created.
+	Tables   []string
+	Log      *slog.Logger
+	Progress *Progress
+}
+
+// TableCheck is one table's proof after a restore.
+type TableCheck struct {
+	Table          string `json:"table"`
+	Rows           int64  `json:"rows"`
+	Digest         string `json:"digest"`
+	ManifestRows   int64  `json:"manifest_rows"`
+	ManifestDigest string `json:"manifest_digest"`
+	OK             bool   `json:"ok"`
+}
+
+// RestoreReport is what Restore did and proved.
+type RestoreReport struct {
+	ID       string             `json:"id"`
+	Database string             `json:"source_database"`
+	Tables   []TableCheck       `json:"tables"`
+	Rows     int64              `json:"rows"`
+	Phases   map[string]float64 `json:"phase_seconds"`
+	Verified time.Time          `json:"verified"`
+}
+
+// Sentinel errors of restores.
+var (
+	// ErrRefused: a safety rail stopped the restore before it changed anything.
+	ErrRefused = errors.New("restore refused")
+	// ErrMismatch: a restored table's rows or digest differ from the manifest.
+	ErrMismatch = errors.New("restored data differs from the snapshot")
+)
+
+func (o *RestoreOptions) defaults() {
+	if o.Jobs <= 0 {
+		o.Jobs = 4
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Progress == nil {
+		o.Progress = &Progress{}
+	}
+}
+
+// Restore loads snapshot opts.ID into opts.Target: pre-data schema, table data in
+// parallel (every object's SHA-256 checked while streaming), then indexes and
+// constraints in parallel with the proof (every table's rows and digest recomputed from
+// the target and compared with the manifest), then the remaining post-data, sequences,
+// materialized views and ANALYZE. Any difference fails the restore and names the table.
+func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
+	opts.defaults()
+	log := opts.Log
+	m, err := ReadManifest(ctx, opts.Store, opts.ID)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	cfg, err := ConnConfig(opts.Target, fmt.Sprintf("linkbackup-restore@%s:%d", host, os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["synchronous_commit"] = "off"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to target %s: %w", StripPassword(opts.Target), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	tables, err := selectTables(m, opts.Tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRails(ctx, conn, m, opts, log); err != nil {
+		return nil, err
+	}
+	rep := &RestoreReport{ID: m.ID, Database: m.Database, Phases: map[string]float64{}}
+	phase := func(name string, start time.Time) {
+		rep.Phases[name] = time.Since(start).Seconds()
+		log.Info("restore phase done", "phase", name, "seconds", rep.Phases[name])
+	}
+
+	var post *dumpScript
+	if len(opts.Tables) == 0 {
+		t0 := time.Now()
+		if opts.Force {
+			if err := dropUserSchemas(ctx, conn); err != nil {
+				return nil, err
+			}
+		}
+		pre, err := readScript(ctx, opts.Store, m.PreData)
+		if err != nil {
+			return nil, err
+		}
+		if err := execScript(ctx, conn, pre.script(opts.NoOwner)); err != nil {
+			return nil, fmt.Errorf("restore schema (pre-data): %w", err)
+		}
+		if post, err = readScript(ctx, opts.Store, m.PostData); err != nil {
+			return nil, err
+		}
+		phase("pre-data", t0)
+	} else if opts.Force {
+		var names []string
+		for _, t := range tables {
+			names = append(names, t.QualifiedName())
+		}
+		if _, err := conn.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
+			return nil, fmt.Errorf("truncate %s: %w", strings.Join(names, ", "), err)
+		}
+	}
+
+	t0 := time.Now()
+	if err := loadData(ctx, opts, cfg, tables); err != nil {
+		return nil, err
+	}
+	phase("data", t0)
+
+	// Indexes and constraints build while the proof reads the tables: both only need
+	// the data, and building does not change it.
+	t0 = time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	var checks []TableCheck
+	g.Go(func() error {
+		var err error
+		checks, err = proveTables(gctx, cfg, tables, max(1, opts.Jobs/2))
+		return err
+	})
+	if post != nil {
+		g.Go(func() error { return runPostData(gctx, cfg, post, opts) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	phase("post-data+proof", t0)
+	rep.Tables = checks
+	var bad []string
+	for _, c := range checks {
+		rep.Rows += c.Rows
+		if !c.OK {
+			bad = append(bad, fmt.Sprintf("%s (restored %d rows digest %s, snapshot %d rows digest %s)",
+				c.Table, c.Rows, c.Digest, c.ManifestRows, c.ManifestDigest))
+		}
+	}
+	if len(bad) > 0 {
+		return rep, fmt.Errorf("snapshot %s: %w: %s", m.ID, ErrMismatch, strings.Join(bad, "; "))
+	}
+
+	t0 = time.Now()
+	if len(opts.Tables) == 0 {
+		for _, s := range m.Sequences {
+			if _, err := conn.Exec(ctx, `SELECT pg_catalog.setval($1, $2, $3)`,
+				QuoteIdent(s.Schema)+"."+QuoteIdent(s.Name), s.LastValue, s.IsCalled); err != nil {
+				return rep, fmt.Errorf("set sequence %s.%s: %w", s.Schema, s.Name, err)
+			}
+		}
+		for _, v := range m.MatViews {
+			if _, err := conn.Exec(ctx, "REFRESH MATERIALIZED VIEW "+QuoteIdent(v.Schema)+"."+QuoteIdent(v.Name)); err != nil {
+				return rep, fmt.Errorf("refresh materialized view %s.%s: %w", v.Schema, v.Name, err)
+			}
+		}
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return rep, fmt.Errorf("analyze: %w", err)
+	}
+	phase("sequences+analyze", t0)
+	rep.Verified = time.Now().UTC()
+	return rep, nil
+}
+
+// selectTables returns the manifest tables to restore.
+func selectTables(m *Manifest, names []string) ([]Table, error) {
+	if len(names) == 0 {
+		return m.Tables, nil
+	}
+	var out []Table
+	for _, n := range names {
+		s, t, ok := strings.Cut(n, ".")
+		if !ok {
+			s, t = "public", n
+		}
+		found := false
+		for _, tb := range m.Tables {
+			if tb.Schema == s && tb.Name == t {
+				out = append(out, tb)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: table %s is not in snapshot %s", ErrRefused, n, m.ID)
+		}
+	}
+	return out, nil
+}
+
+// checkRails refuses, before any change, restores that would hurt: into the snapshot's
+// own source, into a non-empty database, onto an older server.
+func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOptions, log *slog.Logger) error {
+	var db, sysid string
+	var verNum int
+	if err := conn.QueryRow(ctx, `SELECT current_database(), current_setting('server_version_num')::int`).Scan(&db, &verNum); err != nil {
+		return fmt.Errorf("read target info: %w", err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
+		log.Warn("cannot read the target's system identifier", "err", err)
+	}
+	if sysid != "" && sysid == m.Server.SystemIdentifier && db == m.Database && !opts.ForceSameCluster {
+		return fmt.Errorf("%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
+			"production is almost never meant. Restore into another database, or pass --force-same-cluster", ErrRefused, sysid, db)
+	}
+	if verNum/10000 < m.Server.VersionNum/10000 {
+		if !opts.AllowDowngrade {
+			return fmt.Errorf("%w: the target runs PostgreSQL %d but the snapshot comes from %d; the schema may use "+
+				"features the older server lacks. Pass --allow-downgrade to try anyway", ErrRefused, verNum/10000, m.Server.VersionNum/10000)
+		}
+		log.Warn("restoring onto an older PostgreSQL major version", "target", verNum, "snapshot", m.Server.VersionNum)
+	}
+	if len(opts.Tables) > 0 {
+		if opts.Force {
+			return nil
+		}
+		for _, n := range opts.Tables {
+			s, t, ok := strings.Cut(n, ".")
+			if !ok {
+				s, t = "public", n
+			}
+			var nonEmpty bool
+			err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+QuoteIdent(s)+"."+QuoteIdent(t)+")").Scan(&nonEmpty)
+			if err != nil {
+				return fmt.Errorf("%w: table %s on the target: %v (with --tables the schema must exist)", ErrRefused, n, err)
+			}
+			if nonEmpty {
+				return fmt.Errorf("%w: table %s on the target has rows; pass --force to truncate it first", ErrRefused, n)
+			}
+		}
+		return nil
+	}
+	var objects int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r','p','v','m','S','f') AND `+systemSchemaFilter).Scan(&objects); err != nil {
+		return fmt.Errorf("inspect target: %w", err)
+	}
+	if objects > 0 && !opts.Force {
+		return fmt.Errorf("%w: target database %s is not empty (%d tables, views or sequences); restore into a new "+
+			"database (createdb), or pass --force to DROP every schema of %s first", ErrRefused, db, objects, db)
+	}
+	return nil
+}
+
+// dropUserSchemas empties the target (--force): every non-system schema is dropped, and
+// public is recreated as PostgreSQL 15 creates it.
+func dropUserSchemas(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace n WHERE `+systemSchemaFilter)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "DROP SCHEMA %s CASCADE;\n", QuoteIdent(n))
+	}
+	b.WriteString("CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;\n")
+	if err := execScript(ctx, conn, b.String()); err != nil {
+		return fmt.Errorf("--force: empty the target: %w", err)
+	}
+	return nil
+}
+
+func readScript(ctx context.Context, st Store, obj Object) (*dumpScript, error) {
+	rc, err := OpenObject(ctx, st, obj)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	s, err := parseDump(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", obj.Key, err)
+	}
+	return s, nil
+}
+
+// execScript runs a multi-statement script in one implicit transaction (simple protocol).
+func execScript(ctx context.Context, conn *pgx.Conn, sql string) error {
+	_, err := conn.PgConn().Exec(ctx, "BEGIN;\n"+sql+"\nCOMMIT;").ReadAll()
+	if err != nil {
+		conn.PgConn().Exec(context.WithoutCancel(ctx), "ROLLBACK").ReadAll()
+	}
+	return err
+}
+
+// loadData streams every chunk of tables into the target with COPY FROM, in parallel.
+func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tables []Table) error {
+	type job struct {
+		table *Table
+		chunk Chunk
+	}
+	var jobs []job
+	for i := range tables {
+		for _, c := range tables[i].Chunks {
+			jobs = append(jobs, job{&tables[i], c})
+		}
+	}
+	opts.Progress.ChunksTotal.Store(int64(len(jobs)))
+	opts.Progress.TablesTotal.Store(int64(len(tables)))
+	// Largest first, so one big table does not finish alone at the end.
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].chunk.RawSize > jobs[b].chunk.RawSize })
+	queue := make(chan job)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(queue)
+		for _, j := range jobs {
+			select {
+			case queue <- j:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for w := 0; w < min(opts.Jobs, max(1, len(jobs))); w++ {
+		g.Go(func() error {
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("restore worker connect: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			for j := range queue {
+				rc, err := OpenObject(ctx, opts.Store, j.chunk.Object)
+				if err != nil {
+					return fmt.Errorf("table %s: %w", j.table, err)
+				}
+				copySQL := "COPY " + j.table.QualifiedName() + " FROM STDIN"
+				if len(j.table.Columns) > 0 {
+					copySQL = "COPY " + j.table.QualifiedName() + " (" + columnList(j.table.Columns) + ") FROM STDIN"
+				}
+				_, err = conn.PgConn().CopyFrom(ctx, &progressReader{r: rc, n: &opts.Progress.RawBytes}, copySQL)
+				rc.Close()
+				if err != nil {
+					return fmt.Errorf("load table %s from %s: %w", j.table, j.chunk.Key, err)
+				}
+				opts.Progress.ChunksDone.Add(1)
+				opts.Progress.Rows.Add(j.chunk.Rows)
+				opts.Progress.StoredBytes.Add(j.chunk.Size)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+type progressReader struct {
+	r io.Reader
+	n interface{ Add(int64) int64 }
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n.Add(int64(n))
+	return n, err
+}
+
+// proveTables recomputes every table's row count and digest from the target with the
+// manifest's column list and session settings.
+func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs int) ([]TableCheck, error) {
+	checks := make([]TableCheck, len(tables))
+	g, ctx := errgroup.WithContext(ctx)
+	idx := make(chan int)
+	g.Go(func() error {
+		defer close(idx)
+		for i := range tables {
+			select {
+			case idx <- i:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for w := 0; w < min(jobs, max(1, len(tables))); w++ {
+		g.Go(func() error {
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("proof connect: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			for i := range idx {
+				t := &tables[i]
+				rows, d, err := TableDigest(ctx, conn, t)
+				if err != nil {
+					return err
+				}
+				checks[i] = TableCheck{Table: t.String(), Rows: rows, Digest: d.String(), ManifestRows: t.Rows,
+					ManifestDigest: t.Digest, OK: rows == t.Rows && d.String() == t.Digest}
+			}
+			return nil
+		})
+	}
+	return checks, g.Wait()
+}
+
+// TableDigest computes the rows and digest of a table on conn (which must use
+// SessionSettings) the same way a backup does.
+func TableDigest(ctx context.Context, conn *pgx.Conn, t *Table) (int64, Digest, error) {
+	sql := "COPY " + t.QualifiedName() + " TO STDOUT"
+	if len(t.Columns) > 0 {
+		sql = "COPY " + t.QualifiedName() + " (" + columnList(t.Columns) + ") TO STDOUT"
+	}
+	var rd RowDigester
+	if _, err := conn.PgConn().CopyTo(ctx, &rd, sql); err != nil {
+		return 0, Digest{}, fmt.Errorf("digest %s: %w", t, err)
+	}
+	if err := rd.Close(); err != nil {
+		return 0, Digest{}, fmt.Errorf("digest %s: %w", t, err)
+	}
+	return rd.Rows, rd.Digest, nil
+}
+
+// runPostData runs the post-data section: indexes and unique/primary-key constraints in
+// parallel sessions, then everything else (foreign keys, triggers, rules, index
+// attachments, …) in pg_dump's order, once the keys they depend on exist.
+func runPostData(ctx context.Context, cfg *pgx.ConnConfig, s *dumpScript, opts RestoreOptions) error {
+	var parallel, rest []dumpEntry
+	for _, e := range s.Entries {
+		if e.Type == "INDEX" || e.Type == "CONSTRAINT" {
+			parallel = append(parallel, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	stmt := func(e dumpEntry) string {
+		if opts.NoOwner {
+			return withoutOwners(e.SQL)
+		}
+		return e.SQL
+	}
+	queue := make(chan dumpEntry)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(queue)
+		for _, e := range parallel {
+			select {
+			case queue <- e:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for w := 0; w < min(opts.Jobs, max(1, len(parallel))); w++ {
+		g.Go(func() error {
+			conn, err := pgx.ConnectConfig(gctx, cfg)
+			if err != nil {
+				return fmt.Errorf("post-data connect: %w", err)
+			}
+			defer conn.Close(context.WithoutCancel(gctx))
+			if _, err := conn.PgConn().Exec(gctx, s.Preamble).ReadAll(); err != nil {
+				return fmt.Errorf("post-data preamble: %w", err)
+			}
+			for e := range queue {
+				if _, err := conn.PgConn().Exec(gctx, stmt(e)).ReadAll(); err != nil {
+					return fmt.Errorf("post-data %s %s: %w", e.Type, e.Name, err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("post-data connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var b strings.Builder
+	b.WriteString(s.Preamble)
+	for _, e := range rest {
+		b.WriteString(stmt(e))
+		b.WriteString("\n")
+	}
+	if err := execScript(ctx, conn, b.String()); err != nil {
+		return fmt.Errorf("post-data (constraints, triggers): %w", err)
+	}
+	return nil
+}

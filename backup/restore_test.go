@@ -1,0 +1,237 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/testenv"
+)
+
+// schemaDump returns pg_dump --schema-only of dsn without the lines that legitimately
+// differ between two databases (comments with names/versions, psql \restrict keys).
+func schemaDump(t *testing.T, dsn string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("pg_dump", "--schema-only", "--no-password", "--dbname="+backup.StripPassword(dsn))
+	cmd.Env = append(cmd.Environ(), "PGPASSWORD="+cfg.Password)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "--") || strings.HasPrefix(l, `\restrict`) || strings.HasPrefix(l, `\unrestrict`) || l == "" {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// assertSameRows compares every user table of two databases row by row, both directions,
+// with EXCEPT ALL, by pulling the target's rows into the source through a COPY round trip.
+func assertSameRows(t *testing.T, srcDSN, dstDSN string, m *backup.Manifest) {
+	t.Helper()
+	ctx := context.Background()
+	src, dst := connect(t, srcDSN), connect(t, dstDSN)
+	for _, tb := range m.Tables {
+		// Copy the target's rows into a temp table on the source, then EXCEPT ALL both ways.
+		cols := make([]string, len(tb.Columns))
+		for i, c := range tb.Columns {
+			cols[i] = backup.QuoteIdent(c)
+		}
+		colList := strings.Join(cols, ", ")
+		if colList == "" {
+			var a, b int64
+			src.QueryRow(ctx, "SELECT count(*) FROM "+tb.QualifiedName()).Scan(&a)
+			dst.QueryRow(ctx, "SELECT count(*) FROM "+tb.QualifiedName()).Scan(&b)
+			if a != b {
+				t.Fatalf("%s: %d rows vs %d", tb.String(), a, b)
+			}
+			continue
+		}
+		mustExec(t, src, "DROP TABLE IF EXISTS pg_temp.cmp; CREATE TEMP TABLE cmp AS SELECT "+colList+" FROM "+tb.QualifiedName()+" WITH NO DATA")
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := dst.PgConn().CopyTo(ctx, pw, "COPY (SELECT "+colList+" FROM "+tb.QualifiedName()+") TO STDOUT (FORMAT binary)")
+			pw.CloseWithError(err)
+		}()
+		if _, err := src.PgConn().CopyFrom(ctx, pr, "COPY pg_temp.cmp FROM STDIN (FORMAT binary)"); err != nil {
+			t.Fatalf("%s: copy target rows: %v", tb.String(), err)
+		}
+		for _, q := range []string{
+			"SELECT count(*) FROM (SELECT " + colList + " FROM " + tb.QualifiedName() + " EXCEPT ALL SELECT * FROM pg_temp.cmp) x",
+			"SELECT count(*) FROM (SELECT * FROM pg_temp.cmp EXCEPT ALL SELECT " + colList + " FROM " + tb.QualifiedName() + ") x",
+		} {
+			var n int64
+			if err := src.QueryRow(ctx, q).Scan(&n); err != nil {
+				t.Fatalf("%s: %v", tb.String(), err)
+			}
+			if n != 0 {
+				t.Fatalf("%s: %d rows differ between source and restored copy", tb.String(), n)
+			}
+		}
+	}
+}
+
+func TestRestoreAwkwardSchemaRoundTrip(t *testing.T) {
+	t.Parallel()
+	src := testenv.NewDatabase(t, testenv.PrimaryDSN(t))
+	mustExec(t, connect(t, src), awkwardSchema)
+	st := fileStore(t)
+	ctx := context.Background()
+	o := opts(t, src, st)
+	o.SplitTableBytes = 8 << 10 // force ranges even here
+	m, err := backup.Backup(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := testenv.NewDatabase(t, testenv.StandbyDSN(t))
+	rep, err := backup.Restore(ctx, backup.RestoreOptions{Store: st, ID: m.ID, Target: dst, Jobs: 3, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tables) != len(m.Tables) {
+		t.Fatalf("proved %d tables of %d", len(rep.Tables), len(m.Tables))
+	}
+	for _, c := range rep.Tables {
+		if !c.OK {
+			t.Fatalf("table %s not proven: %+v", c.Table, c)
+		}
+	}
+	if a, b := schemaDump(t, src), schemaDump(t, dst); a != b {
+		t.Fatalf("schemas differ after restore:\n%s", lineDiff(a, b))
+	}
+	assertSameRows(t, src, dst, m)
+	c := connect(t, dst)
+	var next int64
+	if err := c.QueryRow(ctx, `SELECT nextval('"Other Schema"."MixedCase_id_seq"')`).Scan(&next); err != nil || next != 1001 {
+		t.Fatalf("sequence after restore: %d, %v", next, err)
+	}
+	var counted int64
+	if err := c.QueryRow(ctx, `SELECT sum(count) FROM event_counts`).Scan(&counted); err != nil || counted != 400 {
+		t.Fatalf("materialized view not refreshed: %d, %v", counted, err)
+	}
+	var touched string
+	mustExec(t, c, `UPDATE child_t SET note = 'x' WHERE id = 500`)
+	c.QueryRow(ctx, `SELECT touched::text FROM child_t WHERE id = 500`).Scan(&touched)
+	if !strings.HasPrefix(touched, "2000-01-01") {
+		t.Fatalf("trigger missing after restore: touched = %q", touched)
+	}
+}
+
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for i := 0; i < max(len(al), len(bl)) && len(out) < 20; i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			out = append(out, "- "+x, "+ "+y)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestRestoreRails(t *testing.T) {
+	t.Parallel()
+	src := bookmarkDB(t, 5, 5)
+	st := fileStore(t)
+	ctx := context.Background()
+	m, err := backup.Backup(ctx, opts(t, src, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := func(target string) backup.RestoreOptions {
+		return backup.RestoreOptions{Store: st, ID: m.ID, Target: target, Log: testLog(t)}
+	}
+	// Into its own source: refused, nothing changed.
+	_, err = backup.Restore(ctx, ro(src))
+	if !errors.Is(err, backup.ErrRefused) || !strings.Contains(err.Error(), "own source") {
+		t.Fatalf("same cluster: %v", err)
+	}
+	// Into a non-empty database: refused without --force.
+	dst := testenv.NewDatabase(t, testenv.StandbyDSN(t))
+	mustExec(t, connect(t, dst), "CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (42)")
+	_, err = backup.Restore(ctx, ro(dst))
+	if !errors.Is(err, backup.ErrRefused) || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("non-empty: %v", err)
+	}
+	var x int
+	if err := connect(t, dst).QueryRow(ctx, "SELECT x FROM keep_me").Scan(&x); err != nil || x != 42 {
+		t.Fatalf("refused restore changed the target: %v", err)
+	}
+	// With --force it replaces the contents.
+	o := ro(dst)
+	o.Force = true
+	if _, err := backup.Restore(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	connect(t, dst).QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 'keep_me'").Scan(&n)
+	if n != 0 {
+		t.Fatal("--force kept the old table")
+	}
+	// --tables into an existing schema: refused when the table has rows, then forced.
+	o = ro(dst)
+	o.Tables = []string{"links"}
+	if _, err := backup.Restore(ctx, o); !errors.Is(err, backup.ErrRefused) {
+		t.Fatalf("--tables into a full table: %v", err)
+	}
+	o.Force = true
+	rep, err := backup.Restore(ctx, o)
+	if err != nil || len(rep.Tables) != 1 || !rep.Tables[0].OK {
+		t.Fatalf("--tables --force: %v %+v", err, rep)
+	}
+	// Downgrade: a manifest from a newer server is refused.
+	m.Server.VersionNum = 990000
+	m.ID = "20990101T000000.000Z"
+	if err := backup.WriteManifest(ctx, st, m); err != nil {
+		t.Fatal(err)
+	}
+	o = ro(testenv.NewDatabase(t, testenv.StandbyDSN(t)))
+	o.ID = m.ID
+	if _, err := backup.Restore(ctx, o); !errors.Is(err, backup.ErrRefused) || !strings.Contains(err.Error(), "--allow-downgrade") {
+		t.Fatalf("downgrade: %v", err)
+	}
+}
+
+func TestRestoreDetectsDigestMismatch(t *testing.T) {
+	t.Parallel()
+	src := bookmarkDB(t, 5, 5)
+	st := fileStore(t)
+	ctx := context.Background()
+	m, err := backup.Backup(ctx, opts(t, src, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A manifest whose recorded digest for links is wrong (as if the data had been
+	// altered consistently with its sha256): the proof must catch it and name the table.
+	for i := range m.Tables {
+		if m.Tables[i].Name == "links" {
+			m.Tables[i].Digest = "00000000000000000000000000000001"
+		}
+	}
+	if err := backup.WriteManifest(ctx, st, m); err != nil {
+		t.Fatal(err)
+	}
+	_, err = backup.Restore(ctx, backup.RestoreOptions{Store: st, ID: m.ID, Target: testenv.NewDatabase(t, testenv.StandbyDSN(t)), Log: testLog(t)})
+	if !errors.Is(err, backup.ErrMismatch) || !strings.Contains(err.Error(), "public.links") {
+		t.Fatalf("err = %v; want ErrMismatch naming public.links", err)
+	}
+}
