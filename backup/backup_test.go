@@ -21,7 +21,7 @@ import (
 )
 
 func testLog(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()}))
 }
 
 type testWriter struct{ t *testing.T }
@@ -579,4 +579,13 @@ func TestCleanOrphans(t *testing.T) {
 	if len(objs) != 2 || !strings.HasPrefix(objs[0].Key, "snapshots/20260102") {
 		t.Fatalf("after cleanup: %+v; want only the complete snapshot", objs)
 	}
+}
+
+// testLogLevel is warn, or LINKBACKUP_TEST_LOG (debug, info) for a closer look.
+func testLogLevel() slog.Level {
+	var l slog.Level = slog.LevelWarn
+	if v := os.Getenv("LINKBACKUP_TEST_LOG"); v != "" {
+		l.UnmarshalText([]byte(v))
+	}
+	return l
 }

@@ -68,6 +68,10 @@ type Server struct {
 	// Standby is the linkbackup standby mark of the source, if it had one (a restored
 	// copy); backups refuse such a source unless told otherwise.
 	Standby string `json:"standby_mark,omitempty"`
+	// Encoding, Collate and Ctype of the source database, for CREATE DATABASE on restore.
+	Encoding string `json:"encoding"`
+	Collate  string `json:"collate"`
+	Ctype    string `json:"ctype"`
 }
 
 // Object is one stored object, as written: compressed size and SHA-256 of the stored bytes,

@@ -161,7 +161,13 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// objectReader may be closed while another goroutine is still reading (pgx's CopyFrom
+// reads in its own goroutine and can return before it stops): Close closes the stored
+// stream first, which ends a blocked read, then waits for the read before freeing the
+// decoder.
 type objectReader struct {
+	mu      sync.Mutex
+	closed  bool
 	dec     *zstd.Decoder
 	v       *verifyingReader
 	key     string
@@ -170,6 +176,11 @@ type objectReader struct {
 }
 
 func (o *objectReader) Read(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return 0, &ObjectError{Key: o.key, Err: errors.New("read after close")}
+	}
 	n, err := o.dec.Read(p)
 	o.raw += int64(n)
 	if err == io.EOF {
@@ -192,6 +203,12 @@ func (o *objectReader) Read(p []byte) (int, error) {
 }
 
 func (o *objectReader) Close() error {
-	o.dec.Close()
-	return o.v.r.Close()
+	err := o.v.r.Close()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.closed {
+		o.closed = true
+		o.dec.Close()
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -370,8 +371,12 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 				if len(j.table.Columns) > 0 {
 					copySQL = "COPY " + j.table.QualifiedName() + " (" + columnList(j.table.Columns) + ") FROM STDIN"
 				}
-				_, err = conn.PgConn().CopyFrom(ctx, &progressReader{r: rc, n: &opts.Progress.RawBytes}, copySQL)
+				pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
+				_, err = conn.PgConn().CopyFrom(ctx, pr, copySQL)
 				rc.Close()
+				if rerr := pr.failure(); rerr != nil {
+					return fmt.Errorf("load table %s: %w", j.table, rerr) // the object is bad, not the server
+				}
 				if err != nil {
 					return fmt.Errorf("load table %s from %s: %w", j.table, j.chunk.Key, err)
 				}
@@ -385,15 +390,33 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 	return g.Wait()
 }
 
+// progressReader counts bytes read and remembers a read failure (other than EOF).
 type progressReader struct {
-	r io.Reader
-	n interface{ Add(int64) int64 }
+	r   io.Reader
+	n   interface{ Add(int64) int64 }
+	mu  sync.Mutex
+	err error
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+	}
 	return n, err
+}
+
+func (p *progressReader) failure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var oe *ObjectError
+	if errors.As(p.err, &oe) {
+		return p.err
+	}
+	return nil
 }
 
 // proveTables recomputes every table's row count and digest from the target with the

@@ -176,9 +176,10 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 		Settings: SessionSettings, Excluded: Excluded{Schemas: opts.ExcludeSchemas, Tables: opts.ExcludeTables}}
 	var comment *string
 	err = coord.QueryRow(ctx, `SELECT current_database(), current_setting('server_version'),
-		current_setting('server_version_num')::int, shobj_description(d.oid, 'pg_database')
+		current_setting('server_version_num')::int, shobj_description(d.oid, 'pg_database'),
+		pg_encoding_to_char(d.encoding), d.datcollate, d.datctype
 		FROM pg_database d WHERE d.datname = current_database()`).
-		Scan(&m.Database, &m.Server.Version, &m.Server.VersionNum, &comment)
+		Scan(&m.Database, &m.Server.Version, &m.Server.VersionNum, &comment, &m.Server.Encoding, &m.Server.Collate, &m.Server.Ctype)
 	if err != nil {
 		return nil, fmt.Errorf("read server info: %w", err)
 	}

@@ -1,0 +1,360 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The standby database name always holds a complete, verified copy. A refresh restores
+// into <db>__incoming, proves it, then swaps in one transaction:
+// <db> → <db>__previous, <db>__incoming → <db>. Exactly one previous copy is kept.
+const (
+	IncomingSuffix = "__incoming"
+	PreviousSuffix = "__previous"
+	// incomingMark marks a side database being restored (or left by a failed night).
+	incomingMark = "linkbackup:incoming"
+)
+
+// StandbyRecord is the readiness record of a standby copy: the database's
+// COMMENT ON DATABASE ("linkbackup:standby " + JSON) on the standby server, and the same
+// JSON in the store under standby/.
+type StandbyRecord struct {
+	Database       string    `json:"database"`        // serving name on the standby
+	Snapshot       string    `json:"snapshot"`        // snapshot id
+	SourceDatabase string    `json:"source_database"` // database the snapshot came from
+	SourceSystemID string    `json:"source_system_identifier"`
+	SourceTime     time.Time `json:"source_time"` // when the snapshot was taken: the data's age
+	Verified       time.Time `json:"verified"`    // when every table was proven equal
+	Tables         int       `json:"tables"`
+	Rows           int64     `json:"rows"`
+	Tool           string    `json:"tool_version"`
+	StandbyHost    string    `json:"standby_system_identifier"`
+	RestoreSeconds float64   `json:"restore_seconds"`
+	SwapSeconds    float64   `json:"swap_seconds"`
+}
+
+// StandbyAttempt is the store's record of the last refresh attempt (ok or not), so that
+// status can tell "last night failed" even when the standby itself is unreachable.
+type StandbyAttempt struct {
+	Database string         `json:"database"`
+	Snapshot string         `json:"snapshot"`
+	Started  time.Time      `json:"started"`
+	Finished time.Time      `json:"finished"`
+	OK       bool           `json:"ok"`
+	Error    string         `json:"error,omitempty"`
+	Serving  *StandbyRecord `json:"serving,omitempty"` // what the standby serves after the attempt
+}
+
+// StandbyOptions configure RefreshStandby.
+type StandbyOptions struct {
+	Store Store
+	ID    string // snapshot id
+	// Server is a DSN to the standby server, on a maintenance database (e.g. postgres);
+	// it must not be the standby database itself.
+	Server string
+	// Database is the serving name on the standby; default: the snapshot's database.
+	Database string
+	Jobs     int
+	// Grace: how long connections to the serving copy may finish before the swap
+	// terminates them. Default 30s.
+	Grace            time.Duration
+	NoOwner          bool
+	ForceSameCluster bool
+	ToolVersion      string
+	Log              *slog.Logger
+	Progress         *Progress
+}
+
+// StandbyMark prefixes the readiness COMMENT ON DATABASE.
+func standbyComment(r *StandbyRecord) string {
+	b, _ := json.Marshal(r)
+	return StandbyMarkPrefix + " " + string(b)
+}
+
+// RefreshStandby restores snapshot opts.ID into a side database on the standby server,
+// proves it, and swaps it in. Any failure before the swap leaves the serving copy
+// untouched and the side database dropped (or, if the server is gone, left behind
+// under its __incoming name, marked, and dropped by the next run).
+func RefreshStandby(ctx context.Context, opts StandbyOptions) (*StandbyRecord, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Grace == 0 {
+		opts.Grace = 30 * time.Second
+	}
+	log := opts.Log
+	started := time.Now().UTC()
+	m, err := ReadManifest(ctx, opts.Store, opts.ID)
+	if err != nil {
+		return nil, err
+	}
+	name := opts.Database
+	if name == "" {
+		name = m.Database
+	}
+	attempt := &StandbyAttempt{Database: name, Snapshot: m.ID, Started: started}
+	rec, err := refreshStandby(ctx, opts, m, name)
+	attempt.Finished = time.Now().UTC()
+	if err != nil {
+		attempt.Error = err.Error()
+		// What is serving now, if the server answers.
+		if r, rerr := ReadStandbyRecord(context.WithoutCancel(ctx), opts.Server, name); rerr == nil {
+			attempt.Serving = r
+		}
+	} else {
+		attempt.OK, attempt.Serving = true, rec
+	}
+	if werr := writeAttempt(context.WithoutCancel(ctx), opts.Store, attempt); werr != nil {
+		log.Warn("cannot record the standby attempt in the store", "err", werr)
+	}
+	return rec, err
+}
+
+func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name string) (*StandbyRecord, error) {
+	log := opts.Log
+	incoming, previous := name+IncomingSuffix, name+PreviousSuffix
+	if len(previous) > 63 {
+		return nil, fmt.Errorf("standby database name %q is too long for the %s/%s side names (63 bytes)", name, IncomingSuffix, PreviousSuffix)
+	}
+	cfg, err := ConnConfig(opts.Server, "linkbackup-standby")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to standby server %s: %w", StripPassword(opts.Server), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var connected, sysid string
+	if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&connected); err != nil {
+		return nil, err
+	}
+	if connected == name || connected == incoming || connected == previous {
+		return nil, fmt.Errorf("%w: --standby must name a maintenance database on the standby server (e.g. postgres), not %s itself", ErrRefused, connected)
+	}
+	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
+		log.Warn("cannot read the standby's system identifier", "err", err)
+	}
+	if sysid != "" && sysid == m.Server.SystemIdentifier && !opts.ForceSameCluster {
+		return nil, fmt.Errorf("%w: the standby server is the snapshot's source cluster (%s); a standby must be another server. Pass --force-same-cluster for a test setup", ErrRefused, sysid)
+	}
+
+	// A side database left by a failed night goes first.
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)"); err != nil {
+		return nil, fmt.Errorf("drop leftover %s: %w", incoming, err)
+	}
+	create := "CREATE DATABASE " + QuoteIdent(incoming) + " TEMPLATE template0"
+	if m.Server.Encoding != "" {
+		create += fmt.Sprintf(" ENCODING %s LC_COLLATE %s LC_CTYPE %s", quoteLit(m.Server.Encoding), quoteLit(m.Server.Collate), quoteLit(m.Server.Ctype))
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
+		return nil, fmt.Errorf("create %s (the source's encoding and locale must exist on the standby): %w", incoming, err)
+	}
+	mark := fmt.Sprintf("%s snapshot=%s started=%s", incomingMark, m.ID, time.Now().UTC().Format(time.RFC3339))
+	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(incoming)+" IS "+quoteLit(mark)); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	rep, err := Restore(ctx, RestoreOptions{Store: opts.Store, ID: m.ID, Target: withDatabase(opts.Server, incoming),
+		Jobs: opts.Jobs, NoOwner: opts.NoOwner, ForceSameCluster: true, Log: log, Progress: opts.Progress})
+	if err != nil {
+		dropSide(ctx, opts.Server, incoming, log)
+		return nil, fmt.Errorf("standby restore of %s failed; %s keeps serving its previous copy: %w", m.ID, name, err)
+	}
+	rec := &StandbyRecord{Database: name, Snapshot: m.ID, SourceDatabase: m.Database, SourceSystemID: m.Server.SystemIdentifier,
+		SourceTime: m.Started, Verified: rep.Verified, Tables: len(rep.Tables), Rows: rep.Rows, Tool: opts.ToolVersion,
+		StandbyHost: sysid, RestoreSeconds: time.Since(t0).Seconds()}
+	t1 := time.Now()
+	if err := swap(ctx, conn, name, incoming, previous, rec, opts.Grace, log); err != nil {
+		dropSide(ctx, opts.Server, incoming, log)
+		return nil, fmt.Errorf("standby swap failed; %s keeps serving its previous copy: %w", name, err)
+	}
+	rec.SwapSeconds = time.Since(t1).Seconds()
+	// Record the final figures (swap time) on the serving copy.
+	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(name)+" IS "+quoteLit(standbyComment(rec))); err != nil {
+		log.Warn("cannot update the standby record", "err", err)
+	}
+	log.Info("standby refreshed", "database", name, "snapshot", m.ID, "rows", rec.Rows,
+		"restore_seconds", rec.RestoreSeconds, "swap_seconds", rec.SwapSeconds)
+	return rec, nil
+}
+
+// swap makes incoming the serving copy: connections to the current copy get grace to
+// finish, then are terminated; both renames happen in one transaction.
+func swap(ctx context.Context, conn *pgx.Conn, name, incoming, previous string, rec *StandbyRecord, grace time.Duration, log *slog.Logger) error {
+	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(incoming)+" IS "+quoteLit(standbyComment(rec))); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(previous)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop old %s: %w", previous, err)
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		_, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(incoming)+" RENAME TO "+QuoteIdent(name))
+		return err
+	}
+	// No new sessions on the old copy; let running ones finish within grace.
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(name)+" WITH ALLOW_CONNECTIONS false"); err != nil {
+		return err
+	}
+	reopen := func() {
+		conn.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+QuoteIdent(name)+" WITH ALLOW_CONNECTIONS true")
+	}
+	deadline := time.Now().Add(grace)
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, name).Scan(&n); err != nil {
+			reopen()
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			log.Warn("terminating sessions on the old standby copy after the grace period", "database", name, "sessions", n, "grace", grace)
+			if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+				reopen()
+				return err
+			}
+			time.Sleep(200 * time.Millisecond)
+			deadline = time.Now().Add(5 * time.Second)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			reopen()
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		reopen()
+		return err
+	}
+	_, err = tx.Exec(ctx, "ALTER DATABASE "+QuoteIdent(name)+" RENAME TO "+QuoteIdent(previous))
+	if err == nil {
+		_, err = tx.Exec(ctx, "ALTER DATABASE "+QuoteIdent(incoming)+" RENAME TO "+QuoteIdent(name))
+	}
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	if err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		reopen()
+		return fmt.Errorf("rename: %w", err)
+	}
+	// The previous copy stays reachable for an operator who needs to fall back.
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(previous)+" WITH ALLOW_CONNECTIONS true"); err != nil {
+		log.Warn("cannot re-allow connections to the previous copy", "database", previous, "err", err)
+	}
+	return nil
+}
+
+// dropSide removes a failed side database; if the server is unreachable it stays,
+// marked by its name and comment, and the next refresh drops it.
+func dropSide(ctx context.Context, server, incoming string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	cfg, err := ConnConfig(server, "linkbackup-standby-cleanup")
+	if err == nil {
+		var conn *pgx.Conn
+		if conn, err = pgx.ConnectConfig(ctx, cfg); err == nil {
+			defer conn.Close(ctx)
+			_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)")
+		}
+	}
+	if err != nil {
+		log.Warn("cannot drop the failed side database; the next refresh drops it", "database", incoming, "err", err)
+	}
+}
+
+// ReadStandbyRecord reads the readiness record of database name on the standby server.
+// It returns an error wrapping fs.ErrNotExist when the database does not exist or has no
+// linkbackup record.
+func ReadStandbyRecord(ctx context.Context, server, name string) (*StandbyRecord, error) {
+	cfg, err := ConnConfig(server, "linkbackup-status")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to standby server %s: %w", StripPassword(server), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var comment *string
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("standby database %s: %w", name, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if comment == nil || !strings.HasPrefix(*comment, StandbyMarkPrefix+" ") {
+		return nil, fmt.Errorf("standby database %s has no linkbackup record: %w", name, fs.ErrNotExist)
+	}
+	var r StandbyRecord
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(*comment, StandbyMarkPrefix+" ")), &r); err != nil {
+		return nil, fmt.Errorf("standby record of %s is corrupt: %w", name, err)
+	}
+	return &r, nil
+}
+
+// StandbyAttemptKey is where the last refresh attempt of a standby database is recorded.
+func StandbyAttemptKey(name string) string { return "standby/" + safeName(name) + ".json" }
+
+func writeAttempt(ctx context.Context, st Store, a *StandbyAttempt) error {
+	b, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = st.Put(ctx, StandbyAttemptKey(a.Database), bytes.NewReader(b))
+	return err
+}
+
+// ReadStandbyAttempt reads the last refresh attempt recorded in the store for name.
+func ReadStandbyAttempt(ctx context.Context, st Store, name string) (*StandbyAttempt, error) {
+	rc, err := st.Open(ctx, StandbyAttemptKey(name))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var a StandbyAttempt
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&a); err != nil {
+		return nil, fmt.Errorf("standby attempt record %s is corrupt: %w", StandbyAttemptKey(name), err)
+	}
+	return &a, nil
+}
+
+func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// withDatabase returns dsn with its database replaced (URL or key=value form).
+func withDatabase(dsn, db string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err == nil {
+			u.Path = "/" + db
+			return u.String()
+		}
+	}
+	return dsn + " dbname=" + quoteKV(db)
+}
+
+func quoteKV(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
