@@ -357,4 +357,3 @@ func withDatabase(dsn, db string) string {
 func quoteKV(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
-
