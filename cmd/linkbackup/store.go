@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+
+	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/backup/file"
+	"github.com/linkagogo/linkbackup/backup/s3"
+)
+
+const storeUsage = "want file:///abs/dir or s3://bucket/prefix?endpoint=..."
+
+// openStore opens the snapshot store named by raw:
+//
+//	file:///abs/dir                      a local directory (created if missing)
+//	s3://bucket/prefix?endpoint=...      an S3-compatible bucket (see s3.ParseURL)
+//
+// A malformed URL is a usage error (exit 2); an unreachable store, a missing bucket or
+// refused credentials are plain errors (exit 1).
+func openStore(ctx context.Context, raw string, log *slog.Logger) (backup.Store, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, withCode(exitUsage, fmt.Errorf("store: %w: %s", err, storeUsage))
+	}
+	shown := u.Redacted()
+	switch u.Scheme {
+	case "file":
+		if u.Opaque != "" || (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) {
+			return nil, withCode(exitUsage, fmt.Errorf("store %q: the directory must be absolute: file:///abs/dir (three slashes)", shown))
+		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, withCode(exitUsage, fmt.Errorf("store %q: file:// takes no user, query or fragment: file:///abs/dir", shown))
+		}
+		st, err := file.New(filepath.Clean(u.Path))
+		if err != nil {
+			return nil, fmt.Errorf("store %q: %w", shown, err)
+		}
+		return st, nil
+	case "s3":
+		cfg, err := s3.ParseURL(raw)
+		if err != nil {
+			return nil, withCode(exitUsage, fmt.Errorf("store: %w", err))
+		}
+		cfg.Logger = log
+		st, err := s3.New(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", cfg, err)
+		}
+		return st, nil
+	default:
+		return nil, withCode(exitUsage, fmt.Errorf("store %q: %s", shown, storeUsage))
+	}
+}
