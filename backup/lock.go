@@ -31,10 +31,12 @@ type LockHolder struct {
 	Since       time.Time
 }
 
-// acquireLock takes the backup lock on conn (session level), waiting up to wait.
+// acquireLock takes the backup lock on conn (session level), waiting up to wait. The
+// caller releases it with releaseLock (closing the session also releases it, but the
+// server notices a closed session asynchronously).
 func acquireLock(ctx context.Context, conn *pgx.Conn, key int64, wait time.Duration, what string) error {
 	deadline := time.Now().Add(wait)
-	for {
+	for vanished := 0; ; {
 		var ok bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
 			return fmt.Errorf("take backup lock: %w", err)
@@ -42,8 +44,22 @@ func acquireLock(ctx context.Context, conn *pgx.Conn, key int64, wait time.Durat
 		if ok {
 			return nil
 		}
+		h, err := lockHolder(ctx, conn, key)
+		if err != nil {
+			return fmt.Errorf("%s: %w by another session (cannot tell which: %v)", what, ErrLocked, err)
+		}
+		if h == nil && vanished < 10 {
+			vanished++ // released between the two queries: try again
+			continue
+		}
 		if time.Now().After(deadline) {
-			break
+			if h == nil {
+				return fmt.Errorf("%s: %w by another session", what, ErrLocked)
+			}
+			return fmt.Errorf("%s: %w by %q from %s since %s (PostgreSQL backend pid %d): another backup is running; "+
+				"wait for it or raise backup.lock_timeout; if that process is gone and the session hangs, run "+
+				"SELECT pg_terminate_backend(%d)", what, ErrLocked, h.Application, h.Client,
+				h.Since.UTC().Format(time.RFC3339), h.PID, h.PID)
 		}
 		select {
 		case <-ctx.Done():
@@ -51,14 +67,11 @@ func acquireLock(ctx context.Context, conn *pgx.Conn, key int64, wait time.Durat
 		case <-time.After(time.Second):
 		}
 	}
-	h, err := lockHolder(ctx, conn, key)
-	if err != nil || h == nil {
-		return fmt.Errorf("%s: %w by another session (holder unknown: %v)", what, ErrLocked, err)
-	}
-	return fmt.Errorf("%s: %w by %q from %s since %s (PostgreSQL backend pid %d): another backup is running; "+
-		"wait for it or raise backup.lock_timeout; if that process is gone and the session hangs, run "+
-		"SELECT pg_terminate_backend(%d)", what, ErrLocked, h.Application, h.Client,
-		h.Since.UTC().Format(time.RFC3339), h.PID, h.PID)
+}
+
+// releaseLock releases the backup lock (errors ignored: closing the session releases it too).
+func releaseLock(ctx context.Context, conn *pgx.Conn, key int64) {
+	conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, key)
 }
 
 func lockHolder(ctx context.Context, conn *pgx.Conn, key int64) (*LockHolder, error) {

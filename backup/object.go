@@ -48,7 +48,7 @@ func (e *encoders) put(enc *zstd.Encoder) { enc.Reset(nil); e.pool.Put(enc) }
 
 // putCompressed streams what produce writes, zstd-compressed, into key. It returns the
 // stored object's size and SHA-256 (of the compressed bytes) and the raw size, and checks
-// with Stat that the store holds exactly the bytes written. No local disk is used: the
+// that the store reports exactly the bytes written. No local disk is used: the
 // compressed stream goes through a pipe into the store's (multipart) upload.
 func putCompressed(ctx context.Context, st Store, encs *encoders, key string, sizeHint int64,
 	produce func(w io.Writer) error) (Object, error) {
@@ -82,22 +82,19 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, key string, si
 		pw.CloseWithError(err)
 		r := <-done
 		if errors.Is(err, errUploadEnded) && r.err != nil {
-			return Object{}, fmt.Errorf("put %s: %w", key, r.err)
+			return Object{}, r.err
 		}
 		return Object{}, err
 	}
 	pw.Close()
 	r := <-done
 	if r.err != nil {
-		return Object{}, fmt.Errorf("put %s: %w", key, r.err)
+		return Object{}, r.err // store errors name the key
 	}
 	obj := Object{Key: key, Size: sum.n, SHA256: hex.EncodeToString(sum.h.Sum(nil)), RawSize: raw.n}
-	stat, err := st.Stat(ctx, key)
-	if err != nil {
-		return Object{}, fmt.Errorf("check %s after upload: %w", key, err)
-	}
-	if stat.Size != obj.Size {
-		return Object{}, fmt.Errorf("check %s after upload: store holds %d bytes, %d were written", key, stat.Size, obj.Size)
+	// Backends report the size they stored (the s3 backend reads it back with HEAD).
+	if r.info.Size != obj.Size {
+		return Object{}, fmt.Errorf("check %s after upload: store holds %d bytes, %d were written", key, r.info.Size, obj.Size)
 	}
 	return obj, nil
 }

@@ -204,10 +204,13 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 	}
 	m.PgDump = dumpVersion
 
-	if err := acquireLock(ctx, coord, lockKey(opts.Store.String(), m.Database), opts.LockTimeout,
+	key := lockKey(opts.Store.String(), m.Database)
+	if err := acquireLock(ctx, coord, key, opts.LockTimeout,
 		fmt.Sprintf("backup of database %s to %s", m.Database, opts.Store)); err != nil {
 		return nil, err
 	}
+	// Runs before the deferred Close, after the deferred Rollback of the snapshot transaction.
+	defer releaseLock(context.WithoutCancel(ctx), coord, key)
 	if err := CleanOrphans(ctx, opts.Store, opts.OrphanAge, opts.now(), log); err != nil {
 		log.Warn("orphan cleanup failed; continuing", "err", err)
 	}

@@ -24,6 +24,8 @@ import (
 //     only at slash boundaries), sorted by key ascending, without limit (backends paginate).
 //     An empty result is not an error.
 //   - Delete removes key; deleting a missing key is not an error.
+//   - A key and a key below it ("a" and "a/b") cannot both exist (directories on the
+//     file backend and versitygw's posix backend); the snapshot layout never needs that.
 //   - Every method honours ctx cancellation.
 type Store interface {
 	Put(ctx context.Context, key string, r io.Reader) (ObjectInfo, error)

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the root command in-process and returns stdout, stderr (with the error
+// main would print) and the exit code main would use.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	root := newRootCmd(&out, &errb)
+	root.SetArgs(args)
+	ctx := context.Background()
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		errb.WriteString("\nerror: " + err.Error())
+	}
+	return out.String(), errb.String(), exitCode(ctx, err)
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfgFile, []byte("store: file:///from/file\nsource: postgres://u:filesecret@h/db\n"+
+		"backup:\n  jobs: 7\n  split_table_mb: ${LB_TEST_SPLIT}\n"), 0o600)
+	t.Setenv("LB_TEST_SPLIT", "99")
+	t.Setenv("LINKBACKUP_BACKUP_JOBS", "5")
+	out, errs, code := run(t, "config", "--config", cfgFile, "--store", "file:///from/flag")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"store: file:///from/flag", "jobs: 5", "split_table_mb: 99", "compression_level: 1",
+		"source: postgres://u:**redacted**@h/db"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("effective config lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "filesecret") {
+		t.Fatalf("password printed:\n%s", out)
+	}
+}
+
+func TestConfigErrorsAreUsageErrors(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfgFile, []byte("backup:\n  jobz: 3\n"), 0o600)
+	_, errs, code := run(t, "config", "--config", cfgFile)
+	if code != exitUsage || !strings.Contains(errs, "jobz") {
+		t.Fatalf("unknown key: exit %d, %s", code, errs)
+	}
+	t.Setenv("LINKBACKUP_BACKUP_JOBS", "many")
+	_, errs, code = run(t, "config")
+	if code != exitUsage || !strings.Contains(errs, "LINKBACKUP_BACKUP_JOBS") {
+		t.Fatalf("bad env: exit %d, %s", code, errs)
+	}
+	t.Setenv("LINKBACKUP_BACKUP_JOBS", "0")
+	_, errs, code = run(t, "config")
+	if code != exitUsage || !strings.Contains(errs, "backup.jobs") {
+		t.Fatalf("out of range: exit %d, %s", code, errs)
+	}
+	os.Unsetenv("LINKBACKUP_BACKUP_JOBS")
+	_, errs, code = run(t, "backup", "--store", "file:///tmp/x")
+	if code != exitUsage || !strings.Contains(errs, "--source") {
+		t.Fatalf("missing source: exit %d, %s", code, errs)
+	}
+	_, errs, code = run(t, "backup", "--no-such-flag")
+	if code != exitUsage {
+		t.Fatalf("bad flag: exit %d, %s", code, errs)
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:p%40ss@h:5432/db?sslmode=disable": "postgres://u:**redacted**@h:5432/db?sslmode=disable",
+		"postgres://h/db?password=sekret&user=u":        "postgres://h/db?password=**redacted**&user=u",
+		"host=h password=sekret dbname=db":              "host=h password=**redacted** dbname=db",
+		"postgres://u@h/db":                             "postgres://u@h/db",
+	} {
+		if got := RedactDSN(in); got != want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if s := Secret("x").String(); s != "**redacted**" {
+		t.Fatal(s)
+	}
+}

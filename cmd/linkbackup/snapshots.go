@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+func init() { register(newSnapshotsCmd) }
+
+// snapshotSummary is one line of `linkbackup snapshots`.
+type snapshotSummary struct {
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	Database    string    `json:"database"`
+	Server      string    `json:"server_version"`
+	AppVersion  string    `json:"app_version,omitempty"`
+	Tables      int       `json:"tables"`
+	Rows        int64     `json:"rows"`
+	RawBytes    int64     `json:"raw_bytes"`
+	StoredBytes int64     `json:"stored_bytes"`
+	Seconds     float64   `json:"seconds"`
+}
+
+func newSnapshotsCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "snapshots --store URL [--json]",
+		Short: "List the complete snapshots in a store, oldest first",
+		Long: `List the complete snapshots (those with a manifest) in a store, oldest first:
+id, time, database, tables, rows, bytes. Incomplete snapshots are never listed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.cfg.Store == "" {
+				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, a.cfg.Store, a.log)
+			if err != nil {
+				return err
+			}
+			ms, err := backup.ListSnapshots(ctx, st)
+			if err != nil {
+				return err
+			}
+			list := make([]snapshotSummary, 0, len(ms))
+			for _, m := range ms {
+				list = append(list, snapshotSummary{ID: m.ID, Time: m.Started, Database: m.Database,
+					Server: m.Server.Version, AppVersion: m.AppVersion, Tables: m.Totals.Tables, Rows: m.Totals.Rows,
+					RawBytes: m.Totals.RawBytes, StoredBytes: m.Totals.StoredBytes,
+					Seconds: m.Finished.Sub(m.Started).Seconds()})
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTIME (UTC)\tDATABASE\tTABLES\tROWS\tRAW\tSTORED")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Time.UTC().Format("2006-01-02 15:04:05"),
+					s.Database, s.Tables, s.Rows, humanBytes(s.RawBytes), humanBytes(s.StoredBytes))
+			}
+			if len(list) == 0 {
+				fmt.Fprintf(tw, "(no complete snapshots in %s)\n", st)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().String("store", "", "store URL ($LINKBACKUP_STORE)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	a.bind(cmd, "store", "store")
+	return cmd
+}
