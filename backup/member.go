@@ -1,0 +1,265 @@
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MemberOptions configure RestoreMember.
+type MemberOptions struct {
+	Store    Store
+	ID       string // snapshot id
+	Target   string // DSN of the live (or any) bookmark database
+	MemberID int64
+	// DryRun does everything in a transaction, reports, and rolls back.
+	DryRun bool
+	Log    *slog.Logger
+}
+
+// MemberTable counts what RestoreMember did with one table's rows of the member.
+type MemberTable struct {
+	Table              string `json:"table"`
+	InSnapshot         int64  `json:"in_snapshot"`
+	Inserted           int64  `json:"inserted"`
+	AlreadyPresent     int64  `json:"already_present"`
+	SkippedOtherMember int64  `json:"skipped_other_member"`
+	// Reattached counts restored rows whose parent/folder could not be restored and
+	// that were put at the top level instead (parent_id / folder_id set to NULL).
+	Reattached int64 `json:"reattached_top_level"`
+}
+
+// MemberReport is the result of RestoreMember.
+type MemberReport struct {
+	Snapshot string        `json:"snapshot"`
+	Member   int64         `json:"member"`
+	DryRun   bool          `json:"dry_run"`
+	Tables   []MemberTable `json:"tables"`
+}
+
+// The bookmark tables a member restore works on (reference schema, testdata/schema.sql).
+var memberTables = []struct{ name, owner string }{
+	{"members", "id"}, {"folders", "member_id"}, {"links", "member_id"},
+}
+
+// RestoreMember puts one member's rows (members, folders, links) from a snapshot back into
+// a live database without touching anyone else's rows — "I deleted my links last
+// Tuesday". Conflict rules, all in one transaction:
+//   - a row whose id still exists for this member is left as it is now (current wins);
+//   - a row whose id is missing is inserted with its original id and values;
+//   - a row whose id now belongs to another member is skipped and counted (never changed);
+//   - a restored folder whose parent, or link whose folder, is neither restored nor the
+//     member's own is put at the top level (NULL) and counted;
+//   - the member row itself is inserted only if missing; if it cannot be (another member
+//     took its email), nothing is restored.
+func RestoreMember(ctx context.Context, opts MemberOptions) (*MemberReport, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	m, err := ReadManifest(ctx, opts.Store, opts.ID)
+	if err != nil {
+		return nil, err
+	}
+	tables := map[string]*Table{}
+	for i := range m.Tables {
+		if m.Tables[i].Schema == "public" {
+			tables[m.Tables[i].Name] = &m.Tables[i]
+		}
+	}
+	for _, mt := range memberTables {
+		t := tables[mt.name]
+		if t == nil {
+			return nil, fmt.Errorf("%w: snapshot %s has no table public.%s: --member works on the bookmark schema", ErrRefused, m.ID, mt.name)
+		}
+		if columnIndex(t.Columns, mt.owner) < 0 {
+			return nil, fmt.Errorf("%w: public.%s in snapshot %s has no %s column", ErrRefused, mt.name, m.ID, mt.owner)
+		}
+	}
+	cfg, err := ConnConfig(opts.Target, "linkbackup-restore-member")
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to target %s: %w", StripPassword(opts.Target), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	rep := &MemberReport{Snapshot: m.ID, Member: opts.MemberID, DryRun: opts.DryRun}
+	for _, mt := range memberTables {
+		t := tables[mt.name]
+		tmp := "lb_restore_" + mt.name
+		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+tmp+" ON COMMIT DROP AS SELECT "+columnList(t.Columns)+
+			" FROM "+t.QualifiedName()+" WITH NO DATA"); err != nil {
+			return nil, fmt.Errorf("target table %s does not match the snapshot's columns: %w", t, err)
+		}
+		rows, err := memberRows(ctx, opts.Store, t, columnIndex(t.Columns, mt.owner), opts.MemberID)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.data), "COPY "+tmp+" FROM STDIN"); err != nil {
+			return nil, fmt.Errorf("stage %s rows: %w", t, err)
+		}
+		rep.Tables = append(rep.Tables, MemberTable{Table: t.String(), InSnapshot: rows.n})
+	}
+	if rep.Tables[0].InSnapshot == 0 {
+		return nil, fmt.Errorf("%w: member %d is not in snapshot %s", ErrNoSnapshot, opts.MemberID, m.ID)
+	}
+	if err := applyMember(ctx, tx, tables, opts.MemberID, rep); err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		return rep, tx.Rollback(ctx)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit member restore: %w", err)
+	}
+	opts.Log.Info("member restored", "member", opts.MemberID, "snapshot", m.ID)
+	return rep, nil
+}
+
+func applyMember(ctx context.Context, tx pgx.Tx, tables map[string]*Table, member int64, rep *MemberReport) error {
+	insert := func(t *Table, tmp string) (int64, error) {
+		tag, err := tx.Exec(ctx, "INSERT INTO "+t.QualifiedName()+" ("+columnList(t.Columns)+") OVERRIDING SYSTEM VALUE SELECT "+
+			columnList(t.Columns)+" FROM "+tmp+" s WHERE NOT EXISTS (SELECT 1 FROM "+t.QualifiedName()+" x WHERE x.id = s.id)")
+		return tag.RowsAffected(), err
+	}
+	count := func(sql string) (int64, error) {
+		var n int64
+		err := tx.QueryRow(ctx, sql, member).Scan(&n)
+		return n, err
+	}
+	// members
+	mt := &rep.Tables[0]
+	var exists bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM public.members WHERE id = $1)", member).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		mt.AlreadyPresent = 1
+	} else {
+		n, err := insert(tables["members"], "lb_restore_members")
+		if err != nil {
+			return fmt.Errorf("re-insert member %d (another member may now use its email): %w", member, err)
+		}
+		mt.Inserted = n
+	}
+	// folders, then links: rows of other members with the same id are skipped; parents
+	// and folders that will not exist for this member become NULL (top level).
+	for i, step := range []struct {
+		table, tmp, ref, refTable string
+	}{
+		{"folders", "lb_restore_folders", "parent_id", "folders"},
+		{"links", "lb_restore_links", "folder_id", "folders"},
+	} {
+		r := &rep.Tables[i+1]
+		t := tables[step.table]
+		var err error
+		if r.SkippedOtherMember, err = count("SELECT count(*) FROM " + step.tmp + " s JOIN " + t.QualifiedName() + " x ON x.id = s.id WHERE x.member_id <> $1"); err != nil {
+			return err
+		}
+		if r.AlreadyPresent, err = count("SELECT count(*) FROM " + step.tmp + " s JOIN " + t.QualifiedName() + " x ON x.id = s.id WHERE x.member_id = $1"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM "+step.tmp+" s USING "+t.QualifiedName()+" x WHERE x.id = s.id"); err != nil {
+			return err
+		}
+		// Valid references: the member's rows on the target plus (for folders) the ones
+		// about to be inserted.
+		valid := "SELECT id FROM public." + step.refTable + " WHERE member_id = $1"
+		if step.table == "folders" {
+			valid += " UNION SELECT id FROM lb_restore_folders"
+		}
+		tag, err := tx.Exec(ctx, "UPDATE "+step.tmp+" SET "+step.ref+" = NULL WHERE "+step.ref+" IS NOT NULL AND "+
+			step.ref+" NOT IN ("+valid+")", member)
+		if err != nil {
+			return err
+		}
+		r.Reattached = tag.RowsAffected()
+		if r.Inserted, err = insert(t, step.tmp); err != nil {
+			return fmt.Errorf("re-insert %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+type filtered struct {
+	data []byte
+	n    int64
+}
+
+// memberRows reads every chunk of t and keeps the COPY lines whose column col equals id.
+// COPY text escapes tabs inside values, so splitting on tab bytes is exact.
+func memberRows(ctx context.Context, st Store, t *Table, col int, id int64) (*filtered, error) {
+	want := []byte(strconv.FormatInt(id, 10))
+	out := &filtered{}
+	for _, c := range t.Chunks {
+		rc, err := OpenObject(ctx, st, c.Object)
+		if err != nil {
+			return nil, err
+		}
+		br := bufio.NewReaderSize(rc, 256<<10)
+		for {
+			line, err := br.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				// A row longer than the buffer: gather it whole.
+				long := append([]byte{}, line...)
+				for errors.Is(err, bufio.ErrBufferFull) {
+					line, err = br.ReadSlice('\n')
+					long = append(long, line...)
+				}
+				line = long
+			}
+			if len(line) > 0 && bytes.Equal(field(line, col), want) {
+				out.data = append(out.data, line...)
+				out.n++
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				rc.Close()
+				return nil, fmt.Errorf("read %s: %w", c.Key, err)
+			}
+		}
+		rc.Close()
+	}
+	return out, nil
+}
+
+// field returns column i of a COPY text line (without the trailing newline).
+func field(line []byte, i int) []byte {
+	line = bytes.TrimSuffix(line, []byte{'\n'})
+	for ; i > 0; i-- {
+		j := bytes.IndexByte(line, '\t')
+		if j < 0 {
+			return nil
+		}
+		line = line[j+1:]
+	}
+	if j := bytes.IndexByte(line, '\t'); j >= 0 {
+		return line[:j]
+	}
+	return line
+}
+
+func columnIndex(cols []string, name string) int {
+	for i, c := range cols {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
