@@ -31,6 +31,54 @@ type Config struct {
 	Backup BackupConfig `yaml:"backup"`
 	// Export tunes `linkbackup export`.
 	Export ExportConfig `yaml:"export"`
+	// Standby configures the standby server refreshed by `linkbackup standby` and `nightly`.
+	Standby StandbyConfig `yaml:"standby"`
+	// Status holds the thresholds of `linkbackup status`.
+	Status StatusConfig `yaml:"status"`
+	// Nightly configures `linkbackup nightly` (what cron runs).
+	Nightly NightlyConfig `yaml:"nightly"`
+}
+
+// StandbyConfig configures the standby refresh.
+type StandbyConfig struct {
+	// Server is the DSN of the standby PostgreSQL server on a maintenance database (e.g.
+	// postgres), not the standby copy itself. Default "" (no standby: nightly skips it).
+	Server DSN `yaml:"server"`
+	// Database is the serving database name on the standby. Default "" (the snapshot's
+	// source database name).
+	Database string `yaml:"database"`
+	// Grace: how long sessions on the serving copy may finish before the swap terminates
+	// them. Default 30s.
+	Grace time.Duration `yaml:"grace"`
+	// Jobs is the number of parallel restore sessions. Default 4.
+	Jobs int `yaml:"jobs"`
+}
+
+// StatusConfig holds the thresholds of `linkbackup status`. Ages are measured from the
+// snapshot's start (the moment its data is consistent).
+type StatusConfig struct {
+	// SnapshotWarnAge: latest snapshot older than this is WARNING. Default 25h.
+	SnapshotWarnAge time.Duration `yaml:"snapshot_warn_age"`
+	// SnapshotCritAge: latest snapshot older than this is CRITICAL. Default 49h.
+	SnapshotCritAge time.Duration `yaml:"snapshot_crit_age"`
+	// StandbyWarnAge: standby's verified data older than this is WARNING. Default 25h.
+	StandbyWarnAge time.Duration `yaml:"standby_warn_age"`
+	// StandbyCritAge: standby's verified data older than this is CRITICAL. Default 26h.
+	StandbyCritAge time.Duration `yaml:"standby_crit_age"`
+	// Timeout bounds the whole check (store and standby reads). Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// PrometheusFile, if set, is a node_exporter textfile written atomically by status
+	// and at the end of nightly. Default "".
+	PrometheusFile string `yaml:"prometheus_file"`
+}
+
+// NightlyConfig configures `linkbackup nightly`.
+type NightlyConfig struct {
+	// HeartbeatURL is a healthchecks.io-style ping URL: <url>/start, <url>, <url>/fail.
+	// Treated as a secret (never logged). Default "" (no pings).
+	HeartbeatURL Secret `yaml:"heartbeat_url"`
+	// HeartbeatTimeout bounds each ping; a failed ping never fails the job. Default 10s.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
 }
 
 // BackupConfig tunes snapshots.
@@ -71,7 +119,11 @@ func DefaultConfig() Config {
 			CompressionLevel: 1,
 			OrphanAge:        24 * time.Hour,
 		},
-		Export: DefaultExportConfig(),
+		Export:  DefaultExportConfig(),
+		Standby: StandbyConfig{Grace: 30 * time.Second, Jobs: 4},
+		Status: StatusConfig{SnapshotWarnAge: 25 * time.Hour, SnapshotCritAge: 49 * time.Hour,
+			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second},
+		Nightly: NightlyConfig{HeartbeatTimeout: 10 * time.Second},
 	}
 }
 
@@ -91,6 +143,29 @@ func (c *Config) Validate() error {
 	if c.Store != "" {
 		if u, err := url.Parse(c.Store); err != nil || (u.Scheme != "file" && u.Scheme != "s3") {
 			errs = append(errs, fmt.Errorf("store (--store) %q: want file:///abs/dir or s3://bucket/prefix?endpoint=...", c.Store))
+		}
+	}
+	if c.Standby.Jobs < 1 || c.Standby.Jobs > 64 {
+		errs = append(errs, fmt.Errorf("standby.jobs (--jobs) = %d: want 1..64", c.Standby.Jobs))
+	}
+	if c.Standby.Grace < 0 {
+		errs = append(errs, fmt.Errorf("standby.grace (--grace) = %s: want >= 0", c.Standby.Grace))
+	}
+	if s := c.Status; s.SnapshotWarnAge <= 0 || s.SnapshotCritAge < s.SnapshotWarnAge {
+		errs = append(errs, fmt.Errorf("status.snapshot_warn_age = %s, status.snapshot_crit_age = %s: want 0 < warn <= crit", s.SnapshotWarnAge, s.SnapshotCritAge))
+	}
+	if s := c.Status; s.StandbyWarnAge <= 0 || s.StandbyCritAge < s.StandbyWarnAge {
+		errs = append(errs, fmt.Errorf("status.standby_warn_age = %s, status.standby_crit_age = %s: want 0 < warn <= crit", s.StandbyWarnAge, s.StandbyCritAge))
+	}
+	if c.Status.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("status.timeout = %s: want > 0", c.Status.Timeout))
+	}
+	if c.Nightly.HeartbeatTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("nightly.heartbeat_timeout = %s: want > 0", c.Nightly.HeartbeatTimeout))
+	}
+	if h := string(c.Nightly.HeartbeatURL); h != "" {
+		if u, err := url.Parse(h); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("nightly.heartbeat_url: want an http(s):// URL (value not shown: it is a secret)"))
 		}
 	}
 	if err := c.Export.Validate(); err != nil {
