@@ -82,6 +82,24 @@ on_exit() {
 	exit "$rc"
 }
 
+CMD_PID=
+# on_signal SIG RC passes SIG on to the process group of the command under `run`, gives it
+# 15 s to exit, then exits with RC (the EXIT trap stops the servers).
+on_signal() {
+	local sig=$1 rc=$2 i
+	if [ -n "$CMD_PID" ] && kill -0 -- "-$CMD_PID" 2>/dev/null; then
+		lb_log "got SIG$sig: passing it to the command (process group $CMD_PID)"
+		kill "-$sig" -- "-$CMD_PID" 2>/dev/null || true
+		for i in $(seq 1 150); do
+			kill -0 -- "-$CMD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$CMD_PID" 2>/dev/null || true
+		wait "$CMD_PID" 2>/dev/null || true
+	fi
+	exit "$rc"
+}
+
 start_pg() { # NAME DATADIR LOG -> sets PORT, PID
 	local name=$1 dir=$2 log=$3 try
 	for try in 1 2 3; do
@@ -209,15 +227,22 @@ run)
 	[ "${1:-}" = -- ] && shift
 	[ $# -gt 0 ] || usage
 	trap on_exit EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	trap 'on_signal INT 130' INT
+	trap 'on_signal TERM 143' TERM
 	start_stack
 	# shellcheck disable=SC1091
 	. "$STATE/env"
+	# CMD runs as its own process group (set -m) so a signal to this script can be passed
+	# on to all of it (go test and its test binaries), and its stdin stays ours.
+	set -m
+	"$@" <&0 &
+	CMD_PID=$!
+	set +m
 	set +e
-	"$@"
+	wait "$CMD_PID"
 	rc=$?
 	set -e
+	CMD_PID=
 	exit "$rc"
 	;;
 start)

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# demo.sh (`make demo`) is a newcomer's tour in one command:
+#
+#   1. builds bin/linkbackup
+#   2. starts a throwaway PostgreSQL 15 on a free 127.0.0.1 port (cluster in .demo/pg, or in
+#      /tmp/linkbackup-demo.XXXXXX when the postgres user cannot reach .demo/)
+#   3. creates database "bookmarks" and fills it: linkbackup dev gen --schema
+#   4. backs it up to .demo/store, lists the snapshots, verifies the latest
+#   5. stops that PostgreSQL by PID and deletes its cluster (also on failure or Ctrl-C)
+#
+# Rerunning is safe: the old cluster is wiped at start; the store in .demo/store is kept, so
+# snapshots accumulate across runs (`scripts/demo.sh clean` removes all of .demo/).
+#
+# Environment: DEMO_MEMBERS (200), DEMO_LINKS (50 per member), DEMO_KEEP=1 leaves
+# PostgreSQL running at the end and prints its DSN and the command that stops it.
+#
+# To add a step, append a `step "what it shows" COMMAND...` line in main below.
+set -euo pipefail
+
+LB_NAME=demo
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DEMO=$LB_ROOT/.demo
+STORE_DIR=$DEMO/store
+STORE=file://$STORE_DIR
+BIN=$LB_ROOT/bin/linkbackup
+MEMBERS=${DEMO_MEMBERS:-200}
+LINKS=${DEMO_LINKS:-50}
+PGSTATE= # directory holding the cluster (data/, log, pwfile)
+PG_PID=
+
+BOLD= PLAIN=
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
+
+# step TITLE CMD... prints what it is about to do and runs it; a failing step ends the demo.
+STEP=0
+step() {
+	local title=$1 t0
+	shift
+	STEP=$((STEP + 1))
+	printf '\n%s== %d. %s%s\n$ %s\n' "$BOLD" "$STEP" "$title" "$PLAIN" "$(redact "$*")"
+	t0=$(lb_now)
+	CURRENT="$STEP ($title)"
+	"$@" # set -e: a failure ends the demo; cleanup names the step
+	CURRENT=
+	printf '   (%s)\n' "$(lb_since "$t0")"
+}
+CURRENT=
+
+# redact hides the password of postgres:// URLs in printed commands.
+redact() { sed -E 's#(postgres://[^:/@]+:)[^@]*@#\1***@#g' <<<"$1"; }
+
+cleanup() {
+	local rc=$?
+	if [ "$rc" != 0 ] && [ -n "$CURRENT" ]; then
+		lb_log "step $CURRENT failed (exit $rc); see the output above"
+	fi
+	if [ -n "$PG_PID" ] && [ -z "${DEMO_KEEP:-}" ]; then
+		lb_stop_pid postgres "$PG_PID" INT
+		lb_log "stopped PostgreSQL (pid $PG_PID)"
+	fi
+	if [ -n "$PGSTATE" ] && [ -z "${DEMO_KEEP:-}" ]; then
+		rm -rf "$PGSTATE"
+	fi
+	exit "$rc"
+}
+
+# stop_stale stops a postmaster left in DATADIR by an earlier demo that was killed, by the
+# PID in its postmaster.pid, after checking that PID really is a postgres process.
+stop_stale() {
+	local pidfile=$1/postmaster.pid pid
+	[ -f "$pidfile" ] || return 0
+	pid=$(head -n1 "$pidfile")
+	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = postgres ]; then
+		lb_log "stopping PostgreSQL left over from an earlier demo (pid $pid)"
+		lb_stop_pid postgres "$pid" INT
+	fi
+}
+
+# pick_pgstate sets PGSTATE to .demo/pg when the postgres user can reach it, else /tmp.
+pick_pgstate() {
+	stop_stale "$DEMO/pg/data"
+	rm -rf "$DEMO/pg"
+	mkdir -p "$DEMO/pg"
+	chown postgres:postgres "$DEMO/pg" 2>/dev/null || true
+	if lb_as_postgres test -w "$DEMO/pg" 2>/dev/null; then
+		PGSTATE=$DEMO/pg
+	else
+		rm -rf "$DEMO/pg"
+		PGSTATE=$(mktemp -d /tmp/linkbackup-demo.XXXXXX)
+		chmod 755 "$PGSTATE"
+		chown postgres:postgres "$PGSTATE"
+		lb_log "the postgres user cannot reach $DEMO; the cluster goes to $PGSTATE"
+	fi
+	chmod 700 "$PGSTATE"
+}
+
+start_postgres() {
+	local pw t0
+	t0=$(lb_now)
+	lb_ensure_postgres
+	export PATH=$LB_PGBIN:$PATH
+	pick_pgstate
+	pw=$(lb_random_hex 12)
+	printf '%s\n' "$pw" >"$PGSTATE/pwfile"
+	chown postgres:postgres "$PGSTATE/pwfile"
+	lb_pg_init "$PGSTATE/data" "$PGSTATE/pwfile" "$PGSTATE/initdb.log" ||
+		{ sed 's/^/    /' "$PGSTATE/initdb.log" >&2; lb_die "initdb failed"; }
+	lb_free_port
+	PG_PORT=$LB_PORT
+	# No Unix socket (-k ''): everything connects over TCP, and long paths do not matter.
+	PG_PID=$(lb_pg_start "$PGSTATE/data" "$PG_PORT" "" "$PGSTATE/postgres.log") || lb_die "PostgreSQL did not start"
+	ADMIN_DSN="postgres://postgres:$pw@127.0.0.1:$PG_PORT/postgres?sslmode=disable"
+	DSN="postgres://postgres:$pw@127.0.0.1:$PG_PORT/bookmarks?sslmode=disable"
+	lb_pg_check "$ADMIN_DSN" || lb_die "cannot log in to PostgreSQL on port $PG_PORT"
+	lb_log "PostgreSQL $("$LB_PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (pid $PG_PID, cluster $PGSTATE/data) in $(lb_since "$t0")"
+}
+
+build() {
+	(cd "$LB_ROOT" && go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null)" -o bin/linkbackup ./cmd/linkbackup)
+}
+
+createdb() { "$LB_PGBIN/psql" "$ADMIN_DSN" -XAqc 'CREATE DATABASE bookmarks'; }
+
+main() {
+	cd "$LB_ROOT"
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	mkdir -p "$DEMO" "$STORE_DIR"
+
+	step "Build bin/linkbackup" build
+	step "Start a throwaway PostgreSQL 15" start_postgres
+	step "Create database bookmarks" createdb
+	step "Load testdata/schema.sql and generate $MEMBERS members x $LINKS links" \
+		"$BIN" dev gen --dsn "$DSN" --schema --members "$MEMBERS" --links "$LINKS"
+	step "Back it up to $STORE" "$BIN" backup --source "$DSN" --store "$STORE"
+	step "List the complete snapshots in the store" "$BIN" snapshots --store "$STORE"
+	step "Verify the latest snapshot (re-read every object, check digests)" \
+		"$BIN" verify --store "$STORE" latest
+	# Next: restore into a standby database, export members' bookmarks with an .eml outbox.
+
+	local manifest
+	manifest=$(find "$STORE_DIR" -name manifest.json -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n1 | cut -d' ' -f2-)
+	printf '\n%s== Done.%s Where to look:\n' "$BOLD" "$PLAIN"
+	printf '  store           %s  (kept across runs; scripts/demo.sh clean removes it)\n' "$STORE_DIR"
+	printf '  latest manifest %s\n' "${manifest:-(none found)}"
+	printf '  binary          %s --help\n' "$BIN"
+	if [ -n "${DEMO_KEEP:-}" ]; then
+		printf '  PostgreSQL      %s\n' "$(redact "$DSN")  (password in $PGSTATE/pwfile)"
+		printf '  stop it with    kill -INT %s && rm -rf %s\n' "$PG_PID" "$PGSTATE"
+	else
+		printf '  PostgreSQL      stopped and its cluster deleted (DEMO_KEEP=1 keeps it running)\n'
+	fi
+}
+
+case "${1:-}" in
+"") main ;;
+clean)
+	stop_stale "$DEMO/pg/data"
+	rm -rf "$DEMO"
+	lb_log "removed $DEMO"
+	;;
+*) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+esac
