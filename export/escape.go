@@ -156,27 +156,28 @@ func UnsafeURL(raw string) bool {
 func appendEscaped(dst []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
-		var rep string
-		switch s[i] {
-		case '&':
-			rep = "&amp;"
-		case '<':
-			rep = "&lt;"
-		case '>':
-			rep = "&gt;"
-		case '"':
-			rep = "&quot;"
-		case '\'':
-			rep = "&#39;"
-		default:
+		if !escapeByte[s[i]] {
 			continue
 		}
 		dst = append(dst, s[last:i]...)
-		dst = append(dst, rep...)
+		switch s[i] {
+		case '&':
+			dst = append(dst, "&amp;"...)
+		case '<':
+			dst = append(dst, "&lt;"...)
+		case '>':
+			dst = append(dst, "&gt;"...)
+		case '"':
+			dst = append(dst, "&quot;"...)
+		default:
+			dst = append(dst, "&#39;"...)
+		}
 		last = i + 1
 	}
 	return append(dst, s[last:]...)
 }
+
+var escapeByte = [256]bool{'&': true, '<': true, '>': true, '"': true, '\'': true}
 
 // EscapeText returns s with the five characters of appendEscaped escaped.
 func EscapeText(s string) string { return string(appendEscaped(nil, s)) }
@@ -191,7 +192,13 @@ func isCleanLine(s string) bool {
 	if s[0] == ' ' || s[len(s)-1] == ' ' {
 		return false
 	}
-	for i := 0; i < len(s); {
+	i := 0
+	for ; i+8 <= len(s); i += 8 { // 8 plain ASCII bytes at a time
+		if v := load64(s, i); v&hi8 != 0 || hasLess(v, 0x20) || hasByte(v, 0x7f) {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 || c == 0x7f {
@@ -217,7 +224,13 @@ func isCleanNotes(s string) bool {
 	if s != strings.TrimSpace(s) {
 		return false
 	}
-	for i := 0; i < len(s); {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if v := load64(s, i); v&hi8 != 0 || hasLess(v, 0x20) || hasByte(v, 0x7f) {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
@@ -236,7 +249,13 @@ func isCleanNotes(s string) bool {
 }
 
 func isCleanURL(s string) bool {
-	for i := 0; i < len(s); {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if v := load64(s, i); v&hi8 != 0 || hasLess(v, 0x21) || hasByte(v, 0x7f) || hasByte(v, '"') || hasByte(v, '<') || hasByte(v, '>') {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' {
@@ -258,3 +277,21 @@ func isCleanURL(s string) bool {
 func isSpace(r rune) bool {
 	return r == 0x85 || r == 0xA0 || r == 0x1680 || r >= 0x2000 && r <= 0x200a || r == 0x2028 || r == 0x2029 || r == 0x202f || r == 0x205f || r == 0x3000
 }
+
+// SWAR helpers: test 8 bytes at once (https://graphics.stanford.edu/~seander/bithacks.html).
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// hasLess reports whether a byte of v is < n; valid for bytes < 0x80 and n <= 0x80.
+func hasLess(v uint64, n byte) bool { return (v-lo8*uint64(n))&^v&hi8 != 0 }
+
+// hasByte reports whether a byte of v equals b (v holds ASCII bytes only).
+func hasByte(v uint64, b byte) bool { x := v ^ (lo8 * uint64(b)); return (x-lo8)&^x&hi8 != 0 }

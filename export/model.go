@@ -42,11 +42,55 @@ type Link struct {
 }
 
 // Node is a folder of the rendered tree (the root node has a zero Folder). Subfolders
-// come before links; each list is ordered by (position, id).
+// come before links; each list is ordered by (position, id). Folder.Name is cleaned
+// (CleanTitle, UntitledFolder when empty).
 type Node struct {
 	Folder  Folder
 	Folders []*Node
-	Links   []Link
+	Links   []Bookmark
+}
+
+// Bookmark is a Link as the files show it. BuildTree cleans the text once for every
+// format: URL is CleanURL(url), Title is CleanTitle(title) or the cleaned URL when that
+// is empty, Notes is CleanNotes(notes), Tags holds the non-empty CleanTag(tag) in
+// order. Ids, flags, position and dates are read from Row.
+type Bookmark struct {
+	// Row points at the link passed to BuildTree (not a copy, to keep BuildTree cheap:
+	// do not modify the links slice while the tree is in use).
+	Row   *Link
+	URL   string
+	Title string
+	Notes string
+	Tags  []string
+	// Unsafe: the raw URL is a javascript:, vbscript: or data: URL (UnsafeURL); the
+	// link is left out of the HTML file.
+	Unsafe bool
+}
+
+// bookmark cleans l.
+func bookmark(l *Link) Bookmark {
+	b := Bookmark{Row: l, URL: CleanURL(l.URL), Notes: CleanNotes(l.Notes), Tags: cleanTags(l.Tags), Unsafe: UnsafeURL(l.URL)}
+	if b.Title = CleanTitle(l.Title); b.Title == "" {
+		b.Title = b.URL
+	}
+	return b
+}
+
+// cleanTags returns tags cleaned, without empty ones; tags itself when all are clean.
+func cleanTags(tags []string) []string {
+	for i, t := range tags {
+		if c := CleanTag(t); c != t || c == "" {
+			out := make([]string, 0, len(tags))
+			out = append(out, tags[:i]...)
+			for _, t := range tags[i:] {
+				if c := CleanTag(t); c != "" {
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+	}
+	return tags
 }
 
 // Tree is one member's bookmarks, ready to render. Build it with BuildTree; the
@@ -114,7 +158,9 @@ func (w Warning) Message() string {
 // links without a folder at the top level. It never drops a link and never loops,
 // whatever the data (see the Warn* kinds for the repairs). Folders and links of other
 // members must not be passed in: BuildTree trusts its input to be the member's own.
-// It does not modify its arguments; the tree shares the Tags slices and strings.
+// It does not modify its arguments; the tree points into links (Bookmark.Row) and
+// shares strings and Tags slices with them.
+// All text is cleaned here, once for every format (see Bookmark).
 func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 	t := &Tree{Member: m}
 	var warns []Warning
@@ -137,6 +183,9 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 			continue
 		}
 		index[f.ID] = int32(len(nodes))
+		if f.Name = CleanTitle(f.Name); f.Name == "" {
+			f.Name = UntitledFolder
+		}
 		nodes = append(nodes, Node{Folder: f})
 	}
 	t.Folders = len(nodes)
@@ -216,8 +265,8 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 		where[i] = w
 		lcounts[w+1]++
 	}
-	all := make([]Link, len(links))
-	lassign := func(off int, n int32) []Link { return all[off : off : off+int(n)] }
+	all := make([]Bookmark, len(links))
+	lassign := func(off int, n int32) []Bookmark { return all[off : off : off+int(n)] }
 	off = 0
 	t.Root.Links = lassign(off, lcounts[0])
 	off += int(lcounts[0])
@@ -229,10 +278,10 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 		switch w := where[i]; {
 		case w == -2:
 		case w < 0:
-			t.Root.Links = append(t.Root.Links, links[i])
+			t.Root.Links = append(t.Root.Links, bookmark(&links[i]))
 			t.Links++
 		default:
-			nodes[w].Links = append(nodes[w].Links, links[i])
+			nodes[w].Links = append(nodes[w].Links, bookmark(&links[i]))
 			t.Links++
 		}
 	}
@@ -317,12 +366,12 @@ func sortFolders(s []*Node) {
 	}
 }
 
-func sortLinks(s []Link) {
-	less := func(a, b Link) int {
-		if c := cmp.Compare(a.Position, b.Position); c != 0 {
+func sortLinks(s []Bookmark) {
+	less := func(a, b Bookmark) int {
+		if c := cmp.Compare(a.Row.Position, b.Row.Position); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.ID, b.ID)
+		return cmp.Compare(a.Row.ID, b.Row.ID)
 	}
 	if !slices.IsSortedFunc(s, less) {
 		slices.SortFunc(s, less)

@@ -30,7 +30,7 @@ func htmlFolder(o *out, n *Node, st *Stats) {
 		o.str("<DT><H3")
 		htmlDates(o, f.CreatedAt.IsZero(), f.CreatedAt.Unix(), f.UpdatedAt.IsZero(), f.UpdatedAt.Unix())
 		o.str(">")
-		o.esc(folderName(f))
+		o.esc(f.Name)
 		o.str("</H3>\n<DL><p>\n")
 		st.Folders++
 		htmlFolder(o, c, st)
@@ -39,30 +39,30 @@ func htmlFolder(o *out, n *Node, st *Stats) {
 	}
 	for i := range n.Links {
 		l := &n.Links[i]
-		if UnsafeURL(l.URL) {
+		if l.Unsafe {
 			st.OmittedHTML++
 			continue
 		}
-		url, title := linkText(l)
 		o.str(`<DT><A HREF="`)
-		o.esc(url)
+		o.esc(l.URL)
 		o.str(`"`)
-		htmlDates(o, l.CreatedAt.IsZero(), l.CreatedAt.Unix(), l.UpdatedAt.IsZero(), l.UpdatedAt.Unix())
-		if hasTags(l.Tags) {
+		r := l.Row
+		htmlDates(o, r.CreatedAt.IsZero(), r.CreatedAt.Unix(), r.UpdatedAt.IsZero(), r.UpdatedAt.Unix())
+		if len(l.Tags) > 0 {
 			o.str(` TAGS="`)
 			o.tags(l.Tags)
 			o.str(`"`)
 		}
 		o.str(` PRIVATE="`)
-		o.bool10(l.Private)
+		o.bool10(r.Private)
 		o.str(`" TOREAD="`)
-		o.bool10(l.ReadLater)
+		o.bool10(r.ReadLater)
 		o.str(`">`)
-		o.esc(title)
+		o.esc(l.Title)
 		o.str("</A>\n")
-		if notes := CleanNotes(l.Notes); notes != "" {
+		if l.Notes != "" {
 			o.str("<DD>")
-			o.esc(notes)
+			o.esc(l.Notes)
 			o.str("\n")
 		}
 		st.Links++

@@ -48,7 +48,7 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 		o.str(`"`)
 		xbelDate(o, ` added="`, f.CreatedAt)
 		o.str(">\n<title>")
-		o.esc(folderName(f))
+		o.esc(f.Name)
 		o.str("</title>\n")
 		st.Folders++
 		xbelFolder(o, c, st)
@@ -57,30 +57,30 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 	}
 	for i := range n.Links {
 		l := &n.Links[i]
-		url, title := linkText(l)
+		r := l.Row
 		o.str(`<bookmark id="b`)
-		o.int(l.ID)
+		o.int(r.ID)
 		o.str(`" href="`)
-		o.esc(url)
+		o.esc(l.URL)
 		o.str(`"`)
-		xbelDate(o, ` added="`, l.CreatedAt)
-		xbelDate(o, ` modified="`, l.UpdatedAt)
-		xbelDate(o, ` visited="`, l.VisitedAt)
-		if hasTags(l.Tags) {
+		xbelDate(o, ` added="`, r.CreatedAt)
+		xbelDate(o, ` modified="`, r.UpdatedAt)
+		xbelDate(o, ` visited="`, r.VisitedAt)
+		if len(l.Tags) > 0 {
 			o.str(` tags="`)
 			o.tags(l.Tags)
 			o.str(`"`)
 		}
 		o.str(` private="`)
-		o.yesno(l.Private)
+		o.yesno(r.Private)
 		o.str(`" read-later="`)
-		o.yesno(l.ReadLater)
+		o.yesno(r.ReadLater)
 		o.str("\">\n<title>")
-		o.esc(title)
+		o.esc(l.Title)
 		o.str("</title>\n")
-		if notes := CleanNotes(l.Notes); notes != "" {
+		if l.Notes != "" {
 			o.str("<desc>")
-			o.esc(notes)
+			o.esc(l.Notes)
 			o.str("</desc>\n")
 		}
 		o.str("</bookmark>\n")

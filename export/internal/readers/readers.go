@@ -93,7 +93,7 @@ func Expected(t *export.Tree, f Format) Doc {
 			walk(c, p)
 		}
 		for _, l := range n.Links {
-			if f == FormatHTML && export.UnsafeURL(l.URL) {
+			if f == FormatHTML && l.Unsafe {
 				continue
 			}
 			url := export.CleanURL(l.URL)
@@ -108,13 +108,13 @@ func Expected(t *export.Tree, f Format) Doc {
 				}
 			}
 			slices.Sort(tags)
-			visited := date(l.VisitedAt)
+			visited := date(l.Row.VisitedAt)
 			if f == FormatHTML {
 				visited = NoDate
 			}
 			d.Links = append(d.Links, Link{Path: join(path), URL: url, Title: title, Notes: export.CleanNotes(l.Notes),
-				Tags: tags, Added: date(l.CreatedAt), Modified: date(l.UpdatedAt), Visited: visited,
-				Private: l.Private, ReadLater: l.ReadLater})
+				Tags: tags, Added: date(l.Row.CreatedAt), Modified: date(l.Row.UpdatedAt), Visited: visited,
+				Private: l.Row.Private, ReadLater: l.Row.ReadLater})
 		}
 	}
 	walk(&t.Root, nil)
