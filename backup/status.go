@@ -1,0 +1,546 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Level is the result of a status check in the Nagios/Icinga plugin convention; its
+// value is the exit code of `linkbackup status`.
+type Level int
+
+// Status levels.
+const (
+	LevelOK       Level = 0
+	LevelWarning  Level = 1
+	LevelCritical Level = 2
+	LevelUnknown  Level = 3
+)
+
+func (l Level) String() string {
+	switch l {
+	case LevelOK:
+		return "OK"
+	case LevelWarning:
+		return "WARNING"
+	case LevelCritical:
+		return "CRITICAL"
+	}
+	return "UNKNOWN"
+}
+
+// rank orders levels by severity: CRITICAL > UNKNOWN > WARNING > OK (a known failure
+// outranks not knowing; not knowing outranks a warning).
+func (l Level) rank() int {
+	switch l {
+	case LevelOK:
+		return 0
+	case LevelWarning:
+		return 1
+	case LevelUnknown:
+		return 2
+	}
+	return 3
+}
+
+// StatusThresholds are the age limits of a status check. Ages count from the snapshot's
+// start, the moment its data is consistent.
+type StatusThresholds struct {
+	SnapshotWarn, SnapshotCrit time.Duration // latest snapshot
+	StandbyWarn, StandbyCrit   time.Duration // data served by the standby
+}
+
+// StatusFacts is everything a status check looks at. GatherStatus reads them from the
+// store and the standby server; tests build them directly.
+type StatusFacts struct {
+	Now       time.Time
+	Store     string // store URL as shown (no secrets)
+	StoreErr  error  // the store could not be opened or listed
+	Snapshots int    // complete snapshots in the store
+	Latest    *Manifest
+	LatestErr error // the newest manifest could not be read
+	// Database is the serving name on the standby ("" when unknown).
+	Database string
+	// StandbyChecked: a standby server was given and asked.
+	StandbyChecked bool
+	Standby        *StandbyRecord // what the standby serves
+	StandbyErr     error          // reading it failed (fs.ErrNotExist: no verified copy)
+	Previous       *StandbyRecord // <db>__previous, if present
+	Attempt        *StandbyAttempt
+	AttemptErr     error // reading the attempt record failed (other than not found)
+}
+
+// StatusProblem is one finding that makes a check worse than OK.
+type StatusProblem struct {
+	State     string `json:"state"`
+	Component string `json:"component"` // store, snapshot, standby, attempt
+	Message   string `json:"message"`
+	level     Level
+}
+
+// SnapshotStatus describes the latest snapshot.
+type SnapshotStatus struct {
+	Count       int        `json:"count"`
+	ID          string     `json:"id,omitempty"`
+	Database    string     `json:"database,omitempty"`
+	Taken       *time.Time `json:"taken,omitempty"`
+	AgeSeconds  *int64     `json:"age_seconds,omitempty"`
+	Tables      int        `json:"tables,omitempty"`
+	Rows        int64      `json:"rows,omitempty"`
+	RawBytes    int64      `json:"raw_bytes,omitempty"`
+	StoredBytes int64      `json:"stored_bytes,omitempty"`
+	// VerifiedByStandby: the standby serves this very snapshot, restored and proven.
+	VerifiedByStandby bool       `json:"verified_by_standby"`
+	StandbyVerified   *time.Time `json:"standby_verified,omitempty"`
+	Error             string     `json:"error,omitempty"`
+}
+
+// StandbyStatus describes the standby copy and the last refresh attempt.
+type StandbyStatus struct {
+	Database string `json:"database,omitempty"`
+	// Source says where the serving record came from: "standby server", "store (last
+	// attempt)", or "not checked".
+	Source          string          `json:"source"`
+	Serving         *StandbyRecord  `json:"serving,omitempty"`
+	DataAgeSeconds  *int64          `json:"data_age_seconds,omitempty"`
+	PreviousChecked bool            `json:"previous_checked"`
+	Previous        *StandbyRecord  `json:"previous,omitempty"`
+	Error           string          `json:"error,omitempty"`
+	LastAttempt     *StandbyAttempt `json:"last_attempt,omitempty"`
+	AttemptError    string          `json:"last_attempt_error,omitempty"`
+}
+
+// ExportStatus describes the last export run.
+type ExportStatus struct {
+	Recorded bool   `json:"recorded"`
+	Note     string `json:"note"`
+}
+
+// StatusReport is the evaluated answer to "is everything ready this morning?".
+type StatusReport struct {
+	State      string           `json:"state"`
+	Code       Level            `json:"code"`
+	Summary    string           `json:"summary"`
+	Checked    time.Time        `json:"checked"`
+	Store      string           `json:"store"`
+	Thresholds map[string]int64 `json:"thresholds_seconds"`
+	Snapshot   SnapshotStatus   `json:"snapshot"`
+	Standby    StandbyStatus    `json:"standby"`
+	Export     ExportStatus     `json:"export"`
+	Problems   []StatusProblem  `json:"problems"`
+	th         StatusThresholds // for rendering
+	storeOK    bool             // the store answered
+	perf       []perfDatum      // Nagios performance data
+}
+
+type perfDatum struct {
+	label, unit      string
+	value            int64
+	warn, crit, minv string
+}
+
+const exportNote = "not recorded yet: this version of linkbackup does not record export runs (a later release adds it)"
+
+// errStandbyName: the serving name comes from the latest snapshot, which is unreadable.
+var errStandbyName = errors.New("serving database name unknown while the store is unreadable: pass --database NAME")
+
+// StatusOptions configure GatherStatus.
+type StatusOptions struct {
+	Store     Store  // nil when it could not be opened (StoreErr says why)
+	StoreErr  error  // why the store could not be opened
+	StoreName string // shown in the report; must not hold secrets
+	// StandbyServer is the DSN of the standby server (maintenance database); "" = do not
+	// connect (the store's record of the last attempt is still read).
+	StandbyServer string
+	// Database is the serving name on the standby; default: the latest snapshot's database.
+	Database string
+	Now      time.Time
+}
+
+// GatherStatus reads the facts a status check needs: the store's snapshot list and
+// newest manifest, the standby's readiness record and previous copy (when a server is
+// given), and the store's record of the last standby attempt. It never fails: every
+// error becomes a fact.
+func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
+	f := &StatusFacts{Now: o.Now, Store: o.StoreName, StoreErr: o.StoreErr, Database: o.Database}
+	if f.Now.IsZero() {
+		f.Now = time.Now()
+	}
+	if o.Store != nil && f.StoreErr == nil {
+		ids, err := SnapshotIDs(ctx, o.Store)
+		if err != nil {
+			f.StoreErr = err
+		} else {
+			f.Snapshots = len(ids)
+			if len(ids) > 0 {
+				f.Latest, f.LatestErr = ReadManifest(ctx, o.Store, ids[len(ids)-1])
+			}
+		}
+	}
+	if f.Database == "" && f.Latest != nil {
+		f.Database = f.Latest.Database
+	}
+	if f.Database == "" {
+		if o.StandbyServer != "" {
+			f.StandbyChecked, f.StandbyErr = true, errStandbyName
+		}
+		return f
+	}
+	if o.StandbyServer != "" {
+		f.StandbyChecked = true
+		f.Standby, f.StandbyErr = ReadStandbyRecord(ctx, o.StandbyServer, f.Database)
+		if f.StandbyErr == nil || errors.Is(f.StandbyErr, fs.ErrNotExist) {
+			f.Previous, _ = ReadStandbyRecord(ctx, o.StandbyServer, f.Database+PreviousSuffix)
+		}
+	}
+	if o.Store != nil && f.StoreErr == nil {
+		a, err := ReadStandbyAttempt(ctx, o.Store, f.Database)
+		switch {
+		case err == nil:
+			f.Attempt = a
+		case !errors.Is(err, fs.ErrNotExist):
+			f.AttemptErr = err
+		}
+	}
+	return f
+}
+
+// CheckStatus gathers and evaluates in one call.
+func CheckStatus(ctx context.Context, o StatusOptions, th StatusThresholds) *StatusReport {
+	return EvaluateStatus(GatherStatus(ctx, o), th)
+}
+
+// EvaluateStatus turns facts into a report. Rules:
+//   - store unreachable: UNKNOWN; no complete snapshot or an unreadable newest manifest:
+//     CRITICAL; latest snapshot older than SnapshotWarn/SnapshotCrit: WARNING/CRITICAL;
+//   - standby server given but unreachable, or without a verified copy: CRITICAL;
+//     its data (now − source time) older than StandbyWarn/StandbyCrit: WARNING/CRITICAL;
+//     without a server, the serving record of the store's last attempt is judged instead;
+//   - last standby attempt failed: CRITICAL with its error; unreadable: UNKNOWN;
+//   - export runs are not recorded yet: never a problem.
+//
+// The overall level is the most severe finding (CRITICAL > UNKNOWN > WARNING > OK).
+func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
+	now := f.Now.UTC()
+	r := &StatusReport{Checked: now, Store: f.Store, th: th, Problems: []StatusProblem{},
+		Thresholds: map[string]int64{
+			"snapshot_warn_age": int64(th.SnapshotWarn.Seconds()), "snapshot_crit_age": int64(th.SnapshotCrit.Seconds()),
+			"standby_warn_age": int64(th.StandbyWarn.Seconds()), "standby_crit_age": int64(th.StandbyCrit.Seconds()),
+		},
+		Export: ExportStatus{Note: exportNote}}
+	add := func(l Level, component, format string, args ...any) {
+		r.Problems = append(r.Problems, StatusProblem{State: l.String(), Component: component, Message: fmt.Sprintf(format, args...), level: l})
+	}
+	age := func(limitWarn, limitCrit, d time.Duration, component, what string) {
+		switch {
+		case d > limitCrit:
+			add(LevelCritical, component, "%s %s old (limit %s)", what, fmtDuration(d), fmtDuration(limitCrit))
+		case d > limitWarn:
+			add(LevelWarning, component, "%s %s old (limit %s)", what, fmtDuration(d), fmtDuration(limitWarn))
+		}
+	}
+
+	// Snapshot.
+	s := &r.Snapshot
+	s.Count = f.Snapshots
+	r.storeOK = f.StoreErr == nil
+	switch {
+	case f.StoreErr != nil:
+		s.Error = f.StoreErr.Error()
+		add(LevelUnknown, "store", "store unreachable: %v", f.StoreErr)
+	case f.Snapshots == 0:
+		add(LevelCritical, "snapshot", "no complete snapshot in the store")
+	case f.LatestErr != nil:
+		s.Error = f.LatestErr.Error()
+		add(LevelCritical, "snapshot", "latest snapshot unreadable: %v", f.LatestErr)
+	case f.Latest != nil:
+		m := f.Latest
+		taken := m.Started.UTC()
+		a := now.Sub(taken)
+		secs := int64(a.Seconds())
+		s.ID, s.Database, s.Taken, s.AgeSeconds = m.ID, m.Database, &taken, &secs
+		s.Tables, s.Rows, s.RawBytes, s.StoredBytes = m.Totals.Tables, m.Totals.Rows, m.Totals.RawBytes, m.Totals.StoredBytes
+		age(th.SnapshotWarn, th.SnapshotCrit, a, "snapshot", "latest snapshot of "+m.Database)
+		r.perf = append(r.perf, perfDatum{label: "snapshot_age", unit: "s", value: secs,
+			warn: secsStr(th.SnapshotWarn), crit: secsStr(th.SnapshotCrit), minv: "0"},
+			perfDatum{label: "snapshot_stored_bytes", unit: "B", value: m.Totals.StoredBytes, minv: "0"})
+	}
+	if r.storeOK {
+		r.perf = append(r.perf, perfDatum{label: "snapshots", value: int64(f.Snapshots), minv: "0"})
+	}
+
+	// Standby.
+	sb := &r.Standby
+	sb.Database = f.Database
+	sb.Source = "not checked"
+	sb.LastAttempt = f.Attempt
+	serving := f.Standby
+	if f.StandbyChecked {
+		sb.Source = "standby server"
+		sb.PreviousChecked = f.StandbyErr == nil || errors.Is(f.StandbyErr, fs.ErrNotExist)
+		sb.Previous = f.Previous
+		switch {
+		case f.StandbyErr == nil:
+		case errors.Is(f.StandbyErr, errStandbyName):
+			sb.Error = f.StandbyErr.Error()
+			add(LevelUnknown, "standby", "standby not checked: %v", f.StandbyErr)
+		case errors.Is(f.StandbyErr, fs.ErrNotExist):
+			sb.Error = strings.TrimSuffix(f.StandbyErr.Error(), ": "+fs.ErrNotExist.Error())
+			if sb.Error == "standby database "+f.Database {
+				sb.Error = "database " + f.Database + " does not exist on the standby server"
+			}
+			add(LevelCritical, "standby", "standby %s has no verified copy: %s (never refreshed, dropped, or --database names another copy)",
+				f.Database, sb.Error)
+		default:
+			sb.Error = f.StandbyErr.Error()
+			add(LevelCritical, "standby", "standby server unreachable: %v", f.StandbyErr)
+		}
+	} else if f.Attempt != nil && f.Attempt.Serving != nil {
+		sb.Source = "store (last attempt)"
+		serving = f.Attempt.Serving
+	}
+	if serving != nil {
+		sb.Serving = serving
+		d := now.Sub(serving.SourceTime)
+		secs := int64(d.Seconds())
+		sb.DataAgeSeconds = &secs
+		age(th.StandbyWarn, th.StandbyCrit, d, "standby", "standby "+f.Database+" data")
+		r.perf = append(r.perf, perfDatum{label: "standby_data_age", unit: "s", value: secs,
+			warn: secsStr(th.StandbyWarn), crit: secsStr(th.StandbyCrit), minv: "0"})
+		if f.Latest != nil && serving.Snapshot == f.Latest.ID {
+			v := serving.Verified.UTC()
+			s.VerifiedByStandby, s.StandbyVerified = true, &v
+		}
+	}
+	switch {
+	case f.AttemptErr != nil:
+		sb.AttemptError = f.AttemptErr.Error()
+		add(LevelUnknown, "attempt", "cannot read the last standby attempt: %v", f.AttemptErr)
+	case f.Attempt != nil && !f.Attempt.OK:
+		a := f.Attempt
+		add(LevelCritical, "attempt", "last standby refresh of %s (snapshot %s) failed at %s: %s", a.Database, a.Snapshot,
+			a.Finished.UTC().Format(time.RFC3339), a.Error)
+	}
+
+	// Verdict.
+	// Most severe first; among equals, a failed attempt first: it is the cause the
+	// operator acts on, the ages are its consequence.
+	sort.SliceStable(r.Problems, func(i, j int) bool {
+		a, b := r.Problems[i], r.Problems[j]
+		if a.level.rank() != b.level.rank() {
+			return a.level.rank() > b.level.rank()
+		}
+		return a.Component == "attempt" && b.Component != "attempt"
+	})
+	r.Code = LevelOK
+	for _, p := range r.Problems {
+		if p.level.rank() > r.Code.rank() {
+			r.Code = p.level
+		}
+	}
+	r.State = r.Code.String()
+	if len(r.Problems) > 0 {
+		msgs := make([]string, len(r.Problems))
+		for i, p := range r.Problems {
+			msgs[i] = shorten(p.Message, 500)
+		}
+		r.Summary = strings.Join(msgs, "; ")
+	} else {
+		r.Summary = okSummary(r)
+	}
+	return r
+}
+
+func okSummary(r *StatusReport) string {
+	s := &r.Snapshot
+	var parts []string
+	if s.ID != "" {
+		parts = append(parts, fmt.Sprintf("latest snapshot %s %s old", s.ID, fmtDuration(time.Duration(*s.AgeSeconds)*time.Second)))
+	}
+	if sb := &r.Standby; sb.Serving != nil {
+		parts = append(parts, fmt.Sprintf("standby %s serves %s, data %s old", sb.Database, sb.Serving.Snapshot,
+			fmtDuration(time.Duration(*sb.DataAgeSeconds)*time.Second)))
+	} else {
+		parts = append(parts, "no standby checked")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// WriteText writes the Nagios/Icinga plugin output: one status line with performance
+// data, then the details for a human.
+func (r *StatusReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "LINKBACKUP %s - %s", r.State, oneLine(r.Summary))
+	if len(r.perf) > 0 {
+		b.WriteString(" |")
+		for _, p := range r.perf {
+			fmt.Fprintf(&b, " %s=%d%s;%s;%s;%s", p.label, p.value, p.unit, p.warn, p.crit, p.minv)
+		}
+	}
+	b.WriteString("\n")
+	line := func(head, format string, args ...any) {
+		fmt.Fprintf(&b, "%-10s %s\n", head, fmt.Sprintf(format, args...))
+	}
+	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+	line("store", "%s", r.Store)
+	s := &r.Snapshot
+	switch {
+	case s.ID != "":
+		line("snapshot", "%s of %s, taken %s, %s old (warn %s, crit %s)", s.ID, s.Database, ts(*s.Taken),
+			fmtDuration(time.Duration(*s.AgeSeconds)*time.Second), fmtDuration(r.th.SnapshotWarn), fmtDuration(r.th.SnapshotCrit))
+		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshots in the store", s.Tables, s.Rows,
+			sizeString(s.StoredBytes), sizeString(s.RawBytes), s.Count)
+		if s.VerifiedByStandby {
+			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
+		} else {
+			line("", "not yet verified by a standby drill")
+		}
+	case s.Error != "":
+		line("snapshot", "unknown: %s", s.Error)
+	default:
+		line("snapshot", "none: the store holds no complete snapshot")
+	}
+	sb := &r.Standby
+	switch {
+	case sb.Serving != nil:
+		v := sb.Serving
+		line("standby", "%s serves %s (source time %s), verified %s, data %s old (warn %s, crit %s)", sb.Database, v.Snapshot,
+			ts(v.SourceTime), ts(v.Verified), fmtDuration(time.Duration(*sb.DataAgeSeconds)*time.Second),
+			fmtDuration(r.th.StandbyWarn), fmtDuration(r.th.StandbyCrit))
+		line("", "%d tables, %d rows; restore %.1fs, swap %.2fs; read from the %s", v.Tables, v.Rows, v.RestoreSeconds, v.SwapSeconds, sb.Source)
+	case sb.Error != "" && sb.Database == "":
+		line("standby", "%s", sb.Error)
+	case sb.Error != "":
+		line("standby", "%s: %s", sb.Database, sb.Error)
+	case sb.Source == "not checked":
+		line("standby", "not checked (no --standby, and no standby attempt recorded in the store)")
+	}
+	if sb.PreviousChecked {
+		if sb.Previous != nil {
+			line("", "previous copy %s%s holds %s", sb.Database, PreviousSuffix, sb.Previous.Snapshot)
+		} else {
+			line("", "no previous copy (%s%s absent: normal until the second refresh)", sb.Database, PreviousSuffix)
+		}
+	}
+	switch a := sb.LastAttempt; {
+	case sb.AttemptError != "":
+		line("last run", "unknown: %s", sb.AttemptError)
+	case a == nil:
+		line("last run", "no standby refresh recorded in the store")
+	case a.OK:
+		line("last run", "standby refresh of %s ok, finished %s", a.Snapshot, ts(a.Finished))
+	default:
+		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
+	}
+	line("export", "%s", r.Export.Note)
+	for _, p := range r.Problems {
+		line("problem", "%s %s: %s", p.State, p.Component, p.Message)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WritePrometheus writes the report as a node_exporter textfile. Metrics whose value is
+// unknown (no snapshot, no standby) are left out rather than written as 0.
+func (r *StatusReport) WritePrometheus(w io.Writer) error {
+	var b strings.Builder
+	metric := func(name, help string, labels string, v int64) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s%s %d\n", name, help, name, name, labels, v)
+	}
+	metric("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", "", int64(r.Code))
+	metric("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", "", r.Checked.Unix())
+	if r.storeOK {
+		metric("linkbackup_snapshots", "Complete snapshots in the store.", "", int64(r.Snapshot.Count))
+	}
+	if s := &r.Snapshot; s.ID != "" {
+		l := labels("database", s.Database)
+		metric("linkbackup_last_snapshot_timestamp_seconds", "Start (data point) of the latest complete snapshot (Unix time).", l, s.Taken.Unix())
+		metric("linkbackup_last_snapshot_stored_bytes", "Stored (compressed) size of the latest snapshot.", l, s.StoredBytes)
+		metric("linkbackup_last_snapshot_raw_bytes", "Uncompressed size of the latest snapshot's data.", l, s.RawBytes)
+		metric("linkbackup_last_snapshot_rows", "Rows in the latest snapshot.", l, s.Rows)
+		metric("linkbackup_last_snapshot_verified_by_standby", "1 if the standby serves the latest snapshot, restored and proven.", l, b2i(s.VerifiedByStandby))
+	}
+	sb := &r.Standby
+	l := labels("database", sb.Database)
+	if v := sb.Serving; v != nil {
+		metric("linkbackup_standby_verified_timestamp_seconds", "When the standby's serving copy was proven equal to its snapshot (Unix time).", l, v.Verified.Unix())
+		metric("linkbackup_standby_source_timestamp_seconds", "Source time of the data the standby serves (Unix time).", l, v.SourceTime.Unix())
+		metric("linkbackup_standby_data_age_seconds", "Age of the standby's data at the check (now - source time).", l, *sb.DataAgeSeconds)
+	}
+	if sb.PreviousChecked {
+		metric("linkbackup_standby_previous_copy", "1 if the standby keeps a previous copy to fall back to.", l, b2i(sb.Previous != nil))
+	}
+	if a := sb.LastAttempt; a != nil {
+		metric("linkbackup_standby_last_attempt_ok", "1 if the last standby refresh succeeded, 0 if it failed.", l, b2i(a.OK))
+		metric("linkbackup_standby_last_attempt_timestamp_seconds", "When the last standby refresh finished (Unix time).", l, a.Finished.Unix())
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func labels(k, v string) string {
+	if v == "" {
+		return ""
+	}
+	return "{" + k + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v) + `"}`
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func secsStr(d time.Duration) string { return strconv.FormatInt(int64(d.Seconds()), 10) }
+
+// fmtDuration renders an age for people: 45s, 12m, 7h, 31h5m.
+func fmtDuration(d time.Duration) string {
+	if d < 0 {
+		return "-" + fmtDuration(-d)
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int64(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int64(d.Minutes()))
+	}
+	h, m := int64(d.Hours()), int64(d.Minutes())%60
+	if m == 0 {
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dh%dm", h, m)
+}
+
+func sizeString(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// oneLine keeps the plugin's first line one line: newlines and '|' (the performance
+// data separator) are replaced.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ", "|", "/").Replace(s)
+}
+
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

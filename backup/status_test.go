@@ -1,0 +1,227 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+var updateStatus = flag.Bool("update", false, "rewrite the golden files in testdata/status/<case>/")
+
+// statusGoldenDir holds one directory per case: status.txt (plugin output), status.json
+// and status.prom (node_exporter textfile).
+const statusGoldenDir = "../testdata/status"
+
+var (
+	// The injected clock: every case is judged at 08:00 UTC.
+	statusNow = time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	statusTh  = backup.StatusThresholds{SnapshotWarn: 25 * time.Hour, SnapshotCrit: 49 * time.Hour,
+		StandbyWarn: 25 * time.Hour, StandbyCrit: 26 * time.Hour}
+	statusStore = "s3://nightly/bookmarks?endpoint=http://127.0.0.1:7070&path_style=true"
+)
+
+// manifestAt is a snapshot of database bookmarks started at t.
+func manifestAt(t time.Time) *backup.Manifest {
+	return &backup.Manifest{ID: t.UTC().Format(backup.IDFormat), Database: "bookmarks", Started: t, Finished: t.Add(40 * time.Second),
+		Totals: backup.Totals{Tables: 3, Rows: 3_061_204, RawBytes: 912_345_678, StoredBytes: 41_600_000, Objects: 17}}
+}
+
+// recordOf is the standby record of m, verified 3 minutes after the snapshot started.
+func recordOf(m *backup.Manifest) *backup.StandbyRecord {
+	return &backup.StandbyRecord{Database: "bookmarks", Snapshot: m.ID, SourceDatabase: m.Database, SourceSystemID: "7301",
+		SourceTime: m.Started, Verified: m.Started.Add(3 * time.Minute), Tables: 3, Rows: m.Totals.Rows, Tool: "v1.2.0",
+		StandbyHost: "7302", RestoreSeconds: 12.5, SwapSeconds: 0.04}
+}
+
+func attemptOf(m *backup.Manifest, serving *backup.StandbyRecord, errText string) *backup.StandbyAttempt {
+	return &backup.StandbyAttempt{Database: "bookmarks", Snapshot: m.ID, Started: m.Started.Add(time.Minute),
+		Finished: m.Started.Add(3*time.Minute + 10*time.Second), OK: errText == "", Error: errText, Serving: serving}
+}
+
+func statusCases() map[string]*backup.StatusFacts {
+	tonight := manifestAt(statusNow.Add(-6 * time.Hour))    // 02:00 today
+	lastNight := manifestAt(statusNow.Add(-30 * time.Hour)) // 02:00 yesterday
+	twoNights := manifestAt(statusNow.Add(-54 * time.Hour)) // 02:00 the day before
+	lateNight := manifestAt(statusNow.Add(-25*time.Hour - 30*time.Minute))
+	base := func(latest *backup.Manifest, n int) *backup.StatusFacts {
+		return &backup.StatusFacts{Now: statusNow, Store: statusStore, Snapshots: n, Latest: latest, Database: "bookmarks"}
+	}
+	cases := map[string]*backup.StatusFacts{}
+
+	f := base(tonight, 14)
+	f.StandbyChecked, f.Standby, f.Previous = true, recordOf(tonight), recordOf(lastNight)
+	f.Attempt = attemptOf(tonight, recordOf(tonight), "")
+	cases["ok"] = f
+
+	// Both the snapshot and the standby are 25h30m old: past warn (25h), before crit.
+	f = base(lateNight, 14)
+	f.StandbyChecked, f.Standby, f.Previous = true, recordOf(lateNight), recordOf(twoNights)
+	f.Attempt = attemptOf(lateNight, recordOf(lateNight), "")
+	cases["warning-stale"] = f
+
+	// Tonight's snapshot exists, but the standby still serves last night's data and
+	// nobody recorded an attempt (the standby step did not run).
+	f = base(tonight, 14)
+	f.StandbyChecked, f.Standby, f.Previous = true, recordOf(lastNight), recordOf(twoNights)
+	cases["standby-stale-critical"] = f
+
+	// Tonight's refresh failed on a corrupted object; last night's copy keeps serving.
+	f = base(tonight, 14)
+	f.StandbyChecked, f.Standby, f.Previous = true, recordOf(lastNight), recordOf(twoNights)
+	f.Attempt = attemptOf(tonight, recordOf(lastNight), "standby restore of "+tonight.ID+" failed; bookmarks keeps serving its previous copy: "+
+		"object snapshots/"+tonight.ID+"/data/public.links.0.zst: sha256 mismatch")
+	cases["attempt-failed"] = f
+
+	f = &backup.StatusFacts{Now: statusNow, Store: statusStore,
+		StoreErr: errors.New(`list snapshots: s3 list nightly/bookmarks/snapshots/: dial tcp 127.0.0.1:7070: connect: connection refused`)}
+	cases["store-unreachable"] = f
+
+	// --standby given, but the serving name is unknown without the store.
+	f = &backup.StatusFacts{Now: statusNow, Store: statusStore, StandbyChecked: true,
+		StoreErr:   errors.New(`list snapshots: s3 list nightly/bookmarks/snapshots/: dial tcp 127.0.0.1:7070: connect: connection refused`),
+		StandbyErr: backup.GatherStatus(context.Background(), backup.StatusOptions{StandbyServer: "postgres://x@127.0.0.1:1/postgres"}).StandbyErr}
+	cases["store-unreachable-standby-name-unknown"] = f
+
+	f = base(nil, 0)
+	f.Database = ""
+	cases["no-snapshots"] = f
+
+	f = base(tonight, 14)
+	f.StandbyChecked = true
+	f.StandbyErr = errors.New("connect to standby server postgres://postgres@10.0.0.7:5432/postgres: dial tcp 10.0.0.7:5432: connect: connection refused")
+	f.Attempt = attemptOf(tonight, recordOf(tonight), "")
+	cases["standby-unreachable"] = f
+
+	f = base(tonight, 14)
+	f.StandbyChecked = true
+	f.StandbyErr = fmt.Errorf("standby database bookmarks: %w", fs.ErrNotExist)
+	cases["standby-missing"] = f
+
+	// No --standby: the store's record of the last attempt is judged instead.
+	f = base(tonight, 14)
+	f.Attempt = attemptOf(tonight, recordOf(tonight), "")
+	cases["store-record-only"] = f
+
+	// No standby at all (a site without one).
+	cases["no-standby"] = base(tonight, 2)
+	return cases
+}
+
+func TestStatusGolden(t *testing.T) {
+	wantCodes := map[string]backup.Level{
+		"ok": backup.LevelOK, "warning-stale": backup.LevelWarning, "standby-stale-critical": backup.LevelCritical,
+		"attempt-failed": backup.LevelCritical, "store-unreachable": backup.LevelUnknown,
+		"store-unreachable-standby-name-unknown": backup.LevelUnknown, "no-snapshots": backup.LevelCritical,
+		"standby-unreachable": backup.LevelCritical, "standby-missing": backup.LevelCritical,
+		"store-record-only": backup.LevelOK, "no-standby": backup.LevelOK,
+	}
+	cases := statusCases()
+	if len(cases) != len(wantCodes) {
+		t.Fatalf("%d cases, %d expected codes", len(cases), len(wantCodes))
+	}
+	for name, facts := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := backup.EvaluateStatus(facts, statusTh)
+			want, ok := wantCodes[name]
+			if !ok || r.Code != want {
+				t.Fatalf("code %v, want %v: %s", r.Code, want, r.Summary)
+			}
+			var txt, js, prom bytes.Buffer
+			if err := r.WriteText(&txt); err != nil {
+				t.Fatal(err)
+			}
+			enc := json.NewEncoder(&js)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(r); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.WritePrometheus(&prom); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(statusGoldenDir, name)
+			for file, got := range map[string][]byte{"status.txt": txt.Bytes(), "status.json": js.Bytes(), "status.prom": prom.Bytes()} {
+				path := filepath.Join(dir, file)
+				if *updateStatus {
+					if err := os.MkdirAll(dir, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				wantB, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test ./backup -run TestStatusGolden -update to create it)", err)
+				}
+				if !bytes.Equal(got, wantB) {
+					t.Fatalf("%s differs from the golden file (rerun with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, wantB)
+				}
+			}
+		})
+	}
+}
+
+// TestStatusRules checks the rules the golden files illustrate, independent of wording.
+func TestStatusRules(t *testing.T) {
+	cases := statusCases()
+	first := func(name string) string {
+		var b bytes.Buffer
+		backup.EvaluateStatus(cases[name], statusTh).WriteText(&b)
+		l, _, _ := strings.Cut(b.String(), "\n")
+		return l
+	}
+	if l := first("standby-stale-critical"); !strings.HasPrefix(l, "LINKBACKUP CRITICAL - standby bookmarks data 30h old (limit 26h) |") {
+		t.Fatalf("stale standby first line: %s", l)
+	}
+	if l := first("attempt-failed"); !strings.Contains(l, "sha256 mismatch") || !strings.HasPrefix(l, "LINKBACKUP CRITICAL - ") {
+		t.Fatalf("failed attempt must be critical and name the failure: %s", l)
+	}
+	if l := first("store-unreachable"); !strings.HasPrefix(l, "LINKBACKUP UNKNOWN - store unreachable") {
+		t.Fatalf("unreachable store: %s", l)
+	}
+	// Critical outranks unknown.
+	f := *cases["store-unreachable"]
+	f.StandbyChecked, f.Database = true, "bookmarks"
+	f.StandbyErr = errors.New("connection refused")
+	if r := backup.EvaluateStatus(&f, statusTh); r.Code != backup.LevelCritical || len(r.Problems) != 2 {
+		t.Fatalf("critical + unknown = %v (%d problems)", r.Code, len(r.Problems))
+	}
+	// Boundaries: exactly at a limit is still within it.
+	f = *cases["ok"]
+	f.Now = f.Standby.SourceTime.Add(statusTh.StandbyCrit)
+	if r := backup.EvaluateStatus(&f, statusTh); r.Code != backup.LevelWarning {
+		t.Fatalf("standby data exactly 26h old: %v (%s), want WARNING (past 25h, not past 26h)", r.Code, r.Summary)
+	}
+	f.Now = f.Now.Add(time.Second)
+	if r := backup.EvaluateStatus(&f, statusTh); r.Code != backup.LevelCritical {
+		t.Fatalf("standby data 26h0m1s old: %v, want CRITICAL", r.Code)
+	}
+	// The verified-by-standby flag follows the serving snapshot.
+	if r := backup.EvaluateStatus(cases["ok"], statusTh); !r.Snapshot.VerifiedByStandby {
+		t.Fatal("ok: latest snapshot should be verified by the standby")
+	}
+	if r := backup.EvaluateStatus(cases["attempt-failed"], statusTh); r.Snapshot.VerifiedByStandby {
+		t.Fatal("attempt-failed: latest snapshot must not count as verified")
+	}
+	// A newline or '|' in an error cannot break the plugin's first line.
+	f = *cases["store-unreachable"]
+	f.StoreErr = errors.New("line one\nline two | not perfdata")
+	var b bytes.Buffer
+	backup.EvaluateStatus(&f, statusTh).WriteText(&b)
+	if l, _, _ := strings.Cut(b.String(), "\n"); strings.Contains(l, "|") || !strings.Contains(l, "line two") {
+		t.Fatalf("first line: %q", l)
+	}
+}
