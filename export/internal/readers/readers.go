@@ -41,6 +41,7 @@ type Doc struct {
 
 // Folder is a folder and the names of the folders above it.
 type Folder struct {
+	Name            string
 	Path            string // names from the top, joined with " / "
 	Added, Modified int64
 }
@@ -89,7 +90,7 @@ func Expected(t *export.Tree, f Format) Doc {
 			if f == FormatXBEL {
 				mod = NoDate // XBEL 1.0 folders have no modified attribute
 			}
-			d.Folders = append(d.Folders, Folder{Path: join(p), Added: date(c.Folder.CreatedAt), Modified: mod})
+			d.Folders = append(d.Folders, Folder{Name: name, Path: join(p), Added: date(c.Folder.CreatedAt), Modified: mod})
 			walk(c, p)
 		}
 		for _, l := range n.Links {
@@ -177,7 +178,7 @@ func NetscapeGo(html []byte) (Doc, error) {
 		for i := range f.Subfolders {
 			s := &f.Subfolders[i]
 			p := append(slices.Clip(path), s.Name)
-			d.Folders = append(d.Folders, Folder{Path: join(p), Added: date(s.CreatedAt), Modified: date(s.UpdatedAt)})
+			d.Folders = append(d.Folders, Folder{Name: s.Name, Path: join(p), Added: date(s.CreatedAt), Modified: date(s.UpdatedAt)})
 			walk(s, p)
 		}
 	}
@@ -304,7 +305,7 @@ func Chromium(html []byte) (Doc, error) {
 			if err := errors.Join(err1, err2); err != nil {
 				return Doc{}, lineErr(err)
 			}
-			d.Folders = append(d.Folders, Folder{Path: join(path), Added: add, Modified: mod})
+			d.Folders = append(d.Folders, Folder{Name: path[len(path)-1], Path: join(path), Added: add, Modified: mod})
 			pendingFolder = true
 		case strings.HasPrefix(line, "<DT><A "):
 			inNote = nil
@@ -460,6 +461,7 @@ func XBEL(data []byte) (Doc, error) {
 				switch parent {
 				case "folder":
 					path[len(path)-1] = text.String()
+					d.Folders[len(d.Folders)-1].Name = text.String()
 					d.Folders[len(d.Folders)-1].Path = join(path)
 				case "bookmark":
 					cur.Title = text.String()
