@@ -98,7 +98,8 @@ func ParseSMTPURL(raw string) (SMTPConfig, error) {
 			return c, fmt.Errorf("mailer: smtp url: unknown option %q", k)
 		}
 	}
-	return c, c.withDefaults().validate()
+	c = c.withDefaults()
+	return c, c.validate()
 }
 
 func (c SMTPConfig) withDefaults() SMTPConfig {
