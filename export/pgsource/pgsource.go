@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"time"
 
@@ -215,15 +216,10 @@ func queryErr(err error) error {
 // its links (kind 2), each by (position, id).
 func Statement(q Queries) (string, error) {
 	clean := func(name, s string) (string, error) {
-		s = strings.TrimSpace(s)
-		s = strings.TrimSpace(strings.TrimRight(s, "; \t\n"))
-		if s == "" {
-			return "", fmt.Errorf("pgsource: %w: %s query is empty", ErrQuery, name)
+		if err := CheckQuery(s); err != nil {
+			return "", fmt.Errorf("pgsource: %s query: %w", name, err)
 		}
-		if i := strings.IndexByte(s, '$'); i >= 0 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
-			return "", fmt.Errorf("pgsource: %w: %s query must not use $n parameters", ErrQuery, name)
-		}
-		return s, nil
+		return trimQuery(s), nil
 	}
 	m, err1 := clean("member", q.Members)
 	f, err2 := clean("folder", q.Folders)
@@ -254,4 +250,24 @@ SELECT l.member_id::bigint, 2, l.id::bigint, coalesce(l.folder_id::bigint, 0), c
        l.last_visited_at::timestamptz
 FROM (` + l + `) AS l JOIN sel s ON s.id = l.member_id
 ORDER BY 1, 2, 11, 3`, nil
+}
+
+// CheckQuery reports what Statement refuses in one configured query: an empty query or
+// $n parameters. The error matches ErrQuery.
+func CheckQuery(sql string) error {
+	s := trimQuery(sql)
+	if s == "" {
+		return fmt.Errorf("%w: empty", ErrQuery)
+	}
+	if paramRe.MatchString(s) {
+		return fmt.Errorf("%w: must not use $n parameters (it is wrapped as a subquery)", ErrQuery)
+	}
+	return nil
+}
+
+var paramRe = regexp.MustCompile(`\$[0-9]`)
+
+// trimQuery drops surrounding white space and trailing semicolons.
+func trimQuery(s string) string {
+	return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(s), "; \t\r\n"))
 }

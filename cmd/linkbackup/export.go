@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/linkagogo/linkbackup/export"
+	"github.com/linkagogo/linkbackup/export/pgsource"
+)
+
+func init() { register(newExportCmd) }
+
+func newExportCmd(a *app) *cobra.Command {
+	var member int64
+	var date string
+	cmd := &cobra.Command{
+		Use:   "export --source DSN --out DIR [--member ID] [--format zip|html|xbel]",
+		Short: "Write every opted-in premium member's bookmarks to DIR (zip of HTML + XBEL)",
+		Long: `Write one file per selected member into DIR: member-<id>.zip holding
+bookmarks-YYYY-MM-DD.html (Netscape bookmark file: Chromium and Firefox import it) and
+bookmarks-YYYY-MM-DD.xbel (XBEL 1.0), or only one of them with --format html|xbel.
+
+Members: plan 'premium', weekly_backup, not deleted (export.member_query), read in
+keyset batches from one snapshot; --source may be the verified standby. Files are
+written atomically (temp file, fsync, rename): a file is complete or absent.
+
+javascript:, vbscript: and data: links are left out of the HTML file (a page members
+may open in a browser) and kept in the XBEL file. Inconsistent rows (a link in another
+member's folder, folder cycles) are repaired without leaking: one warning per member
+and kind is logged with row ids, never content.
+
+Prints a summary: members, folders, links, links left out of the HTML, bytes, warnings.
+Exit codes: 0 done (warnings included); 1 error; 2 usage.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := a.cfg
+			if c.Source == "" {
+				return withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+			}
+			if c.Export.OutDir == "" {
+				return withCode(exitUsage, errors.New("no output directory: set --out DIR, LINKBACKUP_EXPORT_OUT_DIR or export.out_dir in the config file"))
+			}
+			day := time.Now().UTC()
+			if date != "" {
+				d, err := time.Parse("2006-01-02", date)
+				if err != nil {
+					return withCode(exitUsage, fmt.Errorf("--date %q: want YYYY-MM-DD", date))
+				}
+				day = d
+			}
+			if cmd.Flags().Changed("member") && member <= 0 {
+				return withCode(exitUsage, fmt.Errorf("--member %d: want a member id > 0", member))
+			}
+			sum, err := runExport(cmd.Context(), exportOptions{
+				Source:    string(c.Source),
+				OutDir:    c.Export.OutDir,
+				Format:    c.Export.Format,
+				MemberID:  member,
+				Queries:   c.Export.queries(),
+				BatchSize: c.Export.BatchSize,
+				Jobs:      c.Export.Jobs,
+				ZipLevel:  c.Export.ZipLevel,
+				Date:      day,
+				Log:       a.log,
+			})
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(a.stdout, sum)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.String("source", "", "DSN of the bookmark database, or of its verified standby ($LINKBACKUP_SOURCE)")
+	f.String("out", "", "directory for member-<id>.zip|html|xbel ($LINKBACKUP_EXPORT_OUT_DIR)")
+	f.String("format", "zip", "zip (HTML + XBEL), html or xbel ($LINKBACKUP_EXPORT_FORMAT)")
+	f.Int64Var(&member, "member", 0, "export only this member id (it must still be selected by export.member_query)")
+	f.StringVar(&date, "date", "", "date in the file names inside the zip, YYYY-MM-DD (default: today, UTC)")
+	f.Int("batch-size", pgsource.DefaultBatchSize, "members read per statement ($LINKBACKUP_EXPORT_BATCH_SIZE)")
+	f.Int("jobs", 0, "members rendered and written in parallel; 0: 2 x CPUs ($LINKBACKUP_EXPORT_JOBS)")
+	f.Int("zip-level", export.DefaultZipLevel, "deflate level 1 (fastest) .. 9 (smallest) ($LINKBACKUP_EXPORT_ZIP_LEVEL)")
+	a.bind(cmd, "source", "source")
+	a.bind(cmd, "out", "export.out_dir")
+	a.bind(cmd, "format", "export.format")
+	a.bind(cmd, "batch-size", "export.batch_size")
+	a.bind(cmd, "jobs", "export.jobs")
+	a.bind(cmd, "zip-level", "export.zip_level")
+	return cmd
+}
+
+// exportOptions is everything runExport needs; the command fills it from the config.
+type exportOptions struct {
+	Source    string
+	OutDir    string
+	Format    string // zip, html or xbel
+	MemberID  int64  // 0: every selected member
+	Queries   pgsource.Queries
+	BatchSize int
+	Jobs      int // 0: 2 x CPUs
+	ZipLevel  int
+	Date      time.Time
+	Log       *slog.Logger
+}
+
+// exportSummary is what runExport did; String is the line the command prints.
+type exportSummary struct {
+	Dir, Format                      string
+	Members, Folders, Links, Omitted int64
+	Bytes, Warnings                  int64
+	Elapsed                          time.Duration
+}
+
+func (s exportSummary) String() string {
+	return fmt.Sprintf("exported members=%d folders=%d links=%d html_omitted=%d bytes=%d warnings=%d format=%s dir=%s elapsed=%s",
+		s.Members, s.Folders, s.Links, s.Omitted, s.Bytes, s.Warnings, s.Format, s.Dir, s.Elapsed.Round(time.Millisecond))
+}
+
+// runExport reads the selected members from o.Source and writes one file per member
+// into o.OutDir. One goroutine streams the rows; o.Jobs workers build, render and write.
+// The first error stops everything; files already renamed into place are complete.
+func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
+	start := time.Now()
+	sum := exportSummary{Dir: o.OutDir, Format: o.Format}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	jobs := o.Jobs
+	if jobs <= 0 {
+		jobs = 2 * runtime.NumCPU()
+	}
+	if err := os.MkdirAll(o.OutDir, 0o700); err != nil {
+		return sum, fmt.Errorf("export: %w", err)
+	}
+	removeExportTemps(o.OutDir, o.Log)
+
+	conn, err := pgx.Connect(ctx, o.Source)
+	if err != nil {
+		return sum, fmt.Errorf("export: connect to %s: %w", RedactDSN(o.Source), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	var (
+		members, folders, links, omitted, bytes, warnings atomic.Int64
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	work := make(chan *pgsource.Rows, jobs)
+	g.Go(func() error {
+		defer close(work)
+		_, err := pgsource.Read(gctx, conn, pgsource.Options{Queries: o.Queries, BatchSize: o.BatchSize, MemberID: o.MemberID},
+			func(r *pgsource.Rows) error {
+				select {
+				case work <- r:
+					return nil
+				case <-gctx.Done():
+					return context.Cause(gctx)
+				}
+			})
+		if err != nil {
+			return fmt.Errorf("export: read %s: %w", RedactDSN(o.Source), err)
+		}
+		return nil
+	})
+	for range jobs {
+		g.Go(func() error {
+			for r := range work {
+				tree, warns := export.BuildTree(r.Member, r.Folders, r.Links)
+				for _, w := range warns {
+					logExportWarning(o.Log, w)
+				}
+				name := "member-" + strconv.FormatInt(r.Member.ID, 10) + "." + o.Format
+				var st export.Stats
+				n, err := writeMemberFile(o.OutDir, name, func(w io.Writer) error {
+					var err error
+					switch o.Format {
+					case "html":
+						st, err = export.WriteHTML(w, tree)
+					case "xbel":
+						st, err = export.WriteXBEL(w, tree)
+					default:
+						st, err = export.WriteZip(w, tree, export.ZipOptions{Date: o.Date, Level: o.ZipLevel})
+					}
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("export: member %d: %w", r.Member.ID, err)
+				}
+				members.Add(1)
+				folders.Add(int64(tree.Folders))
+				links.Add(int64(tree.Links))
+				omitted.Add(int64(st.OmittedHTML))
+				bytes.Add(n)
+				warnings.Add(int64(len(warns)))
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	sum.Members, sum.Folders, sum.Links, sum.Omitted = members.Load(), folders.Load(), links.Load(), omitted.Load()
+	sum.Bytes, sum.Warnings, sum.Elapsed = bytes.Load(), warnings.Load(), time.Since(start)
+	if err != nil {
+		return sum, err
+	}
+	if err := syncExportDir(o.OutDir); err != nil {
+		return sum, fmt.Errorf("export: %w", err)
+	}
+	if o.MemberID != 0 && sum.Members == 0 {
+		return sum, fmt.Errorf("export: member %d is not selected by export.member_query (premium, weekly_backup, not deleted) or does not exist", o.MemberID)
+	}
+	o.Log.Info("export done", "members", sum.Members, "folders", sum.Folders, "links", sum.Links,
+		"html_omitted", sum.Omitted, "bytes", sum.Bytes, "warnings", sum.Warnings, "dir", sum.Dir, "format", sum.Format,
+		"elapsed", sum.Elapsed.Round(time.Millisecond).String())
+	return sum, nil
+}
+
+// exportMaxLoggedIDs bounds the ids of one warning in the log; count tells the total.
+const exportMaxLoggedIDs = 50
+
+// logExportWarning logs one repaired inconsistency: kind and row ids, never content.
+func logExportWarning(log *slog.Logger, w export.Warning) {
+	ids, refs := w.IDs, w.Refs
+	if len(ids) > exportMaxLoggedIDs {
+		ids = ids[:exportMaxLoggedIDs]
+	}
+	if len(refs) > exportMaxLoggedIDs {
+		refs = refs[:exportMaxLoggedIDs]
+	}
+	attrs := []any{"member_id", w.Member, "kind", w.Kind, "count", len(w.IDs), "ids", ids}
+	if len(refs) > 0 {
+		attrs = append(attrs, "refs", refs)
+	}
+	log.Warn("export: "+w.Message(), attrs...)
+}
+
+// exportTempPrefix marks files being written; removeExportTemps deletes what a crash left.
+const exportTempPrefix = ".tmp-"
+
+// writeMemberFile writes dir/name through a temp file in dir: write, fsync, close,
+// rename. On any error the temp file is removed and dir/name is untouched. It returns
+// the number of bytes written. The directory itself is synced by the caller, once.
+func writeMemberFile(dir, name string, write func(io.Writer) error) (n int64, err error) {
+	f, err := os.CreateTemp(dir, exportTempPrefix+name+"-*") // mode 0600: bookmarks are private
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	cw := &exportCounter{w: f}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	if err = write(bw); err != nil {
+		return 0, err
+	}
+	if err = bw.Flush(); err != nil {
+		return 0, err
+	}
+	if err = f.Sync(); err != nil {
+		return 0, err
+	}
+	if err = f.Close(); err != nil {
+		return 0, err
+	}
+	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
+		return 0, err
+	}
+	return cw.n, nil
+}
+
+type exportCounter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *exportCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func syncExportDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// removeExportTemps deletes temp files an interrupted export left in dir.
+func removeExportTemps(dir string, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), exportTempPrefix+"member-") {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+				log.Info("export: removed an interrupted export's temp file", "file", e.Name())
+			}
+		}
+	}
+}
