@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+func init() { register(newNightlyCmd) }
+
+const nightlyHelp = `What cron (or a systemd timer) runs every night, with one exit code and one summary:
+
+  1. backup   snapshot the source into the store (as ` + "`linkbackup backup`" + `)
+  2. standby  if standby.server is configured: restore that snapshot into the standby,
+              prove it, swap it in (as ` + "`linkbackup standby`" + `). Skipped when the
+              backup failed: the standby keeps serving its verified copy.
+  3. status   if status.prometheus_file is set: write the node_exporter textfile
+  (retention does not exist yet: snapshots are kept until you delete them)
+
+Heartbeat: with nightly.heartbeat_url (healthchecks.io style) it pings <url>/start at
+the start, <url> on success and <url>/fail with the error text as the POST body on
+failure, so a failed or missing night is noticed. A failed ping is logged and never
+fails the job. The URL is a secret: it is never logged.
+
+The summary is one line on stdout: text on a terminal, JSON otherwise (cron mail,
+journald). Logs go to stderr (JSON when not on a terminal).
+
+Exit codes:
+  0    backup stored; standby (if configured) refreshed and proven
+  1    backup failed: nothing new stored, standby not touched
+  2    usage error (bad config)
+  3    backup stored, but the standby refresh failed: the standby keeps serving its
+       previous verified copy (` + "`linkbackup status`" + ` reports CRITICAL)
+  130  interrupted`
+
+// nightlySummary is the one summary line of a night.
+type nightlySummary struct {
+	Msg       string         `json:"msg"`
+	OK        bool           `json:"ok"`
+	ExitCode  int            `json:"exit_code"`
+	Started   time.Time      `json:"started"`
+	Seconds   float64        `json:"seconds"`
+	Backup    nightlyBackup  `json:"backup"`
+	Standby   nightlyStandby `json:"standby"`
+	Retention string         `json:"retention"`
+	Status    *nightlyStatus `json:"status,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+type nightlyBackup struct {
+	OK          bool    `json:"ok"`
+	Snapshot    string  `json:"snapshot,omitempty"`
+	Tables      int     `json:"tables,omitempty"`
+	Rows        int64   `json:"rows,omitempty"`
+	StoredBytes int64   `json:"stored_bytes,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	Error       string  `json:"error,omitempty"`
+}
+
+type nightlyStandby struct {
+	Ran            bool    `json:"ran"`
+	Skipped        string  `json:"skipped,omitempty"`
+	OK             bool    `json:"ok"`
+	Database       string  `json:"database,omitempty"`
+	Snapshot       string  `json:"snapshot,omitempty"`
+	RestoreSeconds float64 `json:"restore_seconds,omitempty"`
+	SwapSeconds    float64 `json:"swap_seconds,omitempty"`
+	Error          string  `json:"error,omitempty"`
+}
+
+type nightlyStatus struct {
+	State string `json:"state"`
+	File  string `json:"prometheus_file"`
+	Error string `json:"error,omitempty"`
+}
+
+func newNightlyCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "nightly --config FILE",
+		Short: "What cron runs: backup, then standby refresh, with heartbeat pings and one exit code",
+		Long:  nightlyHelp,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := a.cfg
+			if c.Source == "" {
+				return withCode(exitUsage, errors.New("no source database: set source: in the config file (or --source, LINKBACKUP_SOURCE)"))
+			}
+			if c.Store == "" {
+				return withCode(exitUsage, errors.New("no store: set store: in the config file (or --store, LINKBACKUP_STORE)"))
+			}
+			return runNightly(cmd.Context(), a)
+		},
+	}
+	f := cmd.Flags()
+	f.String("source", "", "DSN of the database to back up ($LINKBACKUP_SOURCE)")
+	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
+	f.String("standby", "", "DSN of the standby server ($LINKBACKUP_STANDBY_SERVER); empty: no standby step")
+	a.bind(cmd, "source", "source")
+	a.bind(cmd, "store", "store")
+	a.bind(cmd, "standby", "standby.server")
+	return cmd
+}
+
+// runNightly runs the steps, prints the summary and returns the error whose code main
+// exits with.
+func runNightly(ctx context.Context, a *app) error {
+	c := a.cfg
+	hb := newHeartbeat(string(c.Nightly.HeartbeatURL), c.Nightly.HeartbeatTimeout, a.log)
+	sum := &nightlySummary{Msg: "nightly", Started: time.Now().UTC(),
+		Retention: "not implemented yet: snapshots are kept until deleted"}
+	hb.Start(ctx)
+
+	finish := func(err error, code int) error {
+		sum.OK = err == nil
+		sum.Seconds = time.Since(sum.Started).Seconds()
+		if err != nil {
+			sum.Error = err.Error()
+			if ctx.Err() != nil {
+				code = exitInterrupted
+			}
+		}
+		sum.ExitCode = code
+		a.printNightly(sum)
+		if err != nil {
+			hb.Fail(ctx, err.Error())
+			if code == exitInterrupted {
+				return err // main sees the cancelled context: 130
+			}
+			return withCode(code, err)
+		}
+		hb.Success(ctx, sum.text())
+		return nil
+	}
+
+	// 1. Backup.
+	t0 := time.Now()
+	st, err := openStore(ctx, c.Store, a.log)
+	var m *backup.Manifest
+	if err == nil {
+		m, err = backup.Backup(ctx, backupOptions(c, st, a))
+	}
+	sum.Backup.Seconds = time.Since(t0).Seconds()
+	if err != nil {
+		sum.Backup.Error = err.Error()
+		sum.Standby.Skipped = "backup failed"
+		return finish(fmt.Errorf("backup: %w", err), exitError)
+	}
+	sum.Backup = nightlyBackup{OK: true, Snapshot: m.ID, Tables: m.Totals.Tables, Rows: m.Totals.Rows,
+		StoredBytes: m.Totals.StoredBytes, Seconds: sum.Backup.Seconds}
+
+	// 2. Standby.
+	var stErr error
+	if c.Standby.Server == "" {
+		sum.Standby.Skipped = "no standby configured (standby.server)"
+	} else {
+		sum.Standby.Ran = true
+		rec, err := backup.RefreshStandby(ctx, backup.StandbyOptions{Store: st, ID: m.ID, Server: string(c.Standby.Server),
+			Database: c.Standby.Database, Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, ToolVersion: toolVersion(), Log: a.log})
+		if err != nil {
+			sum.Standby.Error = err.Error()
+			stErr = fmt.Errorf("standby: %w", err)
+		} else {
+			sum.Standby = nightlyStandby{Ran: true, OK: true, Database: rec.Database, Snapshot: rec.Snapshot,
+				RestoreSeconds: rec.RestoreSeconds, SwapSeconds: rec.SwapSeconds}
+		}
+	}
+
+	// 3. Status textfile for node_exporter (never changes the night's outcome).
+	if f := c.Status.PrometheusFile; f != "" && ctx.Err() == nil {
+		sctx, cancel := context.WithTimeout(ctx, c.Status.Timeout)
+		rep, err := checkStatus(sctx, a, time.Now())
+		cancel()
+		sum.Status = &nightlyStatus{File: f}
+		if err == nil {
+			sum.Status.State = rep.State
+			err = writePrometheusFile(f, rep)
+		}
+		if err != nil {
+			sum.Status.Error = err.Error()
+			a.log.Warn("cannot write the status textfile", "file", f, "err", err)
+		}
+	}
+	if stErr != nil {
+		return finish(stErr, exitPartial)
+	}
+	return finish(nil, exitOK)
+}
+
+// backupOptions are the options of `linkbackup backup` built from the config.
+func backupOptions(c Config, st backup.Store, a *app) backup.Options {
+	return backup.Options{
+		Source:           string(c.Source),
+		Store:            st,
+		Jobs:             c.Backup.Jobs,
+		PgDump:           c.Backup.PgDump,
+		ExcludeSchemas:   c.Backup.ExcludeSchemas,
+		ExcludeTables:    c.Backup.ExcludeTables,
+		SplitTableBytes:  int64(c.Backup.SplitTableMB) << 20,
+		CompressionLevel: c.Backup.CompressionLevel,
+		AppVersionQuery:  c.Backup.AppVersionQuery,
+		LockTimeout:      c.Backup.LockTimeout,
+		OrphanAge:        c.Backup.OrphanAge,
+		ToolVersion:      toolVersion(),
+		Log:              a.log,
+	}
+}
+
+// text is the summary as one human line (also the heartbeat's success body).
+func (s *nightlySummary) text() string {
+	var b strings.Builder
+	state := "OK"
+	if !s.OK {
+		state = "FAILED"
+	}
+	fmt.Fprintf(&b, "nightly %s in %.1fs (exit %d): ", state, s.Seconds, s.ExitCode)
+	if s.Backup.OK {
+		fmt.Fprintf(&b, "backup %s (%d tables, %d rows, %s stored, %.1fs)", s.Backup.Snapshot, s.Backup.Tables, s.Backup.Rows,
+			humanBytes(s.Backup.StoredBytes), s.Backup.Seconds)
+	} else {
+		fmt.Fprintf(&b, "backup FAILED after %.1fs", s.Backup.Seconds)
+	}
+	switch {
+	case s.Standby.OK:
+		fmt.Fprintf(&b, "; standby %s serves it, proven (restore %.1fs, swap %.2fs)", s.Standby.Database,
+			s.Standby.RestoreSeconds, s.Standby.SwapSeconds)
+	case s.Standby.Ran:
+		b.WriteString("; standby refresh FAILED, the standby keeps its previous copy")
+	default:
+		fmt.Fprintf(&b, "; standby skipped: %s", s.Standby.Skipped)
+	}
+	b.WriteString("; retention: not implemented yet")
+	if s.Status != nil && s.Status.State != "" {
+		fmt.Fprintf(&b, "; status %s", s.Status.State)
+	}
+	if s.Error != "" {
+		fmt.Fprintf(&b, "; error: %s", s.Error)
+	}
+	return b.String()
+}
+
+func (a *app) printNightly(s *nightlySummary) {
+	if isTerminal(a.stdout) {
+		fmt.Fprintln(a.stdout, s.text())
+		return
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		fmt.Fprintln(a.stdout, s.text())
+		return
+	}
+	fmt.Fprintln(a.stdout, string(b))
+}

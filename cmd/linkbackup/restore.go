@@ -1,0 +1,262 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+func init() { register(newRestoreCmd) }
+
+// Exit codes of restore and standby beyond the common ones in main.go.
+const (
+	exitRefused  = 4 // a safety rail refused before anything was changed
+	exitMismatch = 5 // restored data differ from the snapshot (the tables are named)
+)
+
+// maxArgsUsage is cobra.MaximumNArgs whose error is a usage error (exit 2).
+func maxArgsUsage(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		return withCode(exitUsage, cobra.MaximumNArgs(n)(cmd, args))
+	}
+}
+
+// restoreExit maps the restore sentinels to their exit codes.
+func restoreExit(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, backup.ErrRefused):
+		return withCode(exitRefused, err)
+	case errors.Is(err, backup.ErrMismatch):
+		return withCode(exitMismatch, err)
+	}
+	return err
+}
+
+const restoreHelp = `Restore a snapshot (default: latest; or an id, or YYYY-MM-DD for the newest snapshot
+of that UTC day) into a PostgreSQL database that already exists (createdb it first).
+
+The pre-data schema goes first, then table data in parallel (COPY FROM STDIN, --jobs
+sessions, every object's SHA-256 checked while streaming), then indexes and constraints
+in parallel while every table's row count and row digest are recomputed from the target
+and compared with the manifest, then sequences, materialized views and ANALYZE. Any
+difference fails the restore and names the table.
+
+Safety rails (each refuses before anything is changed, exit 4):
+  - the target is the snapshot's own source (same system identifier and database):
+    pass --force-same-cluster if you really mean to overwrite production;
+  - the target database is not empty: pass --force to DROP every schema of it first
+    (with --tables: to TRUNCATE the listed tables first);
+  - the target server is older than the snapshot's: pass --allow-downgrade (warns).
+
+--tables a,b restores only those tables' data into a target that already has them.
+
+--member ID puts one member's rows (members, folders, links with that member id) back
+into an existing bookmark database, the live one included, without touching anyone
+else's rows, in one transaction. Conflicts: a row whose id still exists for the member
+is kept as it is now (current wins); a missing row is inserted with its original id; a
+row whose id now belongs to another member is skipped and counted; a folder or link
+whose parent folder is not restored and not the member's own goes to the top level and
+is counted; if the member row itself cannot be re-inserted (its email taken), nothing is
+restored. --dry-run does all of it, reports, and rolls back.
+
+Put the target's password in PGPASSWORD or ~/.pgpass, not in --target.
+
+Exit codes:
+  0    restored and every table proven equal to the snapshot (member: done / dry run)
+  1    failed (the message says what; the target may hold a partial restore)
+  2    usage error
+  4    refused by a safety rail: nothing was changed
+  5    proof mismatch: restored rows differ from the snapshot (tables named)
+  130  interrupted`
+
+// restoreOutput is what --json prints.
+type restoreOutput struct {
+	Target  string                `json:"target"`
+	OK      bool                  `json:"ok"`
+	Error   string                `json:"error,omitempty"`
+	Restore *backup.RestoreReport `json:"restore,omitempty"`
+	Member  *backup.MemberReport  `json:"member,omitempty"`
+}
+
+func newRestoreCmd(a *app) *cobra.Command {
+	var (
+		target                                            string
+		force, forceSame, allowDowngrade, noOwner, dryRun bool
+		asJSON                                            bool
+		tables                                            []string
+		member                                            int64
+	)
+	cmd := &cobra.Command{
+		Use:   "restore [ID|latest|YYYY-MM-DD] --store URL --target DSN [--force] [--tables a,b] [--member ID [--dry-run]]",
+		Short: "Restore a snapshot (or one member's rows) into a database and prove it",
+		Long:  restoreHelp,
+		Args:  maxArgsUsage(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := a.cfg
+			memberMode := cmd.Flags().Changed("member")
+			switch {
+			case c.Store == "":
+				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+			case target == "":
+				return withCode(exitUsage, errors.New("no target: set --target DSN (an existing database; createdb it first)"))
+			case dryRun && !memberMode:
+				return withCode(exitUsage, errors.New("--dry-run works with --member only"))
+			case memberMode && member <= 0:
+				return withCode(exitUsage, fmt.Errorf("--member %d: want a member id > 0", member))
+			case memberMode && (force || forceSame || allowDowngrade || noOwner || len(tables) > 0):
+				return withCode(exitUsage, errors.New("--member restores rows into an existing database and never drops or truncates: "+
+					"it takes no --force, --force-same-cluster, --allow-downgrade, --no-owner or --tables"))
+			}
+			ref := "latest"
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, c.Store, a.log)
+			if err != nil {
+				return err
+			}
+			id, err := backup.ResolveSnapshot(ctx, st, ref, "")
+			if err != nil {
+				return err
+			}
+			out := restoreOutput{Target: backup.StripPassword(target)}
+			if memberMode {
+				rep, err := backup.RestoreMember(ctx, backup.MemberOptions{Store: st, ID: id, Target: target, MemberID: member,
+					DryRun: dryRun, Log: a.log})
+				out.Member = rep
+				return a.finishRestore(out, err, asJSON)
+			}
+			progress := &backup.Progress{}
+			stop := showProgress(ctx, a.stderr, "restore", progress)
+			rep, err := backup.Restore(ctx, backup.RestoreOptions{Store: st, ID: id, Target: target, Jobs: c.Backup.Jobs,
+				Force: force, ForceSameCluster: forceSame, AllowDowngrade: allowDowngrade, NoOwner: noOwner, Tables: tables,
+				Log: a.log, Progress: progress})
+			stop()
+			out.Restore = rep
+			return a.finishRestore(out, err, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
+	f.StringVar(&target, "target", "", "DSN of the database to restore into (it must exist)")
+	f.BoolVar(&force, "force", false, "restore into a non-empty database: DROP its schemas first (--tables: TRUNCATE them)")
+	f.BoolVar(&forceSame, "force-same-cluster", false, "allow restoring over the snapshot's own source database")
+	f.BoolVar(&allowDowngrade, "allow-downgrade", false, "allow a target server older than the snapshot's source")
+	f.BoolVar(&noOwner, "no-owner", false, "leave out ALTER ... OWNER TO (objects belong to the restoring role)")
+	f.Int("jobs", 4, "parallel restore sessions ($LINKBACKUP_BACKUP_JOBS)")
+	f.StringSliceVar(&tables, "tables", nil, "restore only these tables' data (schema.table or table), comma-separated")
+	f.Int64Var(&member, "member", 0, "restore one member's rows (members, folders, links) into an existing database")
+	f.BoolVar(&dryRun, "dry-run", false, "with --member: report what would be restored, change nothing")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	a.bind(cmd, "store", "store")
+	a.bind(cmd, "jobs", "backup.jobs")
+	return cmd
+}
+
+// finishRestore prints the report (also of a failed restore, when there is one) and maps
+// the error to its exit code.
+func (a *app) finishRestore(out restoreOutput, err error, asJSON bool) error {
+	out.OK = err == nil
+	if err != nil {
+		out.Error = err.Error()
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if jerr := enc.Encode(out); jerr != nil && err == nil {
+			return jerr
+		}
+		return restoreExit(err)
+	}
+	switch {
+	case out.Restore != nil:
+		writeRestoreReport(a.stdout, out.Target, out.Restore, err)
+	case out.Member != nil:
+		writeMemberReport(a.stdout, out.Target, out.Member)
+	}
+	return restoreExit(err)
+}
+
+func writeRestoreReport(w io.Writer, target string, r *backup.RestoreReport, err error) {
+	fmt.Fprintf(w, "snapshot %s (database %s) restored into %s\n", r.ID, r.Database, target)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tROWS\tPROOF")
+	bad := 0
+	for _, c := range r.Tables {
+		proof := "ok"
+		if !c.OK {
+			bad++
+			proof = fmt.Sprintf("MISMATCH: snapshot has %d rows, digest %s; restored digest %s", c.ManifestRows, c.ManifestDigest, c.Digest)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", c.Table, c.Rows, proof)
+	}
+	tw.Flush()
+	if bad == 0 && err == nil {
+		fmt.Fprintf(w, "proven: %d tables, %d rows equal to the snapshot (row count and row digest of every table)\n", len(r.Tables), r.Rows)
+	} else if bad > 0 {
+		fmt.Fprintf(w, "NOT PROVEN: %d of %d tables differ from the snapshot\n", bad, len(r.Tables))
+	}
+	fmt.Fprintf(w, "phases:")
+	for i, p := range phaseOrder(r.Phases) {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%s %s %.2fs", sep, p, r.Phases[p])
+	}
+	fmt.Fprintln(w)
+}
+
+// phaseOrder lists the restore phases in the order they run, unknown ones last.
+func phaseOrder(ph map[string]float64) []string {
+	known := []string{"pre-data", "data", "post-data+proof", "sequences+analyze"}
+	var out, rest []string
+	for _, k := range known {
+		if _, ok := ph[k]; ok {
+			out = append(out, k)
+		}
+	}
+	for k := range ph {
+		found := false
+		for _, kk := range known {
+			found = found || k == kk
+		}
+		if !found {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+func writeMemberReport(w io.Writer, target string, r *backup.MemberReport) {
+	if r.DryRun {
+		fmt.Fprintf(w, "DRY RUN (rolled back, nothing changed): member %d from snapshot %s into %s would get:\n", r.Member, r.Snapshot, target)
+	} else {
+		fmt.Fprintf(w, "member %d restored from snapshot %s into %s:\n", r.Member, r.Snapshot, target)
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tIN SNAPSHOT\tINSERTED\tALREADY PRESENT\tSKIPPED (ID OF ANOTHER MEMBER)\tMOVED TO TOP LEVEL")
+	var ins int64
+	for _, t := range r.Tables {
+		ins += t.Inserted
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", t.Table, t.InSnapshot, t.Inserted, t.AlreadyPresent, t.SkippedOtherMember, t.Reattached)
+	}
+	tw.Flush()
+	verb := "inserted"
+	if r.DryRun {
+		verb = "would be inserted"
+	}
+	fmt.Fprintf(w, "%d rows %s; rows still present were kept as they are now; other members' rows were not touched\n", ins, verb)
+}

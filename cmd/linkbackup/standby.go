@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+func init() { register(newStandbyCmd) }
+
+const standbyHelp = `Refresh the standby (the failover target) from a snapshot (default: latest).
+
+The snapshot is restored into a side database <db>__incoming on the standby server and
+every table is proven equal to the manifest (row count and row digest). Only then is
+it swapped in, in one transaction: <db> becomes <db>__previous (the one previous copy
+kept; the older one is dropped) and <db>__incoming becomes <db>. New sessions to the old
+copy are refused during the swap; running ones get --grace to finish, then are
+terminated. So <db> always holds a complete, verified copy.
+
+Any failure before the swap (PostgreSQL killed, corrupted object, digest mismatch, disk
+full) leaves <db> serving its previous copy untouched; the side database is dropped (or,
+if the server is gone, left marked and dropped by the next run).
+
+Readiness is recorded as COMMENT ON DATABASE <db> on the standby (snapshot id, source
+time, verified time, tool version) and, with the outcome of every attempt, in the store
+under standby/<db>.json: ` + "`linkbackup status`" + ` reads both. A copy marked this way refuses
+to be backed up into a store by mistake.
+
+--standby is a DSN to a maintenance database on the standby server (e.g. postgres), not
+the standby copy itself. Put its password in PGPASSWORD or ~/.pgpass.
+
+Exit codes:
+  0    swapped: <db> serves the snapshot, proven
+  1    failed: <db> keeps serving its previous copy (the message says why)
+  2    usage error
+  4    refused (e.g. --standby names the serving database, or the standby server is the
+       snapshot's own source): nothing was changed
+  5    proof mismatch (tables named): <db> keeps serving its previous copy
+  130  interrupted`
+
+func newStandbyCmd(a *app) *cobra.Command {
+	var noOwner, forceSame, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "standby [ID|latest] --store URL --standby DSN [--database NAME] [--grace 30s] [--jobs N]",
+		Short: "Restore a snapshot into the standby, prove it, and swap it in atomically",
+		Long:  standbyHelp,
+		Args:  maxArgsUsage(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := a.cfg
+			if c.Store == "" {
+				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+			}
+			if c.Standby.Server == "" {
+				return withCode(exitUsage, errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
+			}
+			ref := "latest"
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, c.Store, a.log)
+			if err != nil {
+				return err
+			}
+			id, err := backup.ResolveSnapshot(ctx, st, ref, "")
+			if err != nil {
+				return err
+			}
+			progress := &backup.Progress{}
+			stop := showProgress(ctx, a.stderr, "standby", progress)
+			rec, err := backup.RefreshStandby(ctx, backup.StandbyOptions{Store: st, ID: id, Server: string(c.Standby.Server),
+				Database: c.Standby.Database, Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, NoOwner: noOwner,
+				ForceSameCluster: forceSame, ToolVersion: toolVersion(), Log: a.log, Progress: progress})
+			stop()
+			if err != nil {
+				return restoreExit(err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rec)
+			}
+			writeStandbyRecord(a.stdout, rec)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
+	f.String("standby", "", "DSN of the standby server, on a maintenance database such as postgres ($LINKBACKUP_STANDBY_SERVER)")
+	f.String("database", "", "serving database name on the standby (default: the snapshot's database) ($LINKBACKUP_STANDBY_DATABASE)")
+	f.Duration("grace", 30*time.Second, "how long sessions on the old copy may finish before the swap terminates them")
+	f.Int("jobs", 4, "parallel restore sessions ($LINKBACKUP_STANDBY_JOBS)")
+	f.BoolVar(&noOwner, "no-owner", false, "leave out ALTER ... OWNER TO (objects belong to the restoring role)")
+	f.BoolVar(&forceSame, "force-same-cluster", false, "allow a standby on the snapshot's own source cluster (test setups only)")
+	f.BoolVar(&asJSON, "json", false, "print the readiness record as JSON")
+	a.bind(cmd, "store", "store")
+	a.bind(cmd, "standby", "standby.server")
+	a.bind(cmd, "database", "standby.database")
+	a.bind(cmd, "grace", "standby.grace")
+	a.bind(cmd, "jobs", "standby.jobs")
+	return cmd
+}
+
+func writeStandbyRecord(w io.Writer, r *backup.StandbyRecord) {
+	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+	fmt.Fprintf(w, "standby %s now serves snapshot %s (source database %s, taken %s)\n", r.Database, r.Snapshot, r.SourceDatabase, ts(r.SourceTime))
+	fmt.Fprintf(w, "verified %s: %d tables, %d rows proven equal to the snapshot\n", ts(r.Verified), r.Tables, r.Rows)
+	fmt.Fprintf(w, "restore %.2fs (restore + proof), swap %.2fs; the copy it replaced, if any, is %s%s\n",
+		r.RestoreSeconds, r.SwapSeconds, r.Database, backup.PreviousSuffix)
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+func init() { register(newStatusCmd) }
+
+const statusHelp = `Answer the morning question in one command: is last night's data safe and is the
+standby ready?
+
+  snapshot  the latest complete snapshot: id, age, size, and whether the standby serves
+            it (restored and proven by the standby drill)
+  standby   with --standby: what the standby serves (its COMMENT ON DATABASE record),
+            when it was verified, how old its data is (now - source time), whether a
+            previous copy is kept. Without --standby, the serving record stored with
+            the last attempt in the store is judged instead.
+  last run  the last standby refresh attempt, from the store: a failure is CRITICAL
+            and its error is shown
+  export    not recorded yet: this version does not record export runs (a later
+            release adds it)
+
+The first line is Nagios/Icinga plugin output with performance data; the rest is
+detail. Thresholds (config status.*, env LINKBACKUP_STATUS_*): latest snapshot older
+than snapshot_warn_age (25h) / snapshot_crit_age (49h); standby data older than
+standby_warn_age (25h) / standby_crit_age (26h). The standby database name defaults to
+the latest snapshot's database (--database to override).
+
+--prometheus FILE also writes a node_exporter textfile (atomically: temp file + rename)
+with timestamps, sizes, the standby's data age, last attempt ok (0/1) and the status.
+
+Exit codes (Nagios/Icinga plugin convention):
+  0  OK
+  1  WARNING   an age is past its warning threshold
+  2  CRITICAL  no snapshot, an age past its critical threshold, the last standby refresh
+               failed, the standby is unreachable or holds no verified copy
+  3  UNKNOWN   the store cannot be read, bad flags or config (status never exits 2 for
+               a usage error: monitors would read it as CRITICAL)`
+
+func newStatusCmd(a *app) *cobra.Command {
+	var asJSON bool
+	var at string
+	cmd := &cobra.Command{
+		Use:   "status --store URL [--standby DSN] [--database NAME] [--json] [--prometheus FILE]",
+		Short: "Monitor check: latest snapshot, standby readiness, last refresh (exit 0/1/2/3)",
+		Long:  statusHelp,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return withCode(int(backup.LevelUnknown), fmt.Errorf("status takes no arguments, got %q", args))
+			}
+			return nil
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return unknownOnError(a.setup(cmd))
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := a.cfg
+			unknown := func(err error) error { return withCode(int(backup.LevelUnknown), err) }
+			if c.Store == "" {
+				return unknown(errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+			}
+			now := time.Now()
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return unknown(fmt.Errorf("--now %q: want RFC 3339, e.g. 2026-03-10T08:00:00Z", at))
+				}
+				now = t
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), c.Status.Timeout)
+			defer cancel()
+			rep, err := checkStatus(ctx, a, now)
+			if err != nil {
+				return unknownOnError(err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				if err := enc.Encode(rep); err != nil {
+					return unknown(err)
+				}
+			} else if err := rep.WriteText(a.stdout); err != nil {
+				return unknown(err)
+			}
+			code := int(rep.Code)
+			if c.Status.PrometheusFile != "" {
+				if err := writePrometheusFile(c.Status.PrometheusFile, rep); err != nil {
+					fmt.Fprintf(a.stderr, "linkbackup status: %v\n", err)
+					if rep.Code == backup.LevelOK || rep.Code == backup.LevelWarning {
+						code = int(backup.LevelUnknown)
+					}
+				}
+			}
+			if code == 0 {
+				return nil
+			}
+			return silentExit(code)
+		},
+	}
+	// A flag error is UNKNOWN too.
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(int(backup.LevelUnknown), err) })
+	f := cmd.Flags()
+	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
+	f.String("standby", "", "DSN of the standby server, on a maintenance database ($LINKBACKUP_STANDBY_SERVER)")
+	f.String("database", "", "serving database name on the standby (default: the latest snapshot's database)")
+	f.String("prometheus", "", "also write a node_exporter textfile here, atomically ($LINKBACKUP_STATUS_PROMETHEUS_FILE)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&at, "now", "", "judge as of this time (RFC 3339) instead of the clock: \"what will status say at 09:00?\"")
+	f.MarkHidden("now")
+	a.bind(cmd, "store", "store")
+	a.bind(cmd, "standby", "standby.server")
+	a.bind(cmd, "database", "standby.database")
+	a.bind(cmd, "prometheus", "status.prometheus_file")
+	return cmd
+}
+
+// unknownOnError turns any exit code of a failed status into UNKNOWN (3).
+func unknownOnError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return withCode(int(backup.LevelUnknown), ce.err)
+	}
+	return withCode(int(backup.LevelUnknown), err)
+}
+
+// checkStatus opens the store (an unreachable one is a finding, not an error) and
+// evaluates the status as of now. Only a malformed store URL is an error.
+func checkStatus(ctx context.Context, a *app, now time.Time) (*backup.StatusReport, error) {
+	c := a.cfg
+	o := backup.StatusOptions{StoreName: showURL(c.Store), StandbyServer: string(c.Standby.Server),
+		Database: c.Standby.Database, Now: now}
+	st, err := openStore(ctx, c.Store, a.log)
+	var ce *codeError
+	if errors.As(err, &ce) && ce.code == exitUsage {
+		return nil, err
+	}
+	o.Store, o.StoreErr = st, err
+	return backup.CheckStatus(ctx, o, backup.StatusThresholds{
+		SnapshotWarn: c.Status.SnapshotWarnAge, SnapshotCrit: c.Status.SnapshotCritAge,
+		StandbyWarn: c.Status.StandbyWarnAge, StandbyCrit: c.Status.StandbyCritAge,
+	}), nil
+}
+
+// showURL is a store URL fit for output: user info redacted.
+func showURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "**unparsable store URL**"
+	}
+	return u.Redacted()
+}
+
+// writePrometheusFile writes the report as a node_exporter textfile: temp file in the
+// same directory, fsync, rename, fsync the directory; readable by node_exporter (0644).
+func writePrometheusFile(path string, rep *backup.StatusReport) error {
+	var b bytes.Buffer
+	if err := rep.WritePrometheus(&b); err != nil {
+		return err
+	}
+	return writeStatusFileAtomic(path, b.Bytes(), 0o644)
+}
+
+func writeStatusFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
