@@ -395,8 +395,12 @@ func (r *StatusReport) WriteText(w io.Writer) error {
 	case s.ID != "":
 		line("snapshot", "%s of %s, taken %s, %s old (warn %s, crit %s)", s.ID, s.Database, ts(*s.Taken),
 			fmtDuration(time.Duration(*s.AgeSeconds)*time.Second), fmtDuration(r.th.SnapshotWarn), fmtDuration(r.th.SnapshotCrit))
-		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshots in the store", s.Tables, s.Rows,
-			sizeString(s.StoredBytes), sizeString(s.RawBytes), s.Count)
+		plural := "s"
+		if s.Count == 1 {
+			plural = ""
+		}
+		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshot%s in the store", s.Tables, s.Rows,
+			sizeString(s.StoredBytes), sizeString(s.RawBytes), s.Count, plural)
 		if s.VerifiedByStandby {
 			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
 		} else {
