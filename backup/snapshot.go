@@ -49,7 +49,7 @@ type Options struct {
 	// ExcludeSchemas: left out entirely. ExcludeTables: "schema.table" (or schema.*) whose
 	// data is left out (the definition stays).
 	ExcludeSchemas, ExcludeTables []string
-	// SplitTableBytes: larger tables are copied as several ctid ranges. Default 256 MiB.
+	// SplitTableBytes: larger tables are copied as several ctid ranges. Default 64 MiB.
 	SplitTableBytes int64
 	// CompressionLevel is the zstd level (1 fastest). Default 1.
 	CompressionLevel int
@@ -88,7 +88,7 @@ func (o *Options) defaults() {
 		o.PgDump = "pg_dump"
 	}
 	if o.SplitTableBytes <= 0 {
-		o.SplitTableBytes = 256 << 20
+		o.SplitTableBytes = 64 << 20
 	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = 1

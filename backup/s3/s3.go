@@ -9,9 +9,9 @@
 // leftovers, as does a bucket lifecycle rule (AbortIncompleteMultipartUpload).
 //
 // Part size (S3 allows at most 10,000 parts, each ≥ 5 MiB but the last): the part size is
-// max(Config.PartSize or 8 MiB, ceil(2 × SizeHint / 10,000) rounded up to a MiB), so
+// max(Config.PartSize or 5 MiB, ceil(2 × SizeHint / 10,000) rounded up to a MiB), so
 // 10,000 parts always hold twice the size the caller expects (backup.WithSizeHint).
-// Without a hint 8 MiB parts allow objects up to 78 GiB. Memory per Put is at most
+// Without a hint 5 MiB parts allow objects up to 48 GiB. Memory per Put is at most
 // (Concurrency + 2) × part size: Concurrency+1 pooled part buffers and the first part.
 package s3
 
@@ -47,13 +47,13 @@ const (
 	// MinPartSize is the smallest part S3 accepts (but for the last).
 	MinPartSize = 5 << 20
 	// DefaultPartSize is the part size when neither Config.PartSize nor a size hint asks for more.
-	DefaultPartSize = 8 << 20
+	DefaultPartSize = MinPartSize
 	// MaxPartSize is the largest part S3 accepts.
 	MaxPartSize = 5 << 30
 	// MaxParts is the most parts one multipart upload may have.
 	MaxParts = 10000
 	// DefaultConcurrency is the default number of parts in flight per Put.
-	DefaultConcurrency = 2
+	DefaultConcurrency = 1
 	// DefaultMaxAttempts is the default number of attempts per request (1 = no retry).
 	DefaultMaxAttempts = 5
 	// DefaultRegion is used when neither Config.Region nor the AWS environment names one.
@@ -94,9 +94,11 @@ type Config struct {
 	// Default false (checksums on every upload).
 	ChecksumWhenRequired bool
 	// PartSize is the minimum multipart part size in bytes (≥ 5 MiB); it grows with the
-	// size hint so 10,000 parts suffice (see the package doc). Default 0: 8 MiB.
+	// size hint so 10,000 parts suffice (see the package doc). Default 0: 5 MiB.
 	PartSize int64
-	// Concurrency is the number of parts uploaded at once per Put. Default 2.
+	// Concurrency is the number of parts uploaded at once per Put. Default 1: with the
+	// part being filled, memory per Put stays ~3 × part size; parallelism comes from
+	// the backup running several Puts at once.
 	Concurrency int
 	// MaxAttempts is the number of attempts per request; throttling, 5xx and network
 	// errors are retried with exponential backoff, authentication and other 4xx errors
@@ -370,7 +372,7 @@ func (s *Store) Bucket() string              { return s.cfg.Bucket }
 func (s *Store) ObjectKey(key string) string { return s.prefix + key }
 
 // PartSize returns the part size Put uses for an object expected to be hint bytes
-// (0 = unknown): max(configured or 8 MiB, ceil(2 × hint / 10,000) rounded up to a MiB),
+// (0 = unknown): max(configured or 5 MiB, ceil(2 × hint / 10,000) rounded up to a MiB),
 // at most 5 GiB.
 func PartSize(configured, hint int64) int64 {
 	p := configured

@@ -109,8 +109,8 @@ func TestPartSize(t *testing.T) {
 	for _, c := range []struct {
 		configured, hint, want int64
 	}{
-		{0, 0, 8 * MiB},
-		{0, 1 * MiB, 8 * MiB},
+		{0, 0, 5 * MiB},
+		{0, 1 * MiB, 5 * MiB},
 		{0, 40_000 * MiB, 8 * MiB},       // 2×hint/10,000 = 8 MiB exactly
 		{0, 40_000*MiB + 1, 9 * MiB},     // one byte more: next MiB
 		{0, 500 << 30, 103 * MiB},        // 500 GiB: 102.4 MiB → 103
@@ -366,7 +366,7 @@ func TestBucketDeletedLater(t *testing.T) {
 	}
 }
 
-// TestSizeHintSetsPartSize counts UploadPart requests: 20 MiB in 8 MiB parts without a
+// TestSizeHintSetsPartSize counts UploadPart requests: 20 MiB in 5 MiB parts without a
 // hint, one PutObject when the hint (200 GiB → 41 MiB parts) makes it fit in one part.
 func TestSizeHintSetsPartSize(t *testing.T) {
 	srv := fakeS3(t)
@@ -381,14 +381,14 @@ func TestSizeHintSetsPartSize(t *testing.T) {
 	if _, err := st.Put(ctx, "nohint", io.MultiReader(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(p.requestsMatching(isPart)); n != 3 {
-		t.Fatalf("20 MiB without a hint: %d parts, want 3 (8 MiB parts)", n)
+	if n := len(p.requestsMatching(isPart)); n != 4 {
+		t.Fatalf("20 MiB without a hint: %d parts, want 4 (5 MiB parts)", n)
 	}
 	if _, err := st.Put(backup.WithSizeHint(ctx, 200<<30), "hint", io.MultiReader(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(p.requestsMatching(isPart)); n != 3 {
-		t.Fatalf("20 MiB with a 200 GiB hint: %d more parts, want 0 (41 MiB parts)", n-3)
+	if n := len(p.requestsMatching(isPart)); n != 4 {
+		t.Fatalf("20 MiB with a 200 GiB hint: %d more parts, want 0 (41 MiB parts)", n-4)
 	}
 }
 

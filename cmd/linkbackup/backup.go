@@ -77,7 +77,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	f.String("pg-dump", "pg_dump", "pg_dump binary, major version >= the server's ($LINKBACKUP_BACKUP_PG_DUMP)")
 	f.StringSlice("exclude-schema", nil, "schemas to leave out, comma-separated ($LINKBACKUP_BACKUP_EXCLUDE_SCHEMAS)")
 	f.StringSlice("exclude-table", nil, "schema.table (or schema.*) whose data to leave out ($LINKBACKUP_BACKUP_EXCLUDE_TABLES)")
-	f.Int("split-table-mb", 256, "copy tables larger than this (MiB on disk) as parallel ranges")
+	f.Int("split-table-mb", 64, "copy tables larger than this (MiB on disk) as parallel ranges")
 	f.Int("compression-level", 1, "zstd level 1..22")
 	f.Duration("lock-timeout", 0, "wait this long for a running backup of the same database before refusing")
 	f.BoolVar(&skipLO, "skip-large-objects", false, "back up a database with large objects, without them (recorded in the manifest)")

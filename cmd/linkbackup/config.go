@@ -93,7 +93,7 @@ type BackupConfig struct {
 	// still is). Default none.
 	ExcludeTables []string `yaml:"exclude_tables"`
 	// SplitTableMB: tables larger than this many MiB on disk are copied as several ranges
-	// in parallel. Default 256.
+	// in parallel. Default 64.
 	SplitTableMB int `yaml:"split_table_mb"`
 	// CompressionLevel is the zstd level: 1 (fastest), 3 (default), 6 (better), 11 (best).
 	// Default 1.
@@ -115,7 +115,7 @@ func DefaultConfig() Config {
 		Backup: BackupConfig{
 			Jobs:             4,
 			PgDump:           "pg_dump",
-			SplitTableMB:     256,
+			SplitTableMB:     64,
 			CompressionLevel: 1,
 			OrphanAge:        24 * time.Hour,
 		},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ type app struct {
 	configFile string
 	logLevel   string
 	logFormat  string
+	cpuProfile string
 	log        *slog.Logger
 	stdout     io.Writer
 	stderr     io.Writer
@@ -76,7 +78,21 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if a.cpuProfile != "" {
+				f, err := os.Create(a.cpuProfile)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+			}
 			return a.setup(cmd)
+		},
+		PersistentPostRun: func(*cobra.Command, []string) {
+			if a.cpuProfile != "" {
+				pprof.StopCPUProfile()
+			}
 		},
 	}
 	root.SetOut(stdout)
@@ -86,6 +102,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&a.configFile, "config", os.Getenv("LINKBACKUP_CONFIG"), "YAML config file ($LINKBACKUP_CONFIG)")
 	pf.StringVar(&a.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", "auto", "auto (text on a terminal, JSON otherwise), text or json")
+	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (diagnostics)")
+	pf.MarkHidden("cpuprofile")
 	for _, f := range subcommands {
 		root.AddCommand(f(a))
 	}
