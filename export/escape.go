@@ -179,6 +179,16 @@ func appendEscaped(dst []byte, s string) []byte {
 
 var escapeByte = [256]bool{'&': true, '<': true, '>': true, '"': true, '\'': true}
 
+// escapeString is EscapeText without an allocation when nothing needs escaping.
+func escapeString(s string) string {
+	for i := 0; i < len(s); i++ {
+		if escapeByte[s[i]] {
+			return string(appendEscaped(make([]byte, 0, len(s)+16), s))
+		}
+	}
+	return s
+}
+
 // EscapeText returns s with the five characters of appendEscaped escaped.
 func EscapeText(s string) string { return string(appendEscaped(nil, s)) }
 

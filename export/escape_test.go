@@ -237,10 +237,12 @@ func FuzzEscapeText(f *testing.F) {
 }
 
 func TestW3CMatchesAppendFormat(t *testing.T) {
-	for _, tm := range []time.Time{
+	times := []time.Time{
 		time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC),
 		time.Date(2024, 2, 29, 23, 59, 59, 999999999, time.FixedZone("x", -7*3600)), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
-	} {
+		time.Date(1600, 2, 29, 12, 0, 0, 0, time.UTC), time.Date(1900, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for _, tm := range times {
 		tree, _ := export.BuildTree(export.Member{ID: 1}, nil, []export.Link{{ID: 1, URL: "u", CreatedAt: tm}})
 		var b strings.Builder
 		if _, err := export.WriteXBEL(&b, tree); err != nil {

@@ -48,6 +48,8 @@ type Node struct {
 	Folder  Folder
 	Folders []*Node
 	Links   []Bookmark
+
+	escName string // Folder.Name escaped for both formats
 }
 
 // Bookmark is a Link as the files show it. BuildTree cleans the text once for every
@@ -65,6 +67,9 @@ type Bookmark struct {
 	// Unsafe: the raw URL is a javascript:, vbscript: or data: URL (UnsafeURL); the
 	// link is left out of the HTML file.
 	Unsafe bool
+
+	// The text escaped once for both formats.
+	escURL, escTitle, escNotes string
 }
 
 // bookmark cleans l.
@@ -73,6 +78,7 @@ func bookmark(l *Link) Bookmark {
 	if b.Title = CleanTitle(l.Title); b.Title == "" {
 		b.Title = b.URL
 	}
+	b.escURL, b.escTitle, b.escNotes = escapeString(b.URL), escapeString(b.Title), escapeString(b.Notes)
 	return b
 }
 
@@ -186,7 +192,7 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 		if f.Name = CleanTitle(f.Name); f.Name == "" {
 			f.Name = UntitledFolder
 		}
-		nodes = append(nodes, Node{Folder: f})
+		nodes = append(nodes, Node{Folder: f, escName: escapeString(f.Name)})
 	}
 	t.Folders = len(nodes)
 

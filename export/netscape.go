@@ -30,7 +30,7 @@ func htmlFolder(o *out, n *Node, st *Stats) {
 		o.str("<DT><H3")
 		htmlDates(o, f.CreatedAt.IsZero(), f.CreatedAt.Unix(), f.UpdatedAt.IsZero(), f.UpdatedAt.Unix())
 		o.str(">")
-		o.esc(f.Name)
+		o.str(c.escName)
 		o.str("</H3>\n<DL><p>\n")
 		st.Folders++
 		htmlFolder(o, c, st)
@@ -44,7 +44,7 @@ func htmlFolder(o *out, n *Node, st *Stats) {
 			continue
 		}
 		o.str(`<DT><A HREF="`)
-		o.esc(l.URL)
+		o.str(l.escURL)
 		o.str(`"`)
 		r := l.Row
 		htmlDates(o, r.CreatedAt.IsZero(), r.CreatedAt.Unix(), r.UpdatedAt.IsZero(), r.UpdatedAt.Unix())
@@ -58,11 +58,11 @@ func htmlFolder(o *out, n *Node, st *Stats) {
 		o.str(`" TOREAD="`)
 		o.bool10(r.ReadLater)
 		o.str(`">`)
-		o.esc(l.Title)
+		o.str(l.escTitle)
 		o.str("</A>\n")
 		if l.Notes != "" {
 			o.str("<DD>")
-			o.esc(l.Notes)
+			o.str(l.escNotes)
 			o.str("\n")
 		}
 		st.Links++

@@ -92,14 +92,36 @@ func (o *out) tags(tags []string) {
 }
 
 // appendW3C appends t in UTC as W3C-DTF to the second (2006-01-02T15:04:05Z); the
-// year must be within 0..9999. Same result as AppendFormat, several times faster.
+// year must be within 0..9999. Same result as AppendFormat, several times faster
+// (civil date from days: H. Hinnant's algorithm).
 func appendW3C(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+	secs := t.Unix()
+	days := secs / 86400
+	if secs%86400 < 0 {
+		days--
+	}
+	rem := int(secs - days*86400)
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := int(doy - (153*mp+2)/5 + 1)
+	mo := int(mp + 3)
+	if mp >= 10 {
+		mo = int(mp - 9)
+	}
+	y := int(yoe + era*400)
+	if mo <= 2 {
+		y++
+	}
+	h, mi, s := rem/3600, rem/60%60, rem%60
+	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
 		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
 		byte('0'+s/10), byte('0'+s%10), 'Z')
-	return b
 }

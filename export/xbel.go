@@ -48,7 +48,7 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 		o.str(`"`)
 		xbelDate(o, ` added="`, f.CreatedAt)
 		o.str(">\n<title>")
-		o.esc(f.Name)
+		o.str(c.escName)
 		o.str("</title>\n")
 		st.Folders++
 		xbelFolder(o, c, st)
@@ -61,7 +61,7 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 		o.str(`<bookmark id="b`)
 		o.int(r.ID)
 		o.str(`" href="`)
-		o.esc(l.URL)
+		o.str(l.escURL)
 		o.str(`"`)
 		xbelDate(o, ` added="`, r.CreatedAt)
 		xbelDate(o, ` modified="`, r.UpdatedAt)
@@ -76,11 +76,11 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 		o.str(`" read-later="`)
 		o.yesno(r.ReadLater)
 		o.str("\">\n<title>")
-		o.esc(l.Title)
+		o.str(l.escTitle)
 		o.str("</title>\n")
 		if l.Notes != "" {
 			o.str("<desc>")
-			o.esc(l.Notes)
+			o.str(l.escNotes)
 			o.str("</desc>\n")
 		}
 		o.str("</bookmark>\n")

@@ -109,6 +109,11 @@ func Read(ctx context.Context, conn *pgx.Conn, o Options, fn func(*Rows) error) 
 		return st, fmt.Errorf("pgsource: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	// The batch statement is cheap per row; JIT compilation (on when the planner's
+	// cost passes jit_above_cost, as it does for large batches) costs more than it saves.
+	if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+		return st, fmt.Errorf("pgsource: %w", err)
+	}
 
 	after := int64(math.MinInt64)
 	for {
@@ -227,29 +232,33 @@ func Statement(q Queries) (string, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return "", err
 	}
-	return `WITH sel AS MATERIALIZED (
+	// A nested loop over the batch's members in id order, each expanded LATERALly into
+	// its own row, folders and links (index scans on member_id): the output is already
+	// in member order, so the ORDER BY costs only an incremental sort of each member's
+	// few rows, never a sort of the batch.
+	return `SELECT s.id AS member_id, x.kind, x.id, x.ref, x.a, x.b, x.c, x.tags, x.p, x.r, x.pos, x.t1, x.t2, x.t3
+FROM (
   SELECT DISTINCT ON (m.id) m.id::bigint AS id, coalesce(m.email::text, '') AS email,
          coalesce(m.display_name::text, '') AS display_name
   FROM (` + m + `) AS m
   WHERE m.id > $1 AND ($3::bigint = 0 OR m.id = $3::bigint)
-  ORDER BY m.id LIMIT $2)
-SELECT s.id AS member_id, 0 AS kind, 0::bigint AS id, 0::bigint AS ref, s.email AS a,
-       s.display_name AS b, ''::text AS c, NULL::text[] AS tags, false AS p, false AS r,
-       0::integer AS pos, NULL::timestamptz AS t1, NULL::timestamptz AS t2, NULL::timestamptz AS t3
-FROM sel s
-UNION ALL
-SELECT f.member_id::bigint, 1, f.id::bigint, coalesce(f.parent_id::bigint, 0), coalesce(f.name::text, ''),
-       '', '', NULL, false, false, coalesce(f.position::integer, 0), f.created_at::timestamptz,
-       f.updated_at::timestamptz, NULL
-FROM (` + f + `) AS f JOIN sel s ON s.id = f.member_id
-UNION ALL
-SELECT l.member_id::bigint, 2, l.id::bigint, coalesce(l.folder_id::bigint, 0), coalesce(l.url::text, ''),
-       coalesce(l.title::text, ''), coalesce(l.notes::text, ''), array_remove(l.tags::text[], NULL),
-       coalesce(l.is_private::boolean, false), coalesce(l.read_later::boolean, false),
-       coalesce(l.position::integer, 0), l.created_at::timestamptz, l.updated_at::timestamptz,
-       l.last_visited_at::timestamptz
-FROM (` + l + `) AS l JOIN sel s ON s.id = l.member_id
-ORDER BY 1, 2, 11, 3`, nil
+  ORDER BY m.id LIMIT $2) AS s
+CROSS JOIN LATERAL (
+  SELECT 0 AS kind, 0::bigint AS id, 0::bigint AS ref, s.email AS a, s.display_name AS b, ''::text AS c,
+         NULL::text[] AS tags, false AS p, false AS r, 0::integer AS pos,
+         NULL::timestamptz AS t1, NULL::timestamptz AS t2, NULL::timestamptz AS t3
+  UNION ALL
+  SELECT 1, f.id::bigint, coalesce(f.parent_id::bigint, 0), coalesce(f.name::text, ''), '', '', NULL,
+         false, false, coalesce(f.position::integer, 0), f.created_at::timestamptz, f.updated_at::timestamptz, NULL
+  FROM (` + f + `) AS f WHERE f.member_id = s.id
+  UNION ALL
+  SELECT 2, l.id::bigint, coalesce(l.folder_id::bigint, 0), coalesce(l.url::text, ''), coalesce(l.title::text, ''),
+         coalesce(l.notes::text, ''), array_remove(l.tags::text[], NULL), coalesce(l.is_private::boolean, false),
+         coalesce(l.read_later::boolean, false), coalesce(l.position::integer, 0), l.created_at::timestamptz,
+         l.updated_at::timestamptz, l.last_visited_at::timestamptz
+  FROM (` + l + `) AS l WHERE l.member_id = s.id
+) AS x
+ORDER BY s.id, x.kind, x.pos, x.id`, nil
 }
 
 // CheckQuery reports what Statement refuses in one configured query: an empty query or

@@ -23,7 +23,7 @@ import (
 type statementCounter struct{ n atomic.Int64 }
 
 func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if strings.HasPrefix(d.SQL, "WITH sel AS") {
+	if strings.Contains(d.SQL, "CROSS JOIN LATERAL") {
 		c.n.Add(1)
 	}
 	return ctx
