@@ -4,6 +4,8 @@
 #
 #   backup: linkbackup backup -> versitygw (S3)   vs  pg_dump -Fc -Z0 | zstd -1 > file
 #                                                 vs  pg_dump -Fd -j2 (gzip default)
+#   standby: linkbackup standby (restore + prove every table + swap) from versitygw into the
+#            standby cluster                      vs  pg_restore -j2 of the pg_dump -Fd dump
 #   on generated bookmark databases of two sizes (BENCH_MEMBERS, default "3750 15000";
 #   x 200 links each, the larger is ~1 GB), BENCH_ROUNDS rounds (default 3), medians.
 #   Peak RSS from GNU time (%M) of each command.
@@ -26,7 +28,9 @@ go build -o "$WORK/linkbackup" ./cmd/linkbackup
 LB=$WORK/linkbackup
 export AWS_ACCESS_KEY_ID=$LINKBACKUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$LINKBACKUP_TEST_S3_SECRET_KEY
 admin=$LINKBACKUP_TEST_PG_PRIMARY
+sbadmin=$LINKBACKUP_TEST_PG_STANDBY
 dsn_of() { printf '%s' "${admin/\/postgres\?/\/$1?}"; }
+sbdsn_of() { printf '%s' "${sbadmin/\/postgres\?/\/$1?}"; }
 
 # timed NAME CMD...: appends "NAME seconds maxrss_kib" to $WORK/results.
 timed() {
@@ -55,11 +59,13 @@ for m in $MEMBERS; do
 	for r in $(seq 1 "$ROUNDS"); do
 		bucket=bench-$m-$r
 		mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket"
-		timed "linkbackup.$m" "$LB" backup --log-level warn --source "$dsn" \
-			--store "s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
-		id=$(cat "$WORK/cmd.out")
-		"$LB" snapshots --json --store "s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1" |
+		store="s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
+		timed "linkbackup.$m" "$LB" backup --log-level warn --source "$dsn" --store "$store"
+		"$LB" snapshots --json --store "$store" |
 			grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbsize.$m"
+		timed "standby.$m" "$LB" standby --log-level warn --store "$store" --standby "$sbadmin" --database "bench_sb_$m" --jobs 2
+		# Swap time: from the standby record (seconds from "verified" to "serving").
+		psql -qXAt "$sbadmin" -c "SELECT (substr(shobj_description(oid, 'pg_database'), length('linkbackup:standby ') + 1)::jsonb ->> 'swap_seconds') FROM pg_database WHERE datname = 'bench_sb_$m'" >>"$WORK/swap.$m"
 		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
 		timed "pgdump_zstd.$m" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
 		stat -c %s "$WORK/dump.zst" >"$WORK/zsize.$m"
@@ -67,7 +73,13 @@ for m in $MEMBERS; do
 		rm -rf "$WORK/dumpdir"
 		timed "pgdump_dir_j2.$m" pg_dump -Fd -j2 -d "$dsn" -f "$WORK/dumpdir"
 		du -sb "$WORK/dumpdir" | awk '{print $1}' >"$WORK/dsize.$m"
+		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$m" -c "CREATE DATABASE bench_pgr_$m" >/dev/null
+		timed "pgrestore_j2.$m" pg_restore -j2 --exit-on-error -d "$(sbdsn_of "bench_pgr_$m")" "$WORK/dumpdir"
+		psql -qX "$sbadmin" -c "DROP DATABASE bench_pgr_$m" >/dev/null
 		rm -rf "$WORK/dumpdir"
+	done
+	for d in "bench_sb_$m" "bench_sb_${m}__previous"; do
+		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS $d" >/dev/null
 	done
 	psql -qX "$admin" -c "DROP DATABASE $db" >/dev/null
 done
@@ -101,6 +113,25 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 			ratio=$(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}')
 			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $ratio | $(mib "$rss") | $size |"
 		done
+	done
+	echo
+	echo "## Standby refresh (issue 3): restore + proof + swap vs pg_restore -j2 alone"
+	echo
+	echo "| database | tool | seconds (median) | ratio vs pg_restore -j2 | peak RSS MiB |"
+	echo "|---|---|---|---|---|"
+	for m in $MEMBERS; do
+		base=$(col "pgrestore_j2.$m" 2 | median)
+		for tool in standby pgrestore_j2; do
+			s=$(col "$tool.$m" 2 | median)
+			case $tool in
+			standby) label='`linkbackup standby` (restore, prove every table, swap) from versitygw' ;;
+			pgrestore_j2) label='`pg_restore -j2` of the `pg_dump -Fd` dump (no proof)' ;;
+			esac
+			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}') | $(mib "$(col "$tool.$m" 3 | median)") |"
+		done
+		echo
+		echo "From primary lost to the standby serving last night's verified data ($m members): the swap, median $(median <"$WORK/swap.$m") s (the copy is already restored and proven)."
+		echo
 	done
 	echo
 	echo "Raw rounds (seconds, peak RSS KiB):"
