@@ -48,24 +48,35 @@ var subcommands []func(a *app) *cobra.Command
 
 func register(f func(a *app) *cobra.Command) { subcommands = append(subcommands, f) }
 
-const rootHelp = `linkbackup backs up the LinkaGoGo bookmark database and mails members their links.
+const rootHelp = `linkbackup backs up the LinkaGoGo bookmark database, proves every snapshot by
+restoring it into a standby, and mails premium members their links.
 
-Nightly:  linkbackup backup    snapshot PostgreSQL to a store (file:// or s3://)
-          linkbackup verify    re-read a snapshot and prove every object and table digest
-Any time: linkbackup snapshots list the complete snapshots in a store
+Nightly (cron):  linkbackup nightly --config FILE    backup, then standby refresh, heartbeats
+  linkbackup backup     snapshot PostgreSQL into a store (file:// or s3://)
+  linkbackup standby    restore a snapshot into the standby, prove every table, swap it in
+  linkbackup status     is the standby ready? (Nagios/Icinga exit codes, Prometheus file)
+Any time:
+  linkbackup restore    restore a snapshot (or one member's rows) into any database, safely
+  linkbackup snapshots  list the complete snapshots in a store
+  linkbackup verify     re-read a snapshot and prove every object and table digest
+Weekly:
+  linkbackup export     member bookmark files (Netscape HTML + XBEL, zipped)
 
 Configuration: every flag can also be set in a YAML file (--config, $VAR expanded) or
 an environment variable LINKBACKUP_<KEY> (e.g. LINKBACKUP_SOURCE, LINKBACKUP_STORE,
-LINKBACKUP_JOBS). Precedence: flag > environment > config file > default.
-Secrets (DSN passwords, S3 keys) are never logged; prefer PGPASSFILE / AWS profiles or
-*_FILE variables over passwords in arguments.
+LINKBACKUP_BACKUP_JOBS; ` + "`linkbackup config --keys`" + ` lists them all). Precedence:
+flag > environment > config file > default. Secrets (DSN passwords, S3 keys, heartbeat
+URLs) are never logged; prefer PGPASSFILE / AWS profiles or *_FILE variables.
 
-Exit codes:
+Exit codes (each command's --help has its own details):
   0    success
   1    error (the message says what failed and what to do)
   2    usage error (bad flag, bad config)
   3    partial: some items failed, the rest succeeded (see the report)
+  4    refused by a safety rail before any change (restore, standby)
+  5    restored data differs from the snapshot (restore, standby)
   130  interrupted (SIGINT/SIGTERM)
+  status uses 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios/Icinga)
 `
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
