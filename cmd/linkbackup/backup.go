@@ -12,7 +12,7 @@ import (
 func init() { register(newBackupCmd) }
 
 func newBackupCmd(a *app) *cobra.Command {
-	var skipLO, allowStandby bool
+	var allowStandby bool
 	cmd := &cobra.Command{
 		Use:   "backup --source DSN --store URL [--jobs N]",
 		Short: "Take one consistent snapshot of a PostgreSQL database into a store",
@@ -44,24 +44,10 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 			}
 			progress := &backup.Progress{}
 			stop := showProgress(ctx, a.stderr, "backup", progress)
-			m, err := backup.Backup(ctx, backup.Options{
-				Source:             string(c.Source),
-				Store:              st,
-				Jobs:               c.Backup.Jobs,
-				PgDump:             c.Backup.PgDump,
-				ExcludeSchemas:     c.Backup.ExcludeSchemas,
-				ExcludeTables:      c.Backup.ExcludeTables,
-				SplitTableBytes:    int64(c.Backup.SplitTableMB) << 20,
-				CompressionLevel:   c.Backup.CompressionLevel,
-				AppVersionQuery:    c.Backup.AppVersionQuery,
-				LockTimeout:        c.Backup.LockTimeout,
-				OrphanAge:          c.Backup.OrphanAge,
-				SkipLargeObjects:   skipLO,
-				AllowStandbySource: allowStandby,
-				ToolVersion:        toolVersion(),
-				Log:                a.log,
-				Progress:           progress,
-			})
+			o := backupOptions(c, st, a)
+			o.AllowStandbySource = allowStandby
+			o.Progress = progress
+			m, err := backup.Backup(ctx, o)
 			stop()
 			if err != nil {
 				return err
@@ -80,7 +66,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	f.Int("split-table-mb", 64, "copy tables larger than this (MiB on disk) as parallel ranges")
 	f.Int("compression-level", 1, "zstd level 1..22")
 	f.Duration("lock-timeout", 0, "wait this long for a running backup of the same database before refusing")
-	f.BoolVar(&skipLO, "skip-large-objects", false, "back up a database with large objects, without them (recorded in the manifest)")
+	f.Bool("skip-large-objects", false, "back up a database with large objects, without them (recorded in the manifest)")
 	f.BoolVar(&allowStandby, "allow-standby-source", false, "back up a database marked as a linkbackup standby copy")
 	a.bind(cmd, "source", "source")
 	a.bind(cmd, "store", "store")
@@ -91,5 +77,26 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	a.bind(cmd, "split-table-mb", "backup.split_table_mb")
 	a.bind(cmd, "compression-level", "backup.compression_level")
 	a.bind(cmd, "lock-timeout", "backup.lock_timeout")
+	a.bind(cmd, "skip-large-objects", "backup.skip_large_objects")
 	return cmd
+}
+
+// backupOptions are the options of a backup built from the config (backup and nightly).
+func backupOptions(c Config, st backup.Store, a *app) backup.Options {
+	return backup.Options{
+		Source:           string(c.Source),
+		Store:            st,
+		Jobs:             c.Backup.Jobs,
+		PgDump:           c.Backup.PgDump,
+		ExcludeSchemas:   c.Backup.ExcludeSchemas,
+		ExcludeTables:    c.Backup.ExcludeTables,
+		SplitTableBytes:  int64(c.Backup.SplitTableMB) << 20,
+		CompressionLevel: c.Backup.CompressionLevel,
+		AppVersionQuery:  c.Backup.AppVersionQuery,
+		LockTimeout:      c.Backup.LockTimeout,
+		OrphanAge:        c.Backup.OrphanAge,
+		SkipLargeObjects: c.Backup.SkipLargeObjects,
+		ToolVersion:      toolVersion(),
+		Log:              a.log,
+	}
 }

@@ -107,6 +107,9 @@ type BackupConfig struct {
 	// OrphanAge: incomplete snapshots (no manifest) older than this are deleted by the next
 	// backup. Default 24h.
 	OrphanAge time.Duration `yaml:"orphan_age"`
+	// SkipLargeObjects backs up a database that has large objects without them (recorded in
+	// the manifest). Default false: such a backup is refused.
+	SkipLargeObjects bool `yaml:"skip_large_objects"`
 }
 
 // DefaultConfig returns the configuration used when nothing is set.

@@ -193,25 +193,6 @@ func runNightly(ctx context.Context, a *app) error {
 	return finish(nil, exitOK)
 }
 
-// backupOptions are the options of `linkbackup backup` built from the config.
-func backupOptions(c Config, st backup.Store, a *app) backup.Options {
-	return backup.Options{
-		Source:           string(c.Source),
-		Store:            st,
-		Jobs:             c.Backup.Jobs,
-		PgDump:           c.Backup.PgDump,
-		ExcludeSchemas:   c.Backup.ExcludeSchemas,
-		ExcludeTables:    c.Backup.ExcludeTables,
-		SplitTableBytes:  int64(c.Backup.SplitTableMB) << 20,
-		CompressionLevel: c.Backup.CompressionLevel,
-		AppVersionQuery:  c.Backup.AppVersionQuery,
-		LockTimeout:      c.Backup.LockTimeout,
-		OrphanAge:        c.Backup.OrphanAge,
-		ToolVersion:      toolVersion(),
-		Log:              a.log,
-	}
-}
-
 // text is the summary as one human line (also the heartbeat's success body).
 func (s *nightlySummary) text() string {
 	var b strings.Builder
