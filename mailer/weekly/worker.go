@@ -1,0 +1,428 @@
+package weekly
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/linkagogo/linkbackup/export"
+	"github.com/linkagogo/linkbackup/export/pgsource"
+	"github.com/linkagogo/linkbackup/mailer"
+)
+
+// Kind is the River job kind; Queue the River queue the jobs run on.
+const (
+	Kind  = "linkbackup_weekly_mail"
+	Queue = "linkbackup_weekly_mail"
+)
+
+// Args are one job: a member and a period. The address and the links are read when
+// the job runs, so a member who changed address or unsubscribed meanwhile is honoured.
+type Args struct {
+	MemberID int64  `json:"member_id"`
+	Period   string `json:"period"`
+}
+
+// Kind implements river.JobArgs.
+func (Args) Kind() string { return Kind }
+
+// Config is what workers and Enqueue need. Zero durations and sizes take the
+// defaults named on each field.
+type Config struct {
+	State  *pgxpool.Pool // River's tables and the ledger
+	Schema string        // default DefaultSchema
+	Source *pgxpool.Pool // members, folders, links
+	// Queries select members and read their rows (export/pgsource); zero fields take
+	// the reference schema's defaults.
+	Queries   pgsource.Queries
+	Composer  *mailer.Composer
+	Transport mailer.Transport // wrap it in mailer.Limited for a rate limit
+	// Linker uploads zips above MaxAttachment and returns their download URL. Nil:
+	// large zips are attached anyway.
+	Linker Linker
+	// MaxAttachment is the largest zip attached (bytes); larger ones go through
+	// Linker. Default 10 MB.
+	MaxAttachment int64
+	// Concurrency is the number of jobs run at once per process. Default 8.
+	Concurrency int
+	// MaxAttempts bounds the deliveries tried per member and period. Default 8.
+	MaxAttempts int
+	// RetryBase and RetryMax shape the backoff: RetryBase * 2^(attempt-1), at most
+	// RetryMax, ±10% jitter. Defaults 30s and 1h.
+	RetryBase, RetryMax time.Duration
+	// JobTimeout bounds one job (render + send). Default 5m.
+	JobTimeout time.Duration
+	// RescueAfter: a job running longer than this is taken to belong to a dead worker
+	// and is retried (River's rescuer). Must exceed JobTimeout. Default 15m.
+	RescueAfter time.Duration
+	// WorkerName is recorded in the ledger. Default host:pid.
+	WorkerName string
+	// ZipLevel is the deflate level (export.ZipOptions). Default export.DefaultZipLevel.
+	ZipLevel int
+	Log      *slog.Logger
+	// Now is the clock (tests). Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Schema == "" {
+		c.Schema = DefaultSchema
+	}
+	if c.MaxAttachment <= 0 {
+		c.MaxAttachment = 10_000_000
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 8
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = 30 * time.Second
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = time.Hour
+	}
+	if c.JobTimeout <= 0 {
+		c.JobTimeout = 5 * time.Minute
+	}
+	if c.RescueAfter <= c.JobTimeout {
+		c.RescueAfter = max(15*time.Minute, c.JobTimeout+time.Minute)
+	}
+	if c.WorkerName == "" {
+		h, _ := os.Hostname()
+		c.WorkerName = fmt.Sprintf("%s:%d", h, os.Getpid())
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// table returns the schema-qualified ledger table.
+func (c *Config) table() string { return pgx.Identifier{c.Schema, "weekly_ledger"}.Sanitize() }
+
+// Client is a River client set up for the weekly jobs.
+type Client = river.Client[pgx.Tx]
+
+// NewClient returns a River client on the state database. With work, it runs the
+// weekly jobs (Concurrency at a time) once started; without, it only inserts.
+func NewClient(cfg *Config, work bool) (*Client, error) {
+	cfg.defaults()
+	rc := &river.Config{
+		Schema:               cfg.Schema,
+		Logger:               quiet(cfg.Log),
+		MaxAttempts:          cfg.MaxAttempts,
+		RetryPolicy:          retryPolicy{base: cfg.RetryBase, max: cfg.RetryMax},
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		ID:                   cleanID(cfg.WorkerName),
+	}
+	if work {
+		if cfg.Source == nil || cfg.Composer == nil || cfg.Transport == nil {
+			return nil, errors.New("weekly: a working client needs a source, a composer and a transport")
+		}
+		workers := river.NewWorkers()
+		if err := river.AddWorkerSafely(workers, &worker{cfg: cfg}); err != nil {
+			return nil, err
+		}
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{Queue: {MaxWorkers: cfg.Concurrency}}
+		// River fetches at most once per FetchCooldown; with short jobs the 100ms default
+		// would cap throughput at Concurrency*10 jobs/s.
+		rc.FetchCooldown = 5 * time.Millisecond
+		rc.FetchPollInterval = 500 * time.Millisecond
+	}
+	c, err := river.NewClient(riverpgxv5.New(cfg.State), rc)
+	if err != nil {
+		return nil, fmt.Errorf("weekly: river client: %w", err)
+	}
+	return c, nil
+}
+
+// cleanID makes a River client id: River wants it short and without spaces.
+func cleanID(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	return fmt.Sprintf("%s_%04x", b, rand.Uint32()&0xffff)
+}
+
+// retryPolicy: exponential backoff with jitter, capped.
+type retryPolicy struct{ base, max time.Duration }
+
+func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	d := p.base
+	for i := 1; i < job.Attempt && d < p.max; i++ {
+		d *= 2
+	}
+	d = min(d, p.max)
+	d += time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
+	return time.Now().Add(max(d, time.Millisecond))
+}
+
+// worker runs one job.
+type worker struct {
+	river.WorkerDefaults[Args]
+	cfg *Config
+}
+
+func (w *worker) Timeout(*river.Job[Args]) time.Duration { return w.cfg.JobTimeout }
+
+// Outcome counters are visible to tests and the benchmark through Stats.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Work delivers one member's message (see the package doc for the steps).
+func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	c := w.cfg
+	a := job.Args
+	log := c.Log.With("member", a.MemberID, "period", a.Period, "attempt", job.Attempt)
+	if _, err := mailer.PeriodStart(a.Period); err != nil {
+		return river.JobCancel(err)
+	}
+
+	// 1. Record the attempt; learn the previous export's time for "links added since".
+	var attempts int
+	var prevAsOf *time.Time
+	err := c.State.QueryRow(ctx, `WITH up AS (
+  INSERT INTO `+c.table()+` AS l (period, member_id, state, attempts, worker)
+  VALUES ($1, $2, 'sending', 1, $3)
+  ON CONFLICT (period, member_id) DO UPDATE
+    SET state = 'sending', attempts = l.attempts + 1, worker = $3, updated_at = now()
+    WHERE l.state <> 'sent'
+  RETURNING attempts)
+SELECT up.attempts, (SELECT p.as_of FROM `+c.table()+` p
+  WHERE p.member_id = $2 AND p.period < $1 AND p.state = 'sent' ORDER BY p.period DESC LIMIT 1)
+FROM up`, a.Period, a.MemberID, c.WorkerName).Scan(&attempts, &prevAsOf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		log.Debug("already sent")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("weekly: ledger: %w", err)
+	}
+
+	// 2. Read and render.
+	rows, err := w.load(ctx, a.MemberID)
+	if err != nil {
+		return w.failed(ctx, job, log, err, "")
+	}
+	if rows == nil {
+		_, err := c.State.Exec(context.WithoutCancel(ctx), `UPDATE `+c.table()+`
+SET state = 'skipped', last_reply = 'no longer selected (opted out, downgraded or deleted)', updated_at = now()
+WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID)
+		log.Info("member no longer selected: skipped")
+		return err
+	}
+	asOf := c.Now().UTC().Truncate(time.Second)
+	tree, warns := export.BuildTree(rows.Member, rows.Folders, rows.Links)
+	for _, wn := range warns {
+		log.Warn(wn.Message(), "kind", wn.Kind, "ids", wn.IDs)
+	}
+	newLinks := -1
+	if prevAsOf != nil {
+		newLinks = 0
+		for i := range rows.Links {
+			if rows.Links[i].CreatedAt.After(*prevAsOf) {
+				newLinks++
+			}
+		}
+	}
+	zip := newSpill(c.MaxAttachment)
+	defer zip.release()
+	st, err := export.WriteZip(zip, tree, export.ZipOptions{Date: asOf, Level: c.ZipLevel})
+	if err != nil {
+		return w.failed(ctx, job, log, err, rows.Member.Email)
+	}
+	msg := mailer.Weekly{Member: rows.Member, Period: a.Period, Date: asOf, Stats: st, NewLinks: newLinks}
+	var downloadKey *string
+	if st.Bytes > c.MaxAttachment && c.Linker != nil {
+		r, err := zip.reader()
+		if err != nil {
+			return w.failed(ctx, job, log, err, rows.Member.Email)
+		}
+		key := DownloadKey(c.Composer.Unsubscribe.Secret, a.MemberID, a.Period)
+		url, expires, err := c.Linker.Link(ctx, key, r, st.Bytes)
+		if err != nil {
+			return w.failed(ctx, job, log, fmt.Errorf("weekly: upload %s: %w", key, err), rows.Member.Email)
+		}
+		msg.Download = &mailer.Download{URL: url, Expires: expires, Size: st.Bytes}
+		downloadKey = &key
+	} else {
+		r, err := zip.reader()
+		if err != nil {
+			return w.failed(ctx, job, log, err, rows.Member.Email)
+		}
+		msg.Attachment = &mailer.Attachment{Name: mailer.AttachmentName(a.Period), Data: r, Size: st.Bytes}
+	}
+	m, err := c.Composer.Weekly(msg)
+	if err != nil {
+		return w.failed(ctx, job, log, err, rows.Member.Email)
+	}
+	messageID := c.Composer.MessageID(a.MemberID, a.Period)
+
+	// 3. Prepare "sent" and the job's completion in one transaction, then send.
+	tx, err := c.State.Begin(ctx)
+	if err != nil {
+		return w.failed(ctx, job, log, fmt.Errorf("weekly: begin: %w", err), rows.Member.Email)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: no-op
+	tag, err := tx.Exec(ctx, `UPDATE `+c.table()+`
+SET state = 'sent', recipient = $3, message_id = $4, as_of = $5, download_key = $6, sent_at = now(), updated_at = now()
+WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID, rows.Member.Email, messageID, asOf, downloadKey)
+	if err != nil {
+		return w.failed(ctx, job, log, fmt.Errorf("weekly: ledger: %w", err), rows.Member.Email)
+	}
+	if tag.RowsAffected() == 0 { // another worker sent it while we rendered
+		log.Info("sent by another worker meanwhile")
+		return nil
+	}
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return w.failed(ctx, job, log, fmt.Errorf("weekly: complete job: %w", err), rows.Member.Email)
+	}
+	res, err := c.Transport.Send(ctx, m)
+	if err != nil {
+		tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+		return w.failed(ctx, job, log, err, rows.Member.Email)
+	}
+	// 4. The at-least-once window: the server accepted; only this COMMIT remains.
+	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
+		log.Error("message accepted by the server but the ledger commit failed: it may be sent again", "err", err)
+		return fmt.Errorf("weekly: commit after delivery: %w", err)
+	}
+	if _, err := c.State.Exec(context.WithoutCancel(ctx), `UPDATE `+c.table()+` SET size = $3, last_reply = $4
+WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID, res.Size, truncate(res.Reply, 500)); err != nil {
+		log.Warn("recording the server reply", "err", err)
+	}
+	log.Debug("sent", "bytes", res.Size, "reply", res.Reply)
+	return nil
+}
+
+// load reads one member's rows; nil when the member query no longer selects them.
+func (w *worker) load(ctx context.Context, id int64) (*pgsource.Rows, error) {
+	conn, err := w.cfg.Source.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("weekly: source: %w", err)
+	}
+	defer conn.Release()
+	var got *pgsource.Rows
+	_, err = pgsource.Read(ctx, conn.Conn(), pgsource.Options{Queries: w.cfg.Queries, MemberID: id, BatchSize: 1},
+		func(r *pgsource.Rows) error { got = r; return nil })
+	if err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// failed records a failed attempt and tells River what to do: permanent failures end
+// the job (JobCancel), others are retried until MaxAttempts.
+func (w *worker) failed(ctx context.Context, job *river.Job[Args], log *slog.Logger, err error, recipient string) error {
+	c := w.cfg
+	a := job.Args
+	state, reply := "queued", mailer.ReplyOf(err)
+	permanent := mailer.IsPermanent(err)
+	switch {
+	case permanent:
+		state = "failed"
+	case job.Attempt >= job.MaxAttempts:
+		state = "failed"
+		reply = fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, reply)
+	}
+	var se *mailer.SendError
+	if errors.As(err, &se) && se.Uncertain() {
+		log.Warn("connection lost after the message data: the server may have accepted it; retrying can deliver it twice")
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, dberr := c.State.Exec(rctx, `UPDATE `+c.table()+` SET state = $3, last_reply = $4, updated_at = now(),
+  recipient = coalesce(nullif($5, ''), recipient)
+WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID, state, truncate(reply, 500), recipient); dberr != nil {
+		log.Error("recording the failure", "err", dberr)
+	}
+	if permanent {
+		log.Warn("permanent failure", "reply", reply)
+		return river.JobCancel(err)
+	}
+	log.Info("temporary failure: will retry", "reply", reply, "final", state == "failed")
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// spill holds a zip in memory up to limit bytes and in a temp file beyond.
+type spill struct {
+	buf   *bytes.Buffer
+	f     *os.File
+	limit int64
+}
+
+func newSpill(limit int64) *spill {
+	b := bufPool.Get().(*bytes.Buffer)
+	b.Reset()
+	return &spill{buf: b, limit: limit}
+}
+
+func (s *spill) Write(p []byte) (int, error) {
+	if s.f == nil && int64(s.buf.Len()+len(p)) > s.limit {
+		f, err := os.CreateTemp("", "linkbackup-zip-*")
+		if err != nil {
+			return 0, err
+		}
+		os.Remove(f.Name()) // unlinked: gone when closed, whatever happens
+		if _, err := f.Write(s.buf.Bytes()); err != nil {
+			f.Close()
+			return 0, err
+		}
+		s.f = f
+		s.buf.Reset()
+	}
+	if s.f != nil {
+		return s.f.Write(p)
+	}
+	return s.buf.Write(p)
+}
+
+// reader returns a reader of everything written, from the start.
+func (s *spill) reader() (io.ReadSeeker, error) {
+	if s.f != nil {
+		_, err := s.f.Seek(0, io.SeekStart)
+		return s.f, err
+	}
+	return bytes.NewReader(s.buf.Bytes()), nil
+}
+
+func (s *spill) release() {
+	if s.f != nil {
+		s.f.Close()
+	}
+	if s.buf.Cap() <= 4<<20 {
+		bufPool.Put(s.buf)
+	}
+	s.buf = nil
+}
