@@ -37,6 +37,8 @@ type Config struct {
 	Status StatusConfig `yaml:"status"`
 	// Nightly configures `linkbackup nightly` (what cron runs).
 	Nightly NightlyConfig `yaml:"nightly"`
+	// Mail configures the weekly backup email (export --mail, worker, migrate).
+	Mail MailConfig `yaml:"mail"`
 }
 
 // StandbyConfig configures the standby refresh.
@@ -127,6 +129,7 @@ func DefaultConfig() Config {
 		Status: StatusConfig{SnapshotWarnAge: 25 * time.Hour, SnapshotCritAge: 49 * time.Hour,
 			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second},
 		Nightly: NightlyConfig{HeartbeatTimeout: 10 * time.Second},
+		Mail:    DefaultMailConfig(),
 	}
 }
 
