@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/linkagogo/linkbackup/mailer"
+	"github.com/linkagogo/linkbackup/mailer/weekly"
+)
+
+// mailFlags are the flags `export` takes for the weekly email (addMailFlags).
+type mailFlags struct {
+	mail, dryRun, enqueueOnly bool
+	period                    string
+}
+
+const mailHelp = `
+Weekly email (--mail): one message per selected member and period (ISO week), through
+River jobs in the state database (--state; created by migrations on first use) and a
+delivery ledger, so that a rerun, a crash or a flaky mail server neither skips a member
+nor mails anyone twice. --mail enqueues the jobs (unique per member and period), works
+them in this process until every job of the period is finished and prints a summary;
+--enqueue-only leaves them to 'linkbackup worker' processes; --dry-run only counts.
+The zip is attached; above mail.max_attachment_mb it is put in the store (--store)
+under exports/<period>/ and the message links to it (pre-signed, expiring).
+4xx replies, timeouts and dropped connections are retried with backoff; a 5xx reply or
+an unusable address fails that member only. Exit codes with --mail: 0 every selected
+member is sent (or was before); 3 some failed permanently (listed); 1 error.`
+
+// addMailFlags registers the --mail flags on the export command.
+func addMailFlags(cmd *cobra.Command, a *app) *mailFlags {
+	mf := &mailFlags{}
+	f := cmd.Flags()
+	f.BoolVar(&mf.mail, "mail", false, "email each selected member their weekly backup instead of writing files")
+	f.StringVar(&mf.period, "period", "", "with --mail: ISO week, e.g. 2026-W48 (default: the current week, UTC)")
+	f.BoolVar(&mf.dryRun, "dry-run", false, "with --mail: count who would be mailed; change nothing")
+	f.BoolVar(&mf.enqueueOnly, "enqueue-only", false, "with --mail: enqueue the jobs and exit; 'linkbackup worker' sends")
+	addMailConnFlags(cmd, a)
+	cmd.Long += mailHelp
+	return mf
+}
+
+// addMailConnFlags registers the flags export --mail and worker share.
+func addMailConnFlags(cmd *cobra.Command, a *app) {
+	f := cmd.Flags()
+	f.String("state", "", "DSN of the state database: River jobs + ledger (default: --source) ($LINKBACKUP_MAIL_STATE)")
+	f.String("mailer", "", "smtp://[user@]host:port?tls=starttls|tls|none or file:///abs/dir ($LINKBACKUP_MAIL_MAILER; password: $LINKBACKUP_MAIL_PASSWORD)")
+	f.String("from", "", `sender, e.g. "LinkaGoGo <backup@linkagogo.com>" ($LINKBACKUP_MAIL_FROM)`)
+	if cmd.Flags().Lookup("store") == nil {
+		f.String("store", "", "store for zips too large to attach: file:///abs/dir or s3://... ($LINKBACKUP_MAIL_STORE)")
+	}
+	f.Float64("rate", 50, "messages per second per process, 0: unlimited ($LINKBACKUP_MAIL_RATE)")
+	f.Int("concurrency", 8, "members rendered and sent at once per process ($LINKBACKUP_MAIL_CONCURRENCY)")
+	a.bind(cmd, "state", "mail.state")
+	a.bind(cmd, "mailer", "mail.mailer")
+	a.bind(cmd, "from", "mail.from")
+	a.bind(cmd, "store", "mail.store")
+	a.bind(cmd, "rate", "mail.rate")
+	a.bind(cmd, "concurrency", "mail.concurrency")
+}
+
+// mailEnv is an opened state database, source and transport.
+type mailEnv struct {
+	cfg     *weekly.Config
+	mc      MailConfig
+	closers []func()
+}
+
+func (e *mailEnv) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+// openMail opens what the weekly email needs and migrates the state database. send:
+// the transport, composer and link store are needed too (not for --dry-run/--enqueue-only).
+func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
+	c := a.cfg
+	mc := c.Mail
+	if err := mc.Validate(); err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	if c.Source == "" {
+		return nil, withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+	}
+	stateDSN := string(mc.State)
+	if stateDSN == "" {
+		stateDSN = string(c.Source)
+	}
+	e := &mailEnv{mc: mc}
+	fail := func(err error) (*mailEnv, error) { e.close(); return nil, err }
+	openPool := func(dsn string, max int32) (*pgxpool.Pool, error) {
+		pc, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return nil, withCode(exitUsage, fmt.Errorf("dsn %s: %w", RedactDSN(dsn), err))
+		}
+		pc.MaxConns = max
+		p, err := pgxpool.NewWithConfig(ctx, pc)
+		if err != nil {
+			return nil, fmt.Errorf("connect %s: %w", RedactDSN(dsn), err)
+		}
+		if err := p.Ping(ctx); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("connect %s: %w", RedactDSN(dsn), err)
+		}
+		e.closers = append(e.closers, p.Close)
+		return p, nil
+	}
+	state, err := openPool(stateDSN, int32(mc.Concurrency)+6)
+	if err != nil {
+		return fail(err)
+	}
+	source, err := openPool(string(c.Source), int32(mc.Concurrency)+2)
+	if err != nil {
+		return fail(err)
+	}
+	cfg := &weekly.Config{
+		State: state, Schema: mc.Schema, Source: source, Queries: c.Export.queries(),
+		MaxAttachment: int64(mc.MaxAttachmentMB * 1e6), Concurrency: mc.Concurrency, MaxAttempts: mc.MaxAttempts,
+		RetryBase: mc.RetryBase, RetryMax: mc.RetryMax, JobTimeout: mc.JobTimeout, RescueAfter: mc.RescueAfter,
+		ZipLevel: c.Export.ZipLevel, Log: a.log,
+	}
+	e.cfg = cfg
+	if res, err := weekly.Migrate(ctx, state, mc.Schema, a.log); err != nil {
+		return fail(err)
+	} else if len(res.River)+len(res.Ledger) > 0 {
+		a.log.Info("state database migrated", "schema", mc.Schema, "river", res.River, "ledger", res.Ledger)
+	}
+	if !send {
+		return e, nil
+	}
+	if cfg.Composer, err = composer(mc); err != nil {
+		return fail(withCode(exitUsage, err))
+	}
+	if mc.Mailer == "" {
+		return fail(withCode(exitUsage, errors.New("no mailer: set --mailer smtp://host:port?tls=... or file:///dir, LINKBACKUP_MAIL_MAILER or mail.mailer")))
+	}
+	pw, err := mc.password()
+	if err != nil {
+		return fail(withCode(exitUsage, err))
+	}
+	mailerURL := string(mc.Mailer)
+	if strings.HasPrefix(mailerURL, "smtp://") && !strings.Contains(mailerURL, "timeout=") {
+		sep := "?"
+		if strings.Contains(mailerURL, "?") {
+			sep = "&"
+		}
+		mailerURL += sep + "timeout=" + mc.SMTPTimeout.String()
+	}
+	tr, err := mailer.Open(mailerURL, pw, mc.Connections)
+	if err != nil {
+		return fail(withCode(exitUsage, err))
+	}
+	e.closers = append(e.closers, func() { tr.Close() })
+	cfg.Transport = mailer.Limited(tr, mc.Rate)
+	storeURL := mc.Store
+	if storeURL == "" {
+		storeURL = c.Store
+	}
+	if storeURL != "" {
+		st, err := openStore(ctx, storeURL, a.log)
+		if err != nil {
+			return fail(err)
+		}
+		if cfg.Linker, err = weekly.NewLinker(st, mc.LinkExpiry, mc.LinkBaseURL); err != nil {
+			return fail(withCode(exitUsage, err))
+		}
+	}
+	a.log.Debug("mail ready", "transport", tr.String(), "state_schema", mc.Schema)
+	return e, nil
+}
+
+// composer builds the message settings from the config.
+func composer(mc MailConfig) (*mailer.Composer, error) {
+	if mc.From == "" {
+		return nil, errors.New("no sender: set --from, LINKBACKUP_MAIL_FROM or mail.from")
+	}
+	from, err := mailer.ParseAddress(mc.From)
+	if err != nil {
+		return nil, err
+	}
+	var replyTo *mail.Address
+	if mc.ReplyTo != "" {
+		if replyTo, err = mailer.ParseAddress(mc.ReplyTo); err != nil {
+			return nil, err
+		}
+	}
+	secret, err := mc.unsubscribeSecret()
+	if err != nil {
+		return nil, err
+	}
+	if mc.UnsubscribeURL == "" || secret == "" {
+		return nil, errors.New("one-click unsubscribe needs mail.unsubscribe_url (https://...{token}) and mail.unsubscribe_secret (or _file, or LINKBACKUP_MAIL_UNSUBSCRIBE_SECRET)")
+	}
+	c := &mailer.Composer{From: from, ReplyTo: replyTo, Product: mc.Product, MessageIDDomain: mc.MessageIDDomain,
+		Unsubscribe: mailer.Unsubscribe{URL: mc.UnsubscribeURL, Secret: []byte(secret)}}
+	if mc.DKIMKeyFile != "" {
+		domain := mc.DKIMDomain
+		if domain == "" {
+			_, domain, _ = strings.Cut(from.Address, "@")
+		}
+		if c.DKIM, err = mailer.LoadDKIM(domain, mc.DKIMSelector, mc.DKIMKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	return c, c.Validate()
+}
+
+// runMailExport is `export --mail`: enqueue the period, work it here unless
+// --enqueue-only, print the summary. Exit 3 when some member failed permanently.
+func runMailExport(cmd *cobra.Command, a *app, mf *mailFlags, member int64) error {
+	ctx := cmd.Context()
+	period := mf.period
+	if period == "" {
+		period = mailer.PeriodOf(time.Now())
+	}
+	if _, err := mailer.PeriodStart(period); err != nil {
+		return withCode(exitUsage, fmt.Errorf("--period: %w", err))
+	}
+	if member < 0 {
+		return withCode(exitUsage, fmt.Errorf("--member %d: want a member id > 0", member))
+	}
+	send := !mf.dryRun && !mf.enqueueOnly
+	e, err := openMail(ctx, a, send)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	opts := weekly.EnqueueOptions{Period: period, MemberID: member, DryRun: mf.dryRun}
+	if mf.dryRun {
+		er, err := weekly.Enqueue(ctx, e.cfg, nil, opts)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(a.stdout, "mail %s (dry run): selected %d, already sent %d, would send %d\n",
+			period, er.Selected, er.AlreadySent, er.Selected-er.AlreadySent)
+		return err
+	}
+	since, err := weekly.Now(ctx, e.cfg)
+	if err != nil {
+		return err
+	}
+	client, err := weekly.NewClient(e.cfg, send)
+	if err != nil {
+		return err
+	}
+	if send {
+		// Jobs keep running while this function enqueues; Start's context must outlive a
+		// cancelled command so that stopping stays graceful (stopRiver).
+		if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("mail: start workers: %w", err)
+		}
+		defer stopRiver(client, e.mc.ShutdownTimeout, a.log)
+	}
+	er, err := weekly.Enqueue(ctx, e.cfg, client, opts)
+	if err != nil {
+		return err
+	}
+	a.log.Info("enqueued", "period", period, "selected", er.Selected, "already_sent", er.AlreadySent, "enqueued", er.Enqueued, "pending", er.Pending)
+	if mf.enqueueOnly {
+		_, err := fmt.Fprintf(a.stdout, "mail %s: selected %d, already sent %d, enqueued %d, already pending %d (workers send)\n",
+			period, er.Selected, er.AlreadySent, er.Enqueued, er.Pending)
+		return err
+	}
+	last := time.Now()
+	if err := weekly.Wait(ctx, e.cfg, period, member, 200*time.Millisecond, func(n, running int) {
+		if time.Since(last) >= 10*time.Second && n > 0 {
+			last = time.Now()
+			a.log.Info("waiting for jobs", "period", period, "unfinished", n, "running", running)
+		}
+	}); err != nil {
+		return err
+	}
+	sum, err := weekly.Summarize(context.WithoutCancel(ctx), e.cfg, period, member, since)
+	if err != nil {
+		return err
+	}
+	if err := printMailSummary(ctx, a.stdout, e.cfg, period, member, er, sum); err != nil {
+		return err
+	}
+	if sum.Failed > 0 {
+		return silentExit(exitPartial)
+	}
+	return nil
+}
+
+func printMailSummary(ctx context.Context, w io.Writer, cfg *weekly.Config, period string, member int64, er weekly.EnqueueResult, sum weekly.Summary) error {
+	fmt.Fprintf(w, "mail %s: selected %d, sent %d, already sent %d, retried %d, skipped %d, failed permanently %d\n",
+		period, er.Selected, sum.SentNow, er.AlreadySent, sum.Retried, sum.Skipped, sum.Failed)
+	return weekly.Failures(ctx, cfg, period, member, func(f weekly.Failure) error {
+		_, err := fmt.Fprintf(w, "  failed: member %d <%s> after %d attempt(s): %s\n", f.MemberID, f.Recipient, f.Attempts, f.Reply)
+		return err
+	})
+}
+
+// stopRiver stops a working client: in-flight jobs get timeout to finish, then they are
+// cancelled (their ledger rows go back to queued and River retries them later).
+func stopRiver(client *weekly.Client, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := client.Stop(ctx); err != nil {
+		log.Warn("in-flight jobs did not finish in time: cancelling them", "timeout", timeout, "err", err)
+		hard, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		client.StopAndCancel(hard)
+	}
+}
