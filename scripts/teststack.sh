@@ -48,12 +48,12 @@ deps() {
 tools() {
 	VERSITYGW=${LINKBACKUP_VERSITYGW_BIN:-}
 	MAILPIT=${LINKBACKUP_MAILPIT_BIN:-}
-	if [ -z "$VERSITYGW" ]; then
-		VERSITYGW=$(lb_tool_bin versitygw github.com/versity/versitygw github.com/versity/versitygw/cmd/versitygw)
-	fi
-	if [ -z "$MAILPIT" ]; then
-		MAILPIT=$(lb_tool_bin mailpit github.com/axllent/mailpit github.com/axllent/mailpit)
-	fi
+	local want=()
+	[ -n "$VERSITYGW" ] || want+=(versitygw:github.com/versity/versitygw:github.com/versity/versitygw/cmd/versitygw)
+	[ -n "$MAILPIT" ] || want+=(mailpit:github.com/axllent/mailpit:github.com/axllent/mailpit)
+	[ ${#want[@]} -eq 0 ] || lb_tools "${want[@]}"
+	VERSITYGW=${VERSITYGW:-$LB_TOOL_versitygw}
+	MAILPIT=${MAILPIT:-$LB_TOOL_mailpit}
 }
 
 # record NAME PID SIGNAL appends a started process to STATE/pids (stopped in reverse order).
