@@ -65,7 +65,12 @@ stop_state() {
 	[ -f "$dir/$MARKER" ] || lb_die "$dir is not a test stack directory (no $MARKER)"
 	if [ -f "$dir/pids" ]; then
 		while read -r name pid sig; do
-			lb_stop_pid "$name" "$pid" "$sig"
+			# Every server has DIR in its argv; a PID that does not is a reused one: skip it.
+			if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/"; then
+				lb_stop_pid "$name" "$pid" "$sig"
+			else
+				wait "$pid" 2>/dev/null || true
+			fi
 		done < <(tac "$dir/pids")
 	fi
 	rm -rf "$dir"
