@@ -7,7 +7,7 @@
 // Enqueue reads the selected members from the source (the export member query, keyset
 // batches) and, per batch and in one state-database transaction, creates the ledger
 // rows ("queued"), leaves out members whose row is already "sent", and inserts one
-// River job per remaining member (InsertManyFastTx, unique by member and period, so a
+// River job per remaining member (InsertManyTx, unique by member and period, so a
 // second enqueue while jobs are pending adds nothing). Any number of worker processes
 // (linkbackup worker, or export --mail in-process) then run the jobs:
 //

@@ -138,12 +138,19 @@ WHERE l.state IN ('failed', 'skipped')`, period, ids); err != nil {
 		}
 	}
 	if len(params) > 0 {
-		n, err := client.InsertManyFastTx(ctx, tx, params)
+		// InsertManyTx, not the COPY-based InsertManyFastTx: only the former skips jobs
+		// that are unique duplicates of pending ones instead of failing the batch.
+		inserted, err := client.InsertManyTx(ctx, tx, params)
 		if err != nil {
 			return fmt.Errorf("weekly: enqueue: insert jobs: %w", err)
 		}
-		res.Enqueued += n
-		res.Pending += len(params) - n
+		for _, r := range inserted {
+			if r.UniqueSkippedAsDuplicate {
+				res.Pending++
+			} else {
+				res.Enqueued++
+			}
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("weekly: enqueue: commit: %w", err)
