@@ -105,7 +105,7 @@ type counter struct{ n int64 }
 func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // BenchmarkExport measures members/s for members with 200 links each, from plain rows
-// to a finished zip (BuildTree + WriteZip at DefaultZipLevel), on one goroutine.
+// to a finished zip (Builder.Build + WriteZip at the zip level), on one goroutine.
 // members/s is wall time; members/cpu-s divides by the process's CPU time (user+sys,
 // GC included), which is what "per core" means and what other load on the machine does
 // not distort.
@@ -117,11 +117,12 @@ func BenchmarkExport(b *testing.B) {
 			in := benchInputs(64, 200)
 			var out counter
 			date := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+			var builder export.Builder
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for i := 0; b.Loop(); i++ {
 				m := &in[i%len(in)]
-				tree, _ := export.BuildTree(m.m, m.folders, m.links)
+				tree, _ := builder.Build(m.m, m.folders, m.links)
 				if _, err := export.WriteZip(&out, tree, export.ZipOptions{Date: date, Level: level}); err != nil {
 					b.Fatal(err)
 				}
@@ -137,11 +138,12 @@ func BenchmarkExport(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			in := benchInputs(64, 200)
 			var out counter
+			var builder export.Builder
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for i := 0; b.Loop(); i++ {
 				m := &in[i%len(in)]
-				tree, _ := export.BuildTree(m.m, m.folders, m.links)
+				tree, _ := builder.Build(m.m, m.folders, m.links)
 				if _, err := f(&out, tree); err != nil {
 					b.Fatal(err)
 				}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +263,35 @@ func TestFileName(t *testing.T) {
 	if got := export.FileName(d, "xbel"); got != "bookmarks-2026-01-03.xbel" {
 		t.Fatalf("FileName = %q", got)
 	}
+}
+
+// TestBuilderReuse renders every golden case with one Builder, twice over and in both
+// orders (large member after small and the reverse): the output must be the fresh
+// BuildTree's every time.
+func TestBuilderReuse(t *testing.T) {
+	cases := goldenCases()
+	var b export.Builder
+	for _, order := range [][]goldenCase{cases, reversed(cases), cases} {
+		for _, c := range order {
+			_, _, wantH, wantX := render(t, c)
+			tree, warns := b.Build(c.member, c.folders, c.links)
+			var h, x bytes.Buffer
+			if _, err := export.WriteHTML(&h, tree); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := export.WriteXBEL(&x, tree); err != nil {
+				t.Fatal(err)
+			}
+			_, freshWarns := export.BuildTree(c.member, c.folders, c.links)
+			if !bytes.Equal(h.Bytes(), wantH) || !bytes.Equal(x.Bytes(), wantX) || !bytes.Equal(formatWarnings(warns), formatWarnings(freshWarns)) {
+				t.Fatalf("%s: a reused Builder renders differently", c.name)
+			}
+		}
+	}
+}
+
+func reversed[T any](s []T) []T {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
 }

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Member is the owner of an export. Only ID is used by the renderers (to name ids in
-// warnings); Email and DisplayName are carried for the caller (the mailer).
+// Member is the owner of an export. BuildTree uses only ID (in warnings); Email and
+// DisplayName are carried for the caller (the mailer) and are not written to the files.
 type Member struct {
 	ID          int64
 	Email       string
@@ -168,7 +168,39 @@ func (w Warning) Message() string {
 // shares strings and Tags slices with them.
 // All text is cleaned here, once for every format (see Bookmark).
 func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
-	t := &Tree{Member: m}
+	var b Builder
+	return b.Build(m, folders, links)
+}
+
+// A Builder is BuildTree with memory reused from one member to the next, for loops over
+// many members (one Builder per goroutine). The zero value is ready to use.
+type Builder struct {
+	tree                           Tree
+	nodes                          []Node
+	kids                           []*Node
+	all                            []Bookmark
+	parent, counts, lcounts, where []int32
+	path                           []int32
+	state                          []uint8
+	ids                            []int64
+	index                          map[int64]int32
+}
+
+// resize returns s with length n and zeroed elements, reusing its array when large enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// Build is BuildTree reusing b's memory: the tree it returns is valid until the next
+// call of Build on b. A Builder must not be used by two goroutines at once.
+func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
+	b.tree = Tree{Member: m}
+	t := &b.tree
 	var warns []Warning
 	warn := func(kind string, id int64, ref ...int64) {
 		i := slices.IndexFunc(warns, func(w Warning) bool { return w.Kind == kind })
@@ -181,8 +213,13 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 	}
 
 	// Index the folders; later duplicates are dropped.
-	nodes := make([]Node, 0, len(folders))
-	index := make(map[int64]int32, len(folders))
+	if b.index == nil || len(b.index) > 4096 { // do not keep clearing a huge map
+		b.index = make(map[int64]int32, len(folders))
+	} else {
+		clear(b.index)
+	}
+	index := b.index
+	nodes := resize(b.nodes, len(folders))[:0]
 	for _, f := range folders {
 		if _, dup := index[f.ID]; dup {
 			warn(WarnDuplicateFolder, f.ID)
@@ -194,10 +231,12 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 		}
 		nodes = append(nodes, Node{Folder: f, escName: escapeString(f.Name)})
 	}
+	b.nodes = nodes
 	t.Folders = len(nodes)
 
 	// Effective parent of each folder: -1 is the root.
-	parent := make([]int32, len(nodes))
+	parent := resize(b.parent, len(nodes))
+	b.parent = parent
 	for i := range nodes {
 		p := nodes[i].Folder.ParentID
 		if p == 0 {
@@ -212,14 +251,16 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 		}
 		parent[i] = j
 	}
-	breakCycles(nodes, parent, warn)
+	b.breakCycles(warn)
 
 	// Children: bucket the folders by parent in one backing array, then order each bucket.
-	counts := make([]int32, len(nodes)+1) // counts[i+1]: children of i; counts[0]: root
+	counts := resize(b.counts, len(nodes)+1) // counts[i+1]: children of i; counts[0]: root
+	b.counts = counts
 	for i := range nodes {
 		counts[parent[i]+1]++
 	}
-	kids := make([]*Node, len(nodes))
+	kids := resize(b.kids, len(nodes))
+	b.kids = kids
 	assign := func(off int, n int32) []*Node { return kids[off : off : off+int(n)] }
 	off := 0
 	t.Root.Folders = assign(off, counts[0])
@@ -243,10 +284,12 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 	}
 
 	// Links: same bucketing; duplicates (same id) are dropped.
-	where := make([]int32, len(links)) // node index, -1 root, -2 dropped
-	lcounts := make([]int32, len(nodes)+1)
+	where := resize(b.where, len(links)) // node index, -1 root, -2 dropped
+	b.where = where
+	lcounts := resize(b.lcounts, len(nodes)+1)
+	b.lcounts = lcounts
 	var seen map[int64]struct{}
-	if hasDuplicateID(links) {
+	if b.hasDuplicateID(links) {
 		seen = make(map[int64]struct{}, len(links))
 	}
 	for i := range links {
@@ -271,7 +314,8 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 		where[i] = w
 		lcounts[w+1]++
 	}
-	all := make([]Bookmark, len(links))
+	all := resize(b.all, len(links))
+	b.all = all
 	lassign := func(off int, n int32) []Bookmark { return all[off : off : off+int(n)] }
 	off = 0
 	t.Root.Links = lassign(off, lcounts[0])
@@ -299,11 +343,12 @@ func BuildTree(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 }
 
 // hasDuplicateID reports whether two links share an id.
-func hasDuplicateID(links []Link) bool {
+func (b *Builder) hasDuplicateID(links []Link) bool {
 	if len(links) < 2 {
 		return false
 	}
-	ids := make([]int64, len(links))
+	ids := resize(b.ids, len(links))
+	b.ids = ids
 	for i := range links {
 		ids[i] = links[i].ID
 	}
@@ -319,14 +364,17 @@ func hasDuplicateID(links []Link) bool {
 // breakCycles makes every folder reach the root by following parent. A folder chain
 // that loops is cut at the lowest id of the loop, which becomes a top-level folder.
 // Linear time: every folder is walked once.
-func breakCycles(nodes []Node, parent []int32, warn func(kind string, id int64, ref ...int64)) {
+func (b *Builder) breakCycles(warn func(kind string, id int64, ref ...int64)) {
 	const (
 		unknown = iota
 		walking
 		done
 	)
-	state := make([]uint8, len(nodes))
-	var path []int32
+	nodes, parent := b.nodes, b.parent
+	state := resize(b.state, len(nodes))
+	b.state = state
+	path := b.path[:0]
+	defer func() { b.path = path[:0] }()
 	for start := range nodes {
 		if state[start] != unknown {
 			continue

@@ -177,8 +177,9 @@ func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
 	})
 	for range jobs {
 		g.Go(func() error {
+			var builder export.Builder
 			for r := range work {
-				tree, warns := export.BuildTree(r.Member, r.Folders, r.Links)
+				tree, warns := builder.Build(r.Member, r.Folders, r.Links)
 				for _, w := range warns {
 					logExportWarning(o.Log, w)
 				}
