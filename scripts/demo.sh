@@ -5,8 +5,16 @@
 #   2. starts a throwaway PostgreSQL 15 on a free 127.0.0.1 port (cluster in .demo/pg, or in
 #      /tmp/linkbackup-demo.XXXXXX when the postgres user cannot reach .demo/)
 #   3. creates database "bookmarks" and fills it: linkbackup dev gen --schema
-#   4. backs it up to .demo/store, lists the snapshots, verifies the latest
-#   5. stops that PostgreSQL by PID and deletes its cluster (also on failure or Ctrl-C)
+#   4. the night: backs it up to .demo/store, lists the snapshots, verifies the latest,
+#      refreshes the standby copy "bookmarks_standby" (restore, prove every table, swap),
+#      asks `status` whether the standby is ready
+#   5. any time: a member deletes links; restores that member's rows into a scratch
+#      database (dry run first), then into the live one
+#   6. weekly: exports every opted-in premium member's bookmarks to .demo/export
+#   7. stops that PostgreSQL by PID and deletes its cluster (also on failure or Ctrl-C)
+#
+# One cluster plays primary and standby (two databases, --force-same-cluster) so the demo
+# stays fast; in production the standby is another server.
 #
 # Rerunning is safe: the old cluster is wiped at start; the store in .demo/store is kept, so
 # snapshots accumulate across runs (`scripts/demo.sh clean` removes all of .demo/).
@@ -121,7 +129,12 @@ build() {
 	(cd "$LB_ROOT" && go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null)" -o bin/linkbackup ./cmd/linkbackup)
 }
 
-createdb() { "$LB_PGBIN/psql" "$ADMIN_DSN" -XAqc 'CREATE DATABASE bookmarks'; }
+createdb() { "$LB_PGBIN/psql" "$ADMIN_DSN" -XAqc "CREATE DATABASE $1"; }
+sql() { "$LB_PGBIN/psql" "$1" -XAq -v ON_ERROR_STOP=1 -c "$2"; }
+scratch() {
+	createdb bookmarks_scratch
+	"$LB_PGBIN/psql" "${DSN/\/bookmarks\?/\/bookmarks_scratch?}" -XAq -v ON_ERROR_STOP=1 -f "$LB_ROOT/testdata/schema.sql"
+}
 
 main() {
 	cd "$LB_ROOT"
@@ -132,20 +145,35 @@ main() {
 
 	step "Build bin/linkbackup" build
 	step "Start a throwaway PostgreSQL 15" start_postgres
-	step "Create database bookmarks" createdb
+	step "Create database bookmarks" createdb bookmarks
 	step "Load testdata/schema.sql and generate $MEMBERS members x $LINKS links" \
 		"$BIN" dev gen --dsn "$DSN" --schema --members "$MEMBERS" --links "$LINKS"
 	step "Back it up to $STORE" "$BIN" backup --source "$DSN" --store "$STORE"
 	step "List the complete snapshots in the store" "$BIN" snapshots --store "$STORE"
 	step "Verify the latest snapshot (re-read every object, check digests)" \
 		"$BIN" verify --store "$STORE" latest
-	# Next: restore into a standby database, export members' bookmarks with an .eml outbox.
+	step "Refresh the standby: restore into bookmarks_standby__incoming, prove every table, swap" \
+		"$BIN" standby latest --store "$STORE" --standby "$ADMIN_DSN" --database bookmarks_standby --force-same-cluster --grace 2s
+	step "Morning check: is the standby ready? (exit 0 OK, 1 WARNING, 2 CRITICAL)" \
+		"$BIN" status --store "$STORE" --standby "$ADMIN_DSN" --database bookmarks_standby
+	step "Member 7 deletes their links (on the live database)" \
+		sql "$DSN" "DELETE FROM links WHERE member_id = 7"
+	step "Create a scratch database with the bookmark schema" scratch
+	step "What would restoring member 7 into the scratch database do? (dry run)" \
+		"$BIN" restore latest --store "$STORE" --target "${DSN/\/bookmarks\?/\/bookmarks_scratch?}" --member 7 --dry-run
+	step "Restore member 7 into the scratch database" \
+		"$BIN" restore latest --store "$STORE" --target "${DSN/\/bookmarks\?/\/bookmarks_scratch?}" --member 7
+	step "Restore member 7's links into the live database (nobody else's rows are touched)" \
+		"$BIN" restore latest --store "$STORE" --target "$DSN" --member 7
+	step "Weekly: export every opted-in premium member's bookmarks (HTML + XBEL, zipped)" \
+		"$BIN" export --source "$DSN" --out "$DEMO/export"
 
 	local manifest
 	manifest=$(find "$STORE_DIR" -name manifest.json -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n1 | cut -d' ' -f2-)
 	printf '\n%s== Done.%s Where to look:\n' "$BOLD" "$PLAIN"
 	printf '  store           %s  (kept across runs; scripts/demo.sh clean removes it)\n' "$STORE_DIR"
 	printf '  latest manifest %s\n' "${manifest:-(none found)}"
+	printf '  member exports  %s  (unzip one: unzip -l %s)\n' "$DEMO/export" "$(ls "$DEMO"/export/*.zip 2>/dev/null | head -n1)"
 	printf '  binary          %s --help\n' "$BIN"
 	if [ -n "${DEMO_KEEP:-}" ]; then
 		printf '  PostgreSQL      %s\n' "$(redact "$DSN")  (password in $PGSTATE/pwfile)"
