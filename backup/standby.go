@@ -150,6 +150,19 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 		return nil, fmt.Errorf("%w: the standby server is the snapshot's source cluster (%s); a standby must be another server. Pass --force-same-cluster for a test setup", ErrRefused, sysid)
 	}
 
+	// Never replace a database linkbackup did not put there: a serving copy without the
+	// standby mark was promoted (failover) or belongs to someone else.
+	var comment *string
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
+	if err == nil && (comment == nil || !strings.HasPrefix(*comment, StandbyMarkPrefix+" ")) {
+		return nil, fmt.Errorf("%w: database %s on the standby server has no linkbackup standby mark: it was promoted "+
+			"(failover) or is not a linkbackup copy, and a refresh would replace it. If it is a stale copy, drop or "+
+			"rename it; if it now serves production, point standby.server at a new standby", ErrRefused, name)
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, err
+	}
+
 	// A side database left by a failed night goes first.
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)"); err != nil {
 		return nil, fmt.Errorf("drop leftover %s: %w", incoming, err)

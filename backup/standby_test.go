@@ -88,6 +88,20 @@ func TestStandbyRefreshAndSwap(t *testing.T) {
 	if err != nil || !a.OK || a.Snapshot != m2.ID {
 		t.Fatalf("attempt record: %+v, %v", a, err)
 	}
+
+	// Failover: the operator promotes the copy (clears the mark) and writes to it. The
+	// next refresh must refuse to replace it.
+	sb := connect(t, testenv.WithDatabase(t, server, name))
+	mustExec(t, sb, `DO $$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS NULL', current_database()); END $$`)
+	mustExec(t, sb, `INSERT INTO links (member_id, url) VALUES (1, 'https://written-after-failover.example/')`)
+	sb.Close(ctx)
+	_, err = backup.RefreshStandby(ctx, standbyOpts(t, st, m2.ID, server, name))
+	if !errors.Is(err, backup.ErrRefused) || !strings.Contains(err.Error(), "promoted") {
+		t.Fatalf("refresh over a promoted copy: %v", err)
+	}
+	if n := servingLinks(t, server, name); n != 102 {
+		t.Fatalf("promoted copy changed: %d links", n)
+	}
 }
 
 // killingStore kills the standby server when the restore opens its first data object.
