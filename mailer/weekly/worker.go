@@ -186,6 +186,14 @@ func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 type worker struct {
 	river.WorkerDefaults[Args]
 	cfg *Config
+
+	once       sync.Once
+	qm, qf, ql string
+}
+
+func (w *worker) stmts() (string, string, string) {
+	w.once.Do(func() { w.qm, w.qf, w.ql = memberStatements(w.cfg.Queries) })
+	return w.qm, w.qf, w.ql
 }
 
 func (w *worker) Timeout(*river.Job[Args]) time.Duration { return w.cfg.JobTimeout }
@@ -317,22 +325,6 @@ WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID, res.Size, truncate(
 	}
 	log.Debug("sent", "bytes", res.Size, "reply", res.Reply)
 	return nil
-}
-
-// load reads one member's rows; nil when the member query no longer selects them.
-func (w *worker) load(ctx context.Context, id int64) (*pgsource.Rows, error) {
-	conn, err := w.cfg.Source.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("weekly: source: %w", err)
-	}
-	defer conn.Release()
-	var got *pgsource.Rows
-	_, err = pgsource.Read(ctx, conn.Conn(), pgsource.Options{Queries: w.cfg.Queries, MemberID: id, BatchSize: 1},
-		func(r *pgsource.Rows) error { got = r; return nil })
-	if err != nil {
-		return nil, err
-	}
-	return got, nil
 }
 
 // failed records a failed attempt and tells River what to do: permanent failures end
