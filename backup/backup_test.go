@@ -115,9 +115,14 @@ func TestBackupBookmarksFileStore(t *testing.T) {
 	dsn := bookmarkDB(t, 40, 30)
 	st := fileStore(t)
 	ctx := context.Background()
-	m, err := backup.Backup(ctx, opts(t, dsn, st))
+	o := opts(t, dsn, st)
+	o.AppVersionQuery = "SELECT 'app-' || count(*) FROM members"
+	m, err := backup.Backup(ctx, o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m.AppVersion != "app-40" {
+		t.Fatalf("app version stamp = %q, want app-40", m.AppVersion)
 	}
 	if m.Format != backup.FormatVersion || m.Database == "" || m.Server.VersionNum < 150000 || m.Tool != "test" {
 		t.Fatalf("manifest header: %+v", m)
