@@ -3,6 +3,7 @@ package export
 import (
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The cleaning functions below turn database text into text that every reader accepts
@@ -183,14 +184,16 @@ var escapeByte = [256]bool{'&': true, '<': true, '>': true, '"': true, '\'': tru
 func escapeString(s string) string {
 	for i := 0; i < len(s); i++ {
 		if escapeByte[s[i]] {
-			return string(appendEscaped(make([]byte, 0, len(s)+16), s))
+			b := appendEscaped(make([]byte, 0, len(s)+len(s)/4+8), s)
+			return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again
 		}
 	}
 	return s
 }
 
-// EscapeText returns s with the five characters of appendEscaped escaped.
-func EscapeText(s string) string { return string(appendEscaped(nil, s)) }
+// EscapeText returns s with the five characters of appendEscaped escaped (s itself,
+// without allocating, when none occurs).
+func EscapeText(s string) string { return escapeString(s) }
 
 func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
 
@@ -305,3 +308,48 @@ func hasLess(v uint64, n byte) bool { return (v-lo8*uint64(n))&^v&hi8 != 0 }
 
 // hasByte reports whether a byte of v equals b (v holds ASCII bytes only).
 func hasByte(v uint64, b byte) bool { x := v ^ (lo8 * uint64(b)); return (x-lo8)&^x&hi8 != 0 }
+
+// Byte classes for classify: one branch-free pass tells whether a string is plain ASCII
+// text that needs neither cleaning nor escaping, the common case.
+const (
+	clsCtl    = 1 << iota // C0 controls except TAB and LF; DEL
+	clsTabLF              // TAB, LF
+	clsEsc                // & < > " ' (escaped by the writers)
+	clsURLBad             // space " < > (percent-encoded in URLs)
+	clsComma              // , (separates tags)
+	clsHigh               // non-ASCII: decided rune by rune
+)
+
+var classTable = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c == '\t' || c == '\n':
+			t[c] = clsTabLF
+		case c < 0x20 || c == 0x7f:
+			t[c] = clsCtl
+		case c >= 0x80:
+			t[c] = clsHigh
+		}
+	}
+	for _, c := range "&<>\"'" {
+		t[c] |= clsEsc
+	}
+	for _, c := range " \"<>" {
+		t[c] |= clsURLBad
+	}
+	t[','] |= clsComma
+	return t
+}()
+
+// classify returns the union of the classes of s's bytes.
+func classify(s string) uint8 {
+	var c uint8
+	for i := 0; i < len(s); i++ {
+		c |= classTable[s[i]]
+	}
+	return c
+}
+
+// spaceAtEdge reports whether s starts or ends with an ASCII space (the only white
+// space classify does not flag).
+func spaceAtEdge(s string) bool { return s != "" && (s[0] == ' ' || s[len(s)-1] == ' ') }

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -19,4 +20,38 @@ func TestAppendW3CEverywhere(t *testing.T) {
 			t.Fatalf("%d: got %s, want %s", s, got, want)
 		}
 	}
+}
+
+// FuzzBookmark checks bookmark's fast paths against the plain definition: the public
+// Clean* functions, then EscapeText.
+func FuzzBookmark(f *testing.F) {
+	for _, s := range []string{"", " ", "plain", "a&b", "\tx\n", "x\n", "\nx", "é", "a,b", " lead", "trail ", "\x00", "\r\n", "'\"<>"} {
+		f.Add(s, s+"t", "n"+s, s)
+	}
+	f.Fuzz(func(t *testing.T, url, title, notes, tag string) {
+		l := Link{URL: url, Title: title, Notes: notes, Tags: []string{tag, "ok", tag}}
+		b := bookmark(&l)
+		wantURL := CleanURL(url)
+		wantTitle := CleanTitle(title)
+		if wantTitle == "" {
+			wantTitle = wantURL
+		}
+		wantNotes := CleanNotes(notes)
+		var wantTags []string
+		for _, tg := range l.Tags {
+			if c := CleanTag(tg); c != "" {
+				wantTags = append(wantTags, c)
+			}
+		}
+		if b.URL != wantURL || b.Title != wantTitle || b.Notes != wantNotes || !slices.Equal(b.Tags, wantTags) {
+			t.Fatalf("bookmark(%q, %q, %q, %q) = %q, %q, %q, %q; want %q, %q, %q, %q",
+				url, title, notes, tag, b.URL, b.Title, b.Notes, b.Tags, wantURL, wantTitle, wantNotes, wantTags)
+		}
+		if b.escURL != EscapeText(wantURL) || b.escTitle != EscapeText(wantTitle) || b.escNotes != EscapeText(wantNotes) {
+			t.Fatalf("escaped fields differ for %q %q %q", url, title, notes)
+		}
+		if b.Unsafe != UnsafeURL(url) {
+			t.Fatalf("Unsafe(%q) = %v", url, b.Unsafe)
+		}
+	})
 }

@@ -72,19 +72,51 @@ type Bookmark struct {
 	escURL, escTitle, escNotes string
 }
 
-// bookmark cleans l.
+// bookmark cleans and escapes l. Plain ASCII text, the common case, is recognised by
+// one classify pass per string and neither copied nor scanned again.
 func bookmark(l *Link) Bookmark {
-	b := Bookmark{Row: l, URL: CleanURL(l.URL), Notes: CleanNotes(l.Notes), Tags: cleanTags(l.Tags), Unsafe: UnsafeURL(l.URL)}
-	if b.Title = CleanTitle(l.Title); b.Title == "" {
-		b.Title = b.URL
+	b := Bookmark{Row: l, URL: l.URL, Title: l.Title, Notes: l.Notes, Tags: cleanTags(l.Tags), Unsafe: UnsafeURL(l.URL)}
+	cu := classify(b.URL)
+	if cu&(clsCtl|clsTabLF|clsURLBad|clsHigh) != 0 {
+		b.URL = CleanURL(b.URL)
+		cu = classify(b.URL)
 	}
-	b.escURL, b.escTitle, b.escNotes = escapeString(b.URL), escapeString(b.Title), escapeString(b.Notes)
+	ct := classify(b.Title)
+	if ct&(clsCtl|clsTabLF|clsHigh) != 0 || spaceAtEdge(b.Title) || b.Title == "" {
+		if b.Title = CleanTitle(b.Title); b.Title == "" {
+			b.Title = b.URL
+		}
+		ct = classify(b.Title)
+	}
+	cn := classify(b.Notes)
+	if cn&(clsCtl|clsHigh) != 0 || cn&clsTabLF != 0 && b.Notes != "" && isEdgeTabLF(b.Notes) || spaceAtEdge(b.Notes) {
+		b.Notes = CleanNotes(b.Notes)
+		cn = classify(b.Notes)
+	}
+	b.escURL, b.escTitle, b.escNotes = b.URL, b.Title, b.Notes
+	if cu&clsEsc != 0 {
+		b.escURL = EscapeText(b.URL)
+	}
+	if ct&clsEsc != 0 {
+		b.escTitle = EscapeText(b.Title)
+	}
+	if cn&clsEsc != 0 {
+		b.escNotes = EscapeText(b.Notes)
+	}
 	return b
+}
+
+func isEdgeTabLF(s string) bool {
+	a, z := s[0], s[len(s)-1]
+	return a == '\t' || a == '\n' || z == '\t' || z == '\n'
 }
 
 // cleanTags returns tags cleaned, without empty ones; tags itself when all are clean.
 func cleanTags(tags []string) []string {
 	for i, t := range tags {
+		if t != "" && classify(t)&(clsCtl|clsTabLF|clsComma|clsHigh) == 0 && !spaceAtEdge(t) {
+			continue
+		}
 		if c := CleanTag(t); c != t || c == "" {
 			out := make([]string, 0, len(tags))
 			out = append(out, tags[:i]...)

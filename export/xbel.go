@@ -94,10 +94,16 @@ func xbelDate(o *out, attr string, t time.Time) {
 	if t.IsZero() {
 		return
 	}
-	if y := t.UTC().Year(); y < 1 || y > 9999 {
+	if u := t.Unix(); u < minW3C || u > maxW3C { // years 0001..9999
 		return
 	}
 	o.str(attr)
 	o.w3c(t)
 	o.str(`"`)
 }
+
+// Unix seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+const (
+	minW3C = -62135596800
+	maxW3C = 253402300799
+)
