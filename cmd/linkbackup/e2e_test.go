@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -155,5 +157,50 @@ func TestCLIBackupS3KilledMidUpload(t *testing.T) {
 	}
 	if _, _, code := run(t, "verify", "--store", store, strings.TrimSpace(out)); code != 0 {
 		t.Fatalf("verify of the next run: exit %d", code)
+	}
+}
+
+// TestCLIBackupKilledDoesNotBlockNextRun: a backup process killed with SIGKILL (a crash,
+// the OOM killer) leaves no listed snapshot and its lock dies with its session.
+func TestCLIBackupKilledDoesNotBlockNextRun(t *testing.T) {
+	dsn := genDB(t, 300, 100)
+	store := "file://" + t.TempDir()
+	cmd := exec.Command(binary(t), "backup", "--source", dsn, "--store", store, "--jobs", "1", "--compression-level", "19")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once the lock is held (the run is under way).
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var held bool
+		c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+			WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'linkbackup@%')`).Scan(&held)
+		if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the backup never took its lock")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	st, _ := openStore(ctx, store, nil)
+	if ids, _ := backup.SnapshotIDs(ctx, st); len(ids) != 0 {
+		t.Fatalf("killed run left listed snapshots %v", ids)
+	}
+	out, errs, code := run(t, "backup", "--source", dsn, "--store", store, "--lock-timeout", "20s")
+	if code != 0 {
+		t.Fatalf("next run after a killed one: exit %d\n%s", code, errs)
+	}
+	if ids, _ := backup.SnapshotIDs(ctx, st); len(ids) != 1 || ids[0] != strings.TrimSpace(out) {
+		t.Fatalf("snapshots after the next run: %v", ids)
 	}
 }
