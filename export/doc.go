@@ -3,8 +3,16 @@
 // holding both. It works on plain structs (Member, Folder, Link), streams to an
 // io.Writer and holds no database code: export/pgsource reads the rows.
 //
-// Use: BuildTree(member, folders, links) repairs inconsistent data and returns the
-// warnings to log; then WriteZip, WriteHTML or WriteXBEL render the tree.
+// Use: BuildTree(member, folders, links) repairs inconsistent data, cleans and escapes
+// the text once and returns the warnings to log; then WriteZip, WriteHTML or WriteXBEL
+// render the tree. A loop over many members uses one Builder per goroutine instead, so
+// that memory is reused from member to member:
+//
+//	var b export.Builder
+//	for each member {
+//		tree, warns := b.Build(member, folders, links)
+//		stats, err := export.WriteZip(w, tree, export.ZipOptions{Date: day})
+//	}
 //
 // # What is written, and the decisions behind it
 //
