@@ -38,23 +38,20 @@ FROM (` + clean(q.Links, def.Links) + `) AS l WHERE l.member_id = $1`
 	return member, folders, links
 }
 
-// load reads one member's rows in one round trip (a pipelined batch in a REPEATABLE
-// READ transaction, one snapshot); nil when the member query does not select them.
+// load reads one member's rows in one round trip (three pipelined statements); nil
+// when the member query does not select them. The statements run in one implicit
+// transaction but each with its own snapshot (READ COMMITTED): a folder deleted
+// between them only sends its links to the top level (export.BuildTree repairs it).
 func (w *worker) load(ctx context.Context, id int64) (*pgsource.Rows, error) {
 	qm, qf, ql := w.stmts()
-	tx, err := w.cfg.Source.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, fmt.Errorf("weekly: source: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
 	b := &pgx.Batch{}
 	b.Queue(qm, id)
 	b.Queue(qf, id)
 	b.Queue(ql, id)
-	br := tx.SendBatch(ctx, b)
+	br := w.cfg.Source.SendBatch(ctx, b)
 	defer br.Close()
 	r := &pgsource.Rows{}
-	err = br.QueryRow().Scan(&r.Member.ID, &r.Member.Email, &r.Member.DisplayName)
+	err := br.QueryRow().Scan(&r.Member.ID, &r.Member.Email, &r.Member.DisplayName)
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
