@@ -342,55 +342,32 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 	opts.Progress.TablesTotal.Store(int64(len(tables)))
 	// Largest first, so one big table does not finish alone at the end.
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].chunk.RawSize > jobs[b].chunk.RawSize })
-	queue := make(chan job)
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(queue)
-		for _, j := range jobs {
-			select {
-			case queue <- j:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+	open := connector(cfg, "restore worker")
+	return eachOnSessions(ctx, jobs, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, j job) error {
+		rc, err := OpenObject(ctx, opts.Store, j.chunk.Object)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", j.table, err)
 		}
+		copySQL := "COPY " + j.table.QualifiedName() + " FROM STDIN"
+		if len(j.table.Columns) > 0 {
+			copySQL = "COPY " + j.table.QualifiedName() + " (" + columnList(j.table.Columns) + ") FROM STDIN"
+		}
+		pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
+		_, err = conn.PgConn().CopyFrom(ctx, pr, copySQL)
+		rc.Close()
+		if rerr := pr.failure(); rerr != nil {
+			return fmt.Errorf("load table %s: %w", j.table, rerr) // the object is bad, not the server
+		}
+		if err != nil {
+			return fmt.Errorf("load table %s from %s: %w", j.table, j.chunk.Key, err)
+		}
+		opts.Progress.ChunksDone.Add(1)
+		opts.Progress.Rows.Add(j.chunk.Rows)
+		opts.Progress.StoredBytes.Add(j.chunk.Size)
 		return nil
 	})
-	for w := 0; w < min(opts.Jobs, max(1, len(jobs))); w++ {
-		g.Go(func() error {
-			conn, err := pgx.ConnectConfig(ctx, cfg)
-			if err != nil {
-				return fmt.Errorf("restore worker connect: %w", err)
-			}
-			defer conn.Close(context.WithoutCancel(ctx))
-			for j := range queue {
-				rc, err := OpenObject(ctx, opts.Store, j.chunk.Object)
-				if err != nil {
-					return fmt.Errorf("table %s: %w", j.table, err)
-				}
-				copySQL := "COPY " + j.table.QualifiedName() + " FROM STDIN"
-				if len(j.table.Columns) > 0 {
-					copySQL = "COPY " + j.table.QualifiedName() + " (" + columnList(j.table.Columns) + ") FROM STDIN"
-				}
-				pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
-				_, err = conn.PgConn().CopyFrom(ctx, pr, copySQL)
-				rc.Close()
-				if rerr := pr.failure(); rerr != nil {
-					return fmt.Errorf("load table %s: %w", j.table, rerr) // the object is bad, not the server
-				}
-				if err != nil {
-					return fmt.Errorf("load table %s from %s: %w", j.table, j.chunk.Key, err)
-				}
-				opts.Progress.ChunksDone.Add(1)
-				opts.Progress.Rows.Add(j.chunk.Rows)
-				opts.Progress.StoredBytes.Add(j.chunk.Size)
-			}
-			return nil
-		})
-	}
-	return g.Wait()
 }
 
-// progressReader counts bytes read and remembers a read failure (other than EOF).
 type progressReader struct {
 	r   io.Reader
 	n   interface{ Add(int64) int64 }
@@ -423,39 +400,22 @@ func (p *progressReader) failure() error {
 // manifest's column list and session settings.
 func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs int) ([]TableCheck, error) {
 	checks := make([]TableCheck, len(tables))
-	g, ctx := errgroup.WithContext(ctx)
-	idx := make(chan int)
-	g.Go(func() error {
-		defer close(idx)
-		for i := range tables {
-			select {
-			case idx <- i:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+	idx := make([]int, len(tables))
+	for i := range idx {
+		idx[i] = i
+	}
+	open := connector(cfg, "proof")
+	err := eachOnSessions(ctx, idx, jobs, open, func(ctx context.Context, conn *pgx.Conn, i int) error {
+		t := &tables[i]
+		rows, d, err := TableDigest(ctx, conn, t)
+		if err != nil {
+			return err
 		}
+		checks[i] = TableCheck{Table: t.String(), Rows: rows, Digest: d.String(), ManifestRows: t.Rows,
+			ManifestDigest: t.Digest, OK: rows == t.Rows && d.String() == t.Digest}
 		return nil
 	})
-	for w := 0; w < min(jobs, max(1, len(tables))); w++ {
-		g.Go(func() error {
-			conn, err := pgx.ConnectConfig(ctx, cfg)
-			if err != nil {
-				return fmt.Errorf("proof connect: %w", err)
-			}
-			defer conn.Close(context.WithoutCancel(ctx))
-			for i := range idx {
-				t := &tables[i]
-				rows, d, err := TableDigest(ctx, conn, t)
-				if err != nil {
-					return err
-				}
-				checks[i] = TableCheck{Table: t.String(), Rows: rows, Digest: d.String(), ManifestRows: t.Rows,
-					ManifestDigest: t.Digest, OK: rows == t.Rows && d.String() == t.Digest}
-			}
-			return nil
-		})
-	}
-	return checks, g.Wait()
+	return checks, err
 }
 
 // TableDigest computes the rows and digest of a table on conn (which must use
@@ -493,38 +453,24 @@ func runPostData(ctx context.Context, cfg *pgx.ConnConfig, s *dumpScript, opts R
 		}
 		return e.SQL
 	}
-	queue := make(chan dumpEntry)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(queue)
-		for _, e := range parallel {
-			select {
-			case queue <- e:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+	open := func(ctx context.Context) (*pgx.Conn, error) {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("post-data connect: %w", err)
+		}
+		if _, err := conn.PgConn().Exec(ctx, s.Preamble).ReadAll(); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("post-data preamble: %w", err)
+		}
+		return conn, nil
+	}
+	err := eachOnSessions(ctx, parallel, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, e dumpEntry) error {
+		if _, err := conn.PgConn().Exec(ctx, stmt(e)).ReadAll(); err != nil {
+			return fmt.Errorf("post-data %s %s: %w", e.Type, e.Name, err)
 		}
 		return nil
 	})
-	for w := 0; w < min(opts.Jobs, max(1, len(parallel))); w++ {
-		g.Go(func() error {
-			conn, err := pgx.ConnectConfig(gctx, cfg)
-			if err != nil {
-				return fmt.Errorf("post-data connect: %w", err)
-			}
-			defer conn.Close(context.WithoutCancel(gctx))
-			if _, err := conn.PgConn().Exec(gctx, s.Preamble).ReadAll(); err != nil {
-				return fmt.Errorf("post-data preamble: %w", err)
-			}
-			for e := range queue {
-				if _, err := conn.PgConn().Exec(gctx, stmt(e)).ReadAll(); err != nil {
-					return fmt.Errorf("post-data %s %s: %w", e.Type, e.Name, err)
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return err
 	}
 	if len(rest) == 0 {

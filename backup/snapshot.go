@@ -440,73 +440,62 @@ func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot 
 		})
 	}
 
-	queue := make(chan task)
-	g.Go(func() error {
-		defer close(queue)
-		for _, t := range tasks {
-			select {
-			case queue <- t:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
 	var mu sync.Mutex
 	chunksLeft := make(map[int]int)
 	for _, t := range tasks {
 		chunksLeft[t.table]++
 	}
-	jobs := min(opts.Jobs, max(len(tasks), 1))
-	for w := 0; w < jobs; w++ {
-		g.Go(func() error {
-			conn, err := pgx.ConnectConfig(ctx, cfg)
-			if err != nil {
-				return fmt.Errorf("worker connect: %w", err)
-			}
-			defer conn.Close(context.WithoutCancel(ctx))
-			if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-				return fmt.Errorf("worker begin: %w", err)
-			}
-			if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapshot+"'"); err != nil {
-				return fmt.Errorf("worker import snapshot: %w", err)
-			}
-			for t := range queue {
-				mu.Lock()
-				tbl := &m.Tables[t.table]
-				key := tbl.Chunks[t.chunk].Key
-				name := tbl.String()
-				mu.Unlock()
-				var rd RowDigester
-				obj, err := putCompressed(ctx, opts.Store, encs, key, t.sizeHint, func(w io.Writer) error {
-					pw := &progressWriter{w: io.MultiWriter(&rd, w), n: &opts.Progress.RawBytes}
-					if _, err := conn.PgConn().CopyTo(ctx, pw, t.sql); err != nil {
-						return fmt.Errorf("copy %s: %w", name, err)
-					}
-					return rd.Close()
-				})
-				if err != nil {
-					return fmt.Errorf("table %s: %w", name, err)
-				}
-				mu.Lock()
-				c := &tbl.Chunks[t.chunk]
-				c.Object, c.Rows, c.Digest = obj, rd.Rows, rd.Digest.String()
-				chunksLeft[t.table]--
-				done := chunksLeft[t.table] == 0
-				mu.Unlock()
-				opts.Progress.ChunksDone.Add(1)
-				opts.Progress.StoredBytes.Add(obj.Size)
-				opts.Progress.Rows.Add(rd.Rows)
-				if done {
-					opts.Progress.TablesDone.Add(1)
-				}
-				opts.Log.Debug("chunk stored", "table", name, "chunk", t.chunk, "rows", rd.Rows,
-					"raw_bytes", obj.RawSize, "stored_bytes", obj.Size)
-			}
-			_, err = conn.Exec(ctx, "COMMIT")
-			return err
-		})
+	// Every worker session imports the coordinator's snapshot.
+	open := func(ctx context.Context) (*pgx.Conn, error) {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("worker connect: %w", err)
+		}
+		if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("worker begin: %w", err)
+		}
+		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapshot+"'"); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("worker import snapshot: %w", err)
+		}
+		return conn, nil
 	}
+	g.Go(func() error {
+		return eachOnSessions(ctx, tasks, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, t task) error {
+			mu.Lock()
+			tbl := &m.Tables[t.table]
+			key := tbl.Chunks[t.chunk].Key
+			name := tbl.String()
+			mu.Unlock()
+			var rd RowDigester
+			obj, err := putCompressed(ctx, opts.Store, encs, key, t.sizeHint, func(w io.Writer) error {
+				pw := &progressWriter{w: io.MultiWriter(&rd, w), n: &opts.Progress.RawBytes}
+				if _, err := conn.PgConn().CopyTo(ctx, pw, t.sql); err != nil {
+					return fmt.Errorf("copy %s: %w", name, err)
+				}
+				return rd.Close()
+			})
+			if err != nil {
+				return fmt.Errorf("table %s: %w", name, err)
+			}
+			mu.Lock()
+			c := &tbl.Chunks[t.chunk]
+			c.Object, c.Rows, c.Digest = obj, rd.Rows, rd.Digest.String()
+			chunksLeft[t.table]--
+			done := chunksLeft[t.table] == 0
+			mu.Unlock()
+			opts.Progress.ChunksDone.Add(1)
+			opts.Progress.StoredBytes.Add(obj.Size)
+			opts.Progress.Rows.Add(rd.Rows)
+			if done {
+				opts.Progress.TablesDone.Add(1)
+			}
+			opts.Log.Debug("chunk stored", "table", name, "chunk", t.chunk, "rows", rd.Rows,
+				"raw_bytes", obj.RawSize, "stored_bytes", obj.Size)
+			return nil
+		})
+	})
 	return g.Wait()
 }
 
