@@ -6,6 +6,9 @@
 #                                                 vs  pg_dump -Fd -j2 (gzip default)
 #   standby: linkbackup standby (restore + prove every table + swap) from versitygw into the
 #            standby cluster                      vs  pg_restore -j2 of the pg_dump -Fd dump
+#   export:  go test -bench BenchmarkExport ./export/ (render + zip per member, 200 links),
+#            BENCH_EXPORT_COUNT runs (default 5), medians
+#   mail:    scripts/bench-mail.sh when present (it writes its own section)
 #   on generated bookmark databases of two sizes (BENCH_MEMBERS, default "3750 15000";
 #   x 200 links each, the larger is ~1 GB), BENCH_ROUNDS rounds (default 3), medians.
 #   Peak RSS from GNU time (%M) of each command.
@@ -84,6 +87,13 @@ for m in $MEMBERS; do
 	psql -qX "$admin" -c "DROP DATABASE $db" >/dev/null
 done
 
+log "export benchmark"
+go test -run '^$' -bench BenchmarkExport -count "${BENCH_EXPORT_COUNT:-5}" ./export/ | tee "$WORK/export.txt" >&2
+if [ -x scripts/bench-mail.sh ] || [ -f scripts/bench-mail.sh ]; then
+	log "mail benchmark (scripts/bench-mail.sh)"
+	BENCH_MAIL_OUT="$WORK/mail.md" bash scripts/bench-mail.sh >&2 || log "mail benchmark failed (section left out)"
+fi
+
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$WORK/results"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
@@ -139,9 +149,31 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 	echo '```'
 	cat "$WORK/results"
 	echo '```'
+	echo
+	echo "## Weekly export (issue 4): members rendered + zipped per CPU-second"
+	echo
+	echo "Command: \`go test -run '^\$' -bench BenchmarkExport -count ${BENCH_EXPORT_COUNT:-5} ./export/\` (one goroutine; 200 links per"
+	echo "member; members/cpu-s divides by the process's own CPU time, the per-core figure). Target: >= 2,000 members/cpu-s."
+	echo
+	echo "| case | members/cpu-s (median) | members/s wall (median) | B/op | allocs/op |"
+	echo "|---|---|---|---|---|"
+	for c in zip-level-1 zip-level-6 html-only xbel-only; do
+		metric() { awk -v c="BenchmarkExport/$c-" -v u="$1" 'index($1, c) == 1 { for (i = 2; i < NF; i++) if ($(i+1) == u) print $i }' "$WORK/export.txt" | median; }
+		echo "| $c | $(metric members/cpu-s) | $(metric members/s) | $(metric B/op) | $(metric allocs/op) |"
+	done
+	echo
+	echo '```'
+	grep '^BenchmarkExport' "$WORK/export.txt"
+	echo '```'
 	if [ -f BENCHMARKS-export.md ]; then
 		echo
-		cat BENCHMARKS-export.md
+		echo "### Export analysis (profile, end-to-end and RSS runs; commands inside)"
+		echo
+		sed '1d' BENCHMARKS-export.md
+	fi
+	if [ -f "$WORK/mail.md" ]; then
+		echo
+		cat "$WORK/mail.md"
 	fi
 } >"$OUT"
 log "wrote $OUT"
