@@ -26,9 +26,13 @@ bench: ## Run the benchmarks (scripts/bench.sh)
 demo: ## One-command tour: throwaway PostgreSQL, generated data, backup, list, verify
 	bash scripts/demo.sh
 
-lint: ## gofmt -l is empty, go vet, go mod tidy leaves no diff (main and tools modules)
+STATICCHECK := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/linkbackup/bin/staticcheck-v0.8.2
+
+lint: ## gofmt -l is empty, go vet, staticcheck (pinned in tools/), go mod tidy leaves no diff
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l reports:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@[ -x $(STATICCHECK) ] || (cd tools && $(GO) build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck)
+	$(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
 

@@ -70,6 +70,9 @@ func TestRestoreMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rep.DryRun || rep.Tables[2].Inserted != snapLinks-2 {
+		t.Fatalf("report of the real run: %+v", rep)
+	}
 	if n := q("SELECT count(*) FROM links WHERE member_id = 2"); n != snapLinks-1 {
 		t.Fatalf("member 2 has %d links after restore, want %d", n, snapLinks-1)
 	}

@@ -640,7 +640,7 @@ func testConcurrentPuts(t *testing.T, ctx context.Context, s backup.Store, _ Opt
 		g.Go(func() error {
 			info, err := s.Put(ctx, fmt.Sprintf("conc/%02d/obj", i), newSlowReader(objs[i]))
 			if err == nil && info.Size != int64(len(objs[i])) {
-				err = fmt.Errorf("Put returned size %d, want %d", info.Size, len(objs[i]))
+				err = fmt.Errorf("put returned size %d, want %d", info.Size, len(objs[i]))
 			}
 			return err
 		})

@@ -148,7 +148,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Store != "" {
 		if u, err := url.Parse(c.Store); err != nil || (u.Scheme != "file" && u.Scheme != "s3") {
-			errs = append(errs, fmt.Errorf("store (--store) %q: want file:///abs/dir or s3://bucket/prefix?endpoint=...", c.Store))
+			errs = append(errs, fmt.Errorf("store (--store) %q: want file:///abs/dir or s3://bucket/prefix?endpoint=URL", c.Store))
 		}
 	}
 	if c.Standby.Jobs < 1 || c.Standby.Jobs > 64 {

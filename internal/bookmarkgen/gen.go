@@ -105,8 +105,6 @@ const (
 	streamLink
 )
 
-const day = 24 * time.Hour
-
 // memberCreated is member id's created_at, needed by all three tables.
 func memberCreated(seed, id int64) time.Time {
 	var r rng
@@ -122,11 +120,10 @@ func after(r *rng, t time.Time, maxDays int) time.Time {
 var memberCols = []string{"id", "email", "display_name", "plan", "weekly_backup", "created_at", "deleted_at"}
 
 type memberSource struct {
-	opts    Options
-	id, hi  int64
-	r       rng
-	vals    []any
-	started bool
+	opts   Options
+	id, hi int64
+	r      rng
+	vals   []any
 }
 
 func newMemberSource(opts Options, lo, hi int64) *memberSource {
