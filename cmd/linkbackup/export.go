@@ -27,6 +27,7 @@ func init() { register(newExportCmd) }
 
 func newExportCmd(a *app) *cobra.Command {
 	var member int64
+	var mf *mailFlags // --mail and its flags: mail.go
 	var date string
 	cmd := &cobra.Command{
 		Use:   "export --source DSN --out DIR [--member ID] [--format zip|html|xbel]",
@@ -48,6 +49,9 @@ Prints a summary: members, folders, links, links left out of the HTML, bytes, wa
 Exit codes: 0 done (warnings included); 1 error; 2 usage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if mf.mail {
+				return runMailExport(cmd, a, mf, member)
+			}
 			c := a.cfg
 			if c.Source == "" {
 				return withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
@@ -100,6 +104,7 @@ Exit codes: 0 done (warnings included); 1 error; 2 usage.`,
 	a.bind(cmd, "batch-size", "export.batch_size")
 	a.bind(cmd, "jobs", "export.jobs")
 	a.bind(cmd, "zip-level", "export.zip_level")
+	mf = addMailFlags(cmd, a)
 	return cmd
 }
 
