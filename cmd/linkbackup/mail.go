@@ -161,7 +161,7 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		return fail(withCode(exitUsage, err))
 	}
 	e.closers = append(e.closers, func() { tr.Close() })
-	cfg.Transport = mailer.Limited(tr, mc.Rate)
+	cfg.Transport, cfg.Rate = tr, mc.Rate
 	storeURL := mc.Store
 	if storeURL == "" {
 		storeURL = c.Store

@@ -456,3 +456,26 @@ func TestWeeklyLargeZipLink(t *testing.T) {
 		}
 	}
 }
+
+// TestWeeklyRateLimit: Rate spaces the sends of a process.
+func TestWeeklyRateLimit(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t, smtptest.Hooks{})
+	tr, _ := mailer.Open(srv.URL(), "", 2)
+	gen := bookmarkgen.DefaultOptions()
+	gen.Members, gen.LinksPerMember, gen.PremiumPercent, gen.OptInPercent, gen.DeletedPercent, gen.Hostile = 12, 5, 100, 100, 0, false
+	s := setup(t, gen, false, tr)
+	s.cfg.Rate = 20
+	start := time.Now()
+	_, sum := s.run(t, 0)
+	if sum.SentNow != 12 {
+		t.Fatalf("summary %+v", sum)
+	}
+	var first, last time.Time
+	if err := s.cfg.State.QueryRow(context.Background(), `SELECT min(sent_at), max(sent_at) FROM linkbackup_mail.weekly_ledger`).Scan(&first, &last); err != nil {
+		t.Fatal(err)
+	}
+	if d := last.Sub(first); d < 450*time.Millisecond {
+		t.Fatalf("12 messages at 20/s spread over %s, want >= 550ms (run took %s)", d, time.Since(start))
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	"golang.org/x/time/rate"
 
 	"github.com/linkagogo/linkbackup/export"
 	"github.com/linkagogo/linkbackup/export/pgsource"
@@ -49,7 +50,11 @@ type Config struct {
 	// the reference schema's defaults.
 	Queries   pgsource.Queries
 	Composer  *mailer.Composer
-	Transport mailer.Transport // wrap it in mailer.Limited for a rate limit
+	Transport mailer.Transport
+	// Rate is the most messages per second this process starts (0: unlimited). The
+	// wait happens before the ledger transaction opens, so waiting jobs hold no
+	// database connection.
+	Rate float64
 	// Linker uploads zips above MaxAttachment and returns their download URL. Nil:
 	// large zips are attached anyway.
 	Linker Linker
@@ -75,6 +80,8 @@ type Config struct {
 	Log      *slog.Logger
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
+
+	limiter *rate.Limiter
 }
 
 func (c *Config) defaults() {
@@ -111,6 +118,9 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Rate > 0 && c.limiter == nil {
+		c.limiter = rate.NewLimiter(rate.Limit(c.Rate), 1)
 	}
 }
 
@@ -291,6 +301,11 @@ WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID)
 	messageID := c.Composer.MessageID(a.MemberID, a.Period)
 
 	// 3. Prepare "sent" and the job's completion in one transaction, then send.
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return w.failed(ctx, job, log, fmt.Errorf("weekly: rate limit: %w", err), rows.Member.Email)
+		}
+	}
 	tx, err := c.State.Begin(ctx)
 	if err != nil {
 		return w.failed(ctx, job, log, fmt.Errorf("weekly: begin: %w", err), rows.Member.Email)
