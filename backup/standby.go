@@ -68,7 +68,9 @@ type StandbyOptions struct {
 	Jobs     int
 	// Grace: how long connections to the serving copy may finish before the swap
 	// terminates them. Default 30s.
-	Grace            time.Duration
+	Grace time.Duration
+	// Tablespace the copies are created in ("" = the server's default).
+	Tablespace       string
 	NoOwner          bool
 	ForceSameCluster bool
 	ToolVersion      string
@@ -171,6 +173,9 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 	if m.Server.Encoding != "" {
 		create += fmt.Sprintf(" ENCODING %s LC_COLLATE %s LC_CTYPE %s", quoteLit(m.Server.Encoding), quoteLit(m.Server.Collate), quoteLit(m.Server.Ctype))
 	}
+	if opts.Tablespace != "" {
+		create += " TABLESPACE " + QuoteIdent(opts.Tablespace)
+	}
 	if _, err := conn.Exec(ctx, create); err != nil {
 		return nil, fmt.Errorf("create %s (the source's encoding and locale must exist on the standby): %w", incoming, err)
 	}
@@ -194,6 +199,12 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 		return nil, fmt.Errorf("standby swap failed; %s keeps serving its previous copy: %w", name, err)
 	}
 	rec.SwapSeconds = time.Since(t1).Seconds()
+	// Write the new copy's pages out now rather than at the next timed checkpoint: a copy
+	// still in shared buffers can be lost to a disk that fills up later (measured: a
+	// failed night on a full volume then left the serving copy unable to accept sessions).
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		log.Warn("CHECKPOINT after the swap failed (needs superuser or pg_checkpoint); the copy is durable through WAL", "err", err)
+	}
 	// Record the final figures (swap time) on the serving copy.
 	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(name)+" IS "+quoteLit(standbyComment(rec))); err != nil {
 		log.Warn("cannot update the standby record", "err", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -216,5 +217,64 @@ func TestStandbyFailuresKeepServingCopy(t *testing.T) {
 	}
 	if servingLinks(t, pg.DSN, name) != 101 {
 		t.Fatal("good night after failures did not swap")
+	}
+}
+
+// TestStandbyDiskFullKeepsServingCopy: the standby copies live in a tablespace on a tiny
+// tmpfs; a night whose data no longer fits fails with "No space left on device", the
+// serving copy is untouched and the side database is gone (its space freed).
+func TestStandbyDiskFullKeepsServingCopy(t *testing.T) {
+	t.Parallel()
+	mnt, err := os.MkdirTemp("", "lbtiny-") // t.TempDir's parents are 0700: postgres could not reach it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(mnt) })
+	os.Chmod(mnt, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=12m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		if testenv.Required() {
+			t.Fatalf("mount a tmpfs for the disk-full test (needs root): %v %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	if out, err := exec.Command("chown", "postgres:postgres", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	src := bookmarkDB(t, 10, 10)
+	st := fileStore(t)
+	ctx := context.Background()
+	small, err := backup.Backup(ctx, opts(t, src, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := testenv.StartPostgres(t)
+	t.Cleanup(func() { connect(t, pg.DSN).Exec(context.Background(), "DROP DATABASE IF EXISTS bookmarks WITH (FORCE)") })
+	mustExec(t, connect(t, pg.DSN), "CREATE TABLESPACE tiny LOCATION '"+mnt+"'")
+	so := standbyOpts(t, st, small.ID, pg.DSN, "bookmarks")
+	so.Tablespace = "tiny"
+	if _, err := backup.RefreshStandby(ctx, so); err != nil {
+		t.Fatalf("the small night must fit: %v", err)
+	}
+	// Grow the source well past 12 MB.
+	mustExec(t, connect(t, src), `INSERT INTO links (member_id, url, notes)
+		SELECT 1 + i % 10, 'https://big.example/' || i, repeat(md5(i::text), 20) FROM generate_series(1, 40000) i`)
+	big, err := backup.Backup(ctx, opts(t, src, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	so.ID = big.ID
+	_, err = backup.RefreshStandby(ctx, so)
+	if err == nil || !strings.Contains(err.Error(), "No space left on device") || !strings.Contains(err.Error(), "keeps serving") {
+		t.Fatalf("err = %v; want a disk-full failure that keeps the serving copy", err)
+	}
+	rec, err := backup.ReadStandbyRecord(ctx, pg.DSN, "bookmarks")
+	if err != nil || rec.Snapshot != small.ID || servingLinks(t, pg.DSN, "bookmarks") != 100 {
+		t.Fatalf("serving copy after disk full: %+v, %v\nserver log:\n%s", rec, err, pg.Log())
+	}
+	var n int
+	connect(t, pg.DSN).QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = 'bookmarks__incoming'`).Scan(&n)
+	if n != 0 {
+		t.Fatal("the failed side database was left behind")
 	}
 }

@@ -54,6 +54,8 @@ type StandbyConfig struct {
 	Grace time.Duration `yaml:"grace"`
 	// Jobs is the number of parallel restore sessions. Default 4.
 	Jobs int `yaml:"jobs"`
+	// Tablespace the standby copies are created in. Default "" (the server's default).
+	Tablespace string `yaml:"tablespace"`
 }
 
 // StatusConfig holds the thresholds of `linkbackup status`. Ages are measured from the

@@ -161,8 +161,7 @@ func runNightly(ctx context.Context, a *app) error {
 		sum.Standby.Skipped = "no standby configured (standby.server)"
 	} else {
 		sum.Standby.Ran = true
-		rec, err := backup.RefreshStandby(ctx, backup.StandbyOptions{Store: st, ID: m.ID, Server: string(c.Standby.Server),
-			Database: c.Standby.Database, Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, ToolVersion: toolVersion(), Log: a.log})
+		rec, err := backup.RefreshStandby(ctx, standbyOptions(c, st, m.ID, a))
 		if err != nil {
 			sum.Standby.Error = err.Error()
 			stErr = fmt.Errorf("standby: %w", err)

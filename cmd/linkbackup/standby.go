@@ -74,9 +74,9 @@ func newStandbyCmd(a *app) *cobra.Command {
 			}
 			progress := &backup.Progress{}
 			stop := showProgress(ctx, a.stderr, "standby", progress)
-			rec, err := backup.RefreshStandby(ctx, backup.StandbyOptions{Store: st, ID: id, Server: string(c.Standby.Server),
-				Database: c.Standby.Database, Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, NoOwner: noOwner,
-				ForceSameCluster: forceSame, ToolVersion: toolVersion(), Log: a.log, Progress: progress})
+			o := standbyOptions(c, st, id, a)
+			o.NoOwner, o.ForceSameCluster, o.Progress = noOwner, forceSame, progress
+			rec, err := backup.RefreshStandby(ctx, o)
 			stop()
 			if err != nil {
 				return restoreExit(err)
@@ -96,6 +96,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 	f.String("database", "", "serving database name on the standby (default: the snapshot's database) ($LINKBACKUP_STANDBY_DATABASE)")
 	f.Duration("grace", 30*time.Second, "how long sessions on the old copy may finish before the swap terminates them")
 	f.Int("jobs", 4, "parallel restore sessions ($LINKBACKUP_STANDBY_JOBS)")
+	f.String("tablespace", "", "tablespace for the standby copies (default: the server's) ($LINKBACKUP_STANDBY_TABLESPACE)")
 	f.BoolVar(&noOwner, "no-owner", false, "leave out ALTER ... OWNER TO (objects belong to the restoring role)")
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow a standby on the snapshot's own source cluster (test setups only)")
 	f.BoolVar(&asJSON, "json", false, "print the readiness record as JSON")
@@ -104,6 +105,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 	a.bind(cmd, "database", "standby.database")
 	a.bind(cmd, "grace", "standby.grace")
 	a.bind(cmd, "jobs", "standby.jobs")
+	a.bind(cmd, "tablespace", "standby.tablespace")
 	return cmd
 }
 
@@ -113,4 +115,10 @@ func writeStandbyRecord(w io.Writer, r *backup.StandbyRecord) {
 	fmt.Fprintf(w, "verified %s: %d tables, %d rows proven equal to the snapshot\n", ts(r.Verified), r.Tables, r.Rows)
 	fmt.Fprintf(w, "restore %.2fs (restore + proof), swap %.2fs; the copy it replaced, if any, is %s%s\n",
 		r.RestoreSeconds, r.SwapSeconds, r.Database, backup.PreviousSuffix)
+}
+
+// standbyOptions are the options of a standby refresh built from the config (standby and nightly).
+func standbyOptions(c Config, st backup.Store, id string, a *app) backup.StandbyOptions {
+	return backup.StandbyOptions{Store: st, ID: id, Server: string(c.Standby.Server), Database: c.Standby.Database,
+		Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, Tablespace: c.Standby.Tablespace, ToolVersion: toolVersion(), Log: a.log}
 }

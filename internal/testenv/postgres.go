@@ -156,3 +156,9 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// Log returns the server log (for test failure messages).
+func (p *Postgres) Log() string {
+	b, _ := os.ReadFile(filepath.Join(filepath.Dir(p.dir), "log"))
+	return string(b)
+}
