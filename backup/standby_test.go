@@ -249,7 +249,9 @@ func TestStandbyDiskFullKeepsServingCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	pg := testenv.StartPostgres(t)
-	t.Cleanup(func() { connect(t, pg.DSN).Exec(context.Background(), "DROP DATABASE IF EXISTS bookmarks WITH (FORCE)") })
+	t.Cleanup(func() {
+		connect(t, pg.DSN).Exec(context.Background(), "DROP DATABASE IF EXISTS bookmarks WITH (FORCE)")
+	})
 	mustExec(t, connect(t, pg.DSN), "CREATE TABLESPACE tiny LOCATION '"+mnt+"'")
 	so := standbyOpts(t, st, small.ID, pg.DSN, "bookmarks")
 	so.Tablespace = "tiny"
