@@ -190,13 +190,26 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 			}
 		}
 		for _, v := range m.MatViews {
-			if _, err := conn.Exec(ctx, "REFRESH MATERIALIZED VIEW "+QuoteIdent(v.Schema)+"."+QuoteIdent(v.Name)); err != nil {
+			name := QuoteIdent(v.Schema) + "." + QuoteIdent(v.Name)
+			if _, err := conn.Exec(ctx, "REFRESH MATERIALIZED VIEW "+name+"; ANALYZE "+name); err != nil {
 				return rep, fmt.Errorf("refresh materialized view %s.%s: %w", v.Schema, v.Name, err)
 			}
 		}
-	}
-	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
-		return rep, fmt.Errorf("analyze: %w", err)
+		// Tables were analyzed with their proof; partitioned parents keep their own statistics.
+		rows, err := conn.Query(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p' AND `+systemSchemaFilter)
+		if err != nil {
+			return rep, err
+		}
+		parents, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return rep, err
+		}
+		for _, p := range parents {
+			if _, err := conn.Exec(ctx, "ANALYZE "+p); err != nil {
+				return rep, fmt.Errorf("analyze %s: %w", p, err)
+			}
+		}
 	}
 	phase("sequences+analyze", t0)
 	rep.Verified = time.Now().UTC()
@@ -397,7 +410,7 @@ func (p *progressReader) failure() error {
 }
 
 // proveTables recomputes every table's row count and digest from the target with the
-// manifest's column list and session settings.
+// manifest's column list and session settings, and ANALYZEs each table.
 func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs int) ([]TableCheck, error) {
 	checks := make([]TableCheck, len(tables))
 	idx := make([]int, len(tables))
@@ -410,6 +423,11 @@ func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs 
 		rows, d, err := TableDigest(ctx, conn, t)
 		if err != nil {
 			return err
+		}
+		// Statistics while the table is warm in cache; the planner needs them before the
+		// copy serves anything.
+		if _, err := conn.Exec(ctx, "ANALYZE "+t.QualifiedName()); err != nil {
+			return fmt.Errorf("analyze %s: %w", t, err)
 		}
 		checks[i] = TableCheck{Table: t.String(), Rows: rows, Digest: d.String(), ManifestRows: t.Rows,
 			ManifestDigest: t.Digest, OK: rows == t.Rows && d.String() == t.Digest}
@@ -435,15 +453,20 @@ func TableDigest(ctx context.Context, conn *pgx.Conn, t *Table) (int64, Digest, 
 	return rd.Rows, rd.Digest, nil
 }
 
-// runPostData runs the post-data section: indexes and unique/primary-key constraints in
-// parallel sessions, then everything else (foreign keys, triggers, rules, index
-// attachments, …) in pg_dump's order, once the keys they depend on exist.
+// runPostData runs the post-data section in three steps: indexes and unique/primary-key
+// constraints in parallel sessions; then, in pg_dump's order and one transaction,
+// everything but foreign keys (index attachments, triggers, rules, policies, …: a foreign
+// key to a partitioned table needs its attached indexes); then the foreign keys, whose
+// validation scans are the other expensive part, in parallel again.
 func runPostData(ctx context.Context, cfg *pgx.ConnConfig, s *dumpScript, opts RestoreOptions) error {
-	var parallel, rest []dumpEntry
+	var keys, rest, fks []dumpEntry
 	for _, e := range s.Entries {
-		if e.Type == "INDEX" || e.Type == "CONSTRAINT" {
-			parallel = append(parallel, e)
-		} else {
+		switch e.Type {
+		case "INDEX", "CONSTRAINT":
+			keys = append(keys, e)
+		case "FK CONSTRAINT":
+			fks = append(fks, e)
+		default:
 			rest = append(rest, e)
 		}
 	}
@@ -458,37 +481,38 @@ func runPostData(ctx context.Context, cfg *pgx.ConnConfig, s *dumpScript, opts R
 		if err != nil {
 			return nil, fmt.Errorf("post-data connect: %w", err)
 		}
-		if _, err := conn.PgConn().Exec(ctx, s.Preamble).ReadAll(); err != nil {
+		// Index builds sort in memory rather than spilling (the server default is 64MB).
+		if _, err := conn.PgConn().Exec(ctx, s.Preamble+"\nSET maintenance_work_mem = '256MB';").ReadAll(); err != nil {
 			conn.Close(ctx)
 			return nil, fmt.Errorf("post-data preamble: %w", err)
 		}
 		return conn, nil
 	}
-	err := eachOnSessions(ctx, parallel, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, e dumpEntry) error {
-		if _, err := conn.PgConn().Exec(ctx, stmt(e)).ReadAll(); err != nil {
-			return fmt.Errorf("post-data %s %s: %w", e.Type, e.Name, err)
-		}
-		return nil
-	})
-	if err != nil {
+	parallel := func(entries []dumpEntry) error {
+		return eachOnSessions(ctx, entries, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, e dumpEntry) error {
+			if _, err := conn.PgConn().Exec(ctx, stmt(e)).ReadAll(); err != nil {
+				return fmt.Errorf("post-data %s %s: %w", e.Type, e.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := parallel(keys); err != nil {
 		return err
 	}
-	if len(rest) == 0 {
-		return nil
+	if len(rest) > 0 {
+		conn, err := open(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		var b strings.Builder
+		for _, e := range rest {
+			b.WriteString(stmt(e))
+			b.WriteString("\n")
+		}
+		if err := execScript(ctx, conn, b.String()); err != nil {
+			return fmt.Errorf("post-data (index attachments, triggers, rules): %w", err)
+		}
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("post-data connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var b strings.Builder
-	b.WriteString(s.Preamble)
-	for _, e := range rest {
-		b.WriteString(stmt(e))
-		b.WriteString("\n")
-	}
-	if err := execScript(ctx, conn, b.String()); err != nil {
-		return fmt.Errorf("post-data (constraints, triggers): %w", err)
-	}
-	return nil
+	return parallel(fks)
 }

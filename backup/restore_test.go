@@ -122,6 +122,14 @@ func TestRestoreAwkwardSchemaRoundTrip(t *testing.T) {
 	if err := c.QueryRow(ctx, `SELECT sum(count) FROM event_counts`).Scan(&counted); err != nil || counted != 400 {
 		t.Fatalf("materialized view not refreshed: %d, %v", counted, err)
 	}
+	var analyzed int
+	c.QueryRow(ctx, `SELECT count(*) FROM pg_stats WHERE tablename IN ('child_t', 'events', 'events_2025', 'event_counts')
+		GROUP BY true`).Scan(&analyzed)
+	var parentStats int
+	c.QueryRow(ctx, `SELECT count(*) FROM pg_stats WHERE tablename = 'events'`).Scan(&parentStats)
+	if analyzed == 0 || parentStats == 0 {
+		t.Fatalf("restored copy has no planner statistics (tables %d, partitioned parent %d)", analyzed, parentStats)
+	}
 	var touched string
 	mustExec(t, c, `UPDATE child_t SET note = 'x' WHERE id = 500`)
 	c.QueryRow(ctx, `SELECT touched::text FROM child_t WHERE id = 500`).Scan(&touched)
