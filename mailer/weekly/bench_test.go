@@ -71,28 +71,31 @@ func BenchmarkWeeklyMailpit(b *testing.B) {
 	s.cfg.RetryBase = time.Second
 	b.Logf("generated %d members x 200 links in %s; concurrency %d, SMTP pool %d", len(s.selected), time.Since(start).Round(time.Second), conc, conns)
 
-	var ours, naive []float64
+	var ours, naive, only []float64
 	var peakEarly, peakAll uint64
 	for r := 0; r < rounds; r++ {
 		period := fmt.Sprintf("2027-W%02d", 10+r)
-		only := os.Getenv("LINKBACKUP_BENCH_ONLY") // "ours" or "naive": profiling one side
+		side := os.Getenv("LINKBACKUP_BENCH_ONLY") // "ours" or "naive": profiling one side
 		var rate, nrate float64
 		var early, all uint64
-		if only != "naive" {
+		if side != "naive" {
 			clearMailpit(b, api)
 			rate, early, all = runOurs(b, s, period)
 			peakEarly, peakAll = max(peakEarly, early), max(peakAll, all)
 			checkMailpit(b, api, len(s.selected))
 			ours = append(ours, rate)
 		}
-		if only != "ours" {
+		if side != "ours" {
 			clearMailpit(b, api)
 			nrate = runNaive(b, s, smtpAddr, period, conc)
 			checkMailpit(b, api, len(s.selected))
 			naive = append(naive, nrate)
 		}
-		b.Logf("round %d: linkbackup %.0f msg/s, naive %.0f msg/s; heap peak %.1f MiB in the first 10%%, %.1f MiB overall",
-			r+1, rate, nrate, float64(early)/(1<<20), float64(all)/(1<<20))
+		clearMailpit(b, api)
+		orate := runServerOnly(b, s, period, conc)
+		only = append(only, orate)
+		b.Logf("round %d: linkbackup %.0f msg/s, naive %.0f msg/s, server alone %.0f msg/s; heap peak %.1f MiB in the first 10%%, %.1f MiB overall",
+			r+1, rate, nrate, orate, float64(early)/(1<<20), float64(all)/(1<<20))
 	}
 	clearMailpit(b, api)
 	med := func(xs []float64) float64 {
@@ -104,6 +107,7 @@ func BenchmarkWeeklyMailpit(b *testing.B) {
 	}
 	b.ReportMetric(med(ours), "linkbackup_msg/s")
 	b.ReportMetric(med(naive), "naive_msg/s")
+	b.ReportMetric(med(only), "server_alone_msg/s")
 	b.ReportMetric(float64(peakEarly)/(1<<20), "heap_peak_first10%_MiB")
 	b.ReportMetric(float64(peakAll)/(1<<20), "heap_peak_MiB")
 }
@@ -270,4 +274,49 @@ func checkMailpit(b *testing.B, api string, want int) {
 	if v.Total != want {
 		b.Fatalf("mailpit holds %d messages, want %d (is mailpit's --max large enough?)", v.Total, want)
 	}
+}
+
+// runServerOnly measures the SMTP server alone: messages of the real size (member 1's
+// zip attached to everyone) composed in advance, sent over the pooled transport, conc
+// at a time. No database, no rendering in the timed part.
+func runServerOnly(b *testing.B, s *testSetup, period string, conc int) float64 {
+	ctx := context.Background()
+	r, err := (&worker{cfg: s.cfg}).load(ctx, 1)
+	if err != nil || r == nil {
+		b.Fatalf("load member 1: %v", err)
+	}
+	tree, _ := export.BuildTree(r.Member, r.Folders, r.Links)
+	var zip bytes.Buffer
+	st, err := export.WriteZip(&zip, tree, export.ZipOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := min(len(s.selected), 3000)
+	msgs := make(chan *mail.Msg, n)
+	for i := 0; i < n; i++ {
+		m, err := s.cfg.Composer.Weekly(mailer.Weekly{Member: export.Member{ID: int64(i + 1), Email: fmt.Sprintf("m%d@example.test", i)},
+			Period: period, Date: time.Now(), Stats: st, NewLinks: -1,
+			Attachment: &mailer.Attachment{Name: mailer.AttachmentName(period), Data: bytes.NewReader(zip.Bytes()), Size: st.Bytes}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs <- m
+	}
+	close(msgs)
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for i := 0; i < conc; i++ {
+		g.Go(func() error {
+			for m := range msgs {
+				if _, err := s.cfg.Transport.Send(gctx, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return float64(n) / time.Since(start).Seconds()
 }
