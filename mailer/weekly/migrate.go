@@ -17,6 +17,9 @@ import (
 // lives in the source database (exclude it from snapshots: backup.exclude_schemas).
 const DefaultSchema = "linkbackup_mail"
 
+// SchemaComment is set on the state schema by Migrate.
+const SchemaComment = "linkbackup state: River jobs and the weekly mail ledger (recreated by linkbackup migrate; no need to back up)"
+
 // ledgerMigrations are applied in order; each runs once (linkbackup_migration).
 var ledgerMigrations = []string{
 	`CREATE TABLE {S}.weekly_ledger (
@@ -68,6 +71,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.L
 	defer lock.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('linkbackup-migrate:' || $1))`, schema) //nolint:errcheck
 	if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+s); err != nil {
 		return res, fmt.Errorf("weekly: migrate: create schema %s: %w", schema, err)
+	}
+	// The marker lets snapshots of a source database that also holds the state
+	// recognise the schema (it is rebuilt by migrations, not restored).
+	if _, err := pool.Exec(ctx, `COMMENT ON SCHEMA `+s+` IS '`+SchemaComment+`'`); err != nil {
+		return res, fmt.Errorf("weekly: migrate: comment on schema %s: %w", schema, err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
