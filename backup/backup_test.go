@@ -287,6 +287,36 @@ func TestBackupAwkwardSchema(t *testing.T) {
 	}
 }
 
+func TestBackupLeavesOutStateSchemas(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.NewDatabase(t, testenv.PrimaryDSN(t))
+	mustExec(t, connect(t, dsn), `CREATE TABLE keep (x int); INSERT INTO keep VALUES (1);
+		CREATE SCHEMA lb_state; CREATE TABLE lb_state.river_job (id int); INSERT INTO lb_state.river_job VALUES (1);
+		COMMENT ON SCHEMA lb_state IS '`+backup.StateSchemaPrefix+`: River jobs and the ledger'`)
+	ctx := context.Background()
+	st := fileStore(t)
+	m, err := backup.Backup(ctx, opts(t, dsn, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range m.Tables {
+		if tb.Schema == "lb_state" {
+			t.Fatalf("state table %s backed up", tb.String())
+		}
+	}
+	if len(m.Excluded.Schemas) != 1 || m.Excluded.Schemas[0] != "lb_state" {
+		t.Fatalf("excluded schemas recorded: %v", m.Excluded.Schemas)
+	}
+	if pre := readObject(t, st, m.PreData); strings.Contains(pre, "lb_state") {
+		t.Fatal("the state schema is in the pre-data section")
+	}
+	o := opts(t, dsn, st)
+	o.IncludeStateSchemas = true
+	if m, err = backup.Backup(ctx, o); err != nil || len(m.Tables) != 2 {
+		t.Fatalf("with IncludeStateSchemas: %v, %d tables", err, len(m.Tables))
+	}
+}
+
 func TestBackupSplitsLargeTablesSameDigest(t *testing.T) {
 	t.Parallel()
 	dsn := bookmarkDB(t, 60, 100)

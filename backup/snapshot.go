@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +35,12 @@ var SessionSettings = map[string]string{
 	"statement_timeout":                   "0",
 	"idle_in_transaction_session_timeout": "0",
 }
+
+// StateSchemaPrefix starts the COMMENT ON SCHEMA of schemas holding linkbackup's own
+// state (River jobs, the mail ledger; see mailer/weekly). A backup leaves such schemas
+// out by default: `linkbackup migrate` recreates them, and a restored copy must not carry
+// a second queue of the same mail.
+const StateSchemaPrefix = "linkbackup state"
 
 // StandbyMarkPrefix starts the COMMENT ON DATABASE of a database that linkbackup restored
 // as a standby copy. A backup refuses such a source unless told otherwise, so a restored
@@ -64,6 +71,8 @@ type Options struct {
 	SkipLargeObjects bool
 	// AllowStandbySource backs up a database marked as a linkbackup standby copy.
 	AllowStandbySource bool
+	// IncludeStateSchemas backs up linkbackup's own state schemas (StateSchemaPrefix) too.
+	IncludeStateSchemas bool
 	ToolVersion        string
 	Log                *slog.Logger
 	// Progress, if set, is updated while the backup runs.
@@ -225,6 +234,19 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 	var snapshot string
 	if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
 		return nil, fmt.Errorf("export snapshot: %w", err)
+	}
+	if !opts.IncludeStateSchemas {
+		state, err := stateSchemas(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range state {
+			if !slices.Contains(opts.ExcludeSchemas, s) {
+				log.Info("leaving out linkbackup's own state schema (recreated by linkbackup migrate)", "schema", s)
+				opts.ExcludeSchemas = append(slices.Clip(opts.ExcludeSchemas), s)
+			}
+		}
+		m.Excluded.Schemas = opts.ExcludeSchemas
 	}
 	cat, err := readCatalog(ctx, tx, opts.ExcludeSchemas)
 	if err != nil {

@@ -16,8 +16,8 @@ import (
 // Keys are under mail: in the config file, LINKBACKUP_MAIL_<KEY> in the environment.
 type MailConfig struct {
 	// State is the DSN of the state database: River's job tables and the delivery
-	// ledger, in Schema. Default "" (the source database; then exclude Schema from
-	// snapshots with backup.exclude_schemas).
+	// ledger, in Schema. Default "" (the source database; backups leave Schema out by
+	// default: migrate marks it, see backup.include_state_schemas).
 	State DSN `yaml:"state"`
 	// Schema holds the state tables. Default "linkbackup_mail".
 	Schema string `yaml:"schema"`
