@@ -159,6 +159,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 		return withCode(exitUsage, err)
 	}
 	a.cfg = cfg
+	setMemoryLimit(cfg)
 	log, err := newLogger(a.stderr, a.logLevel, a.logFormat)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -198,4 +199,18 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit sized to the work (40 MiB +
+// 16 MiB per job: 104 MiB at the default 4 jobs), unless the operator set GOMEMLIMIT.
+// Every object's S3 upload leaves its part buffers behind as garbage; with only GOGC the
+// heap grew to twice the live size, so peak RSS followed the number of objects
+// (measured: 130 MiB for a 250 MB database, 215 MiB for 1 GB). With the limit, peak RSS
+// was 118 MiB whether the 250 MB database went out as 16 or 60 objects.
+func setMemoryLimit(c Config) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	jobs := max(c.Backup.Jobs, c.Standby.Jobs)
+	debug.SetMemoryLimit(int64(40+16*jobs) << 20)
 }
