@@ -10,7 +10,9 @@
 #      asks `status` whether the standby is ready
 #   5. any time: a member deletes links; restores that member's rows into a scratch
 #      database (dry run first), then into the live one
-#   6. weekly: exports every opted-in premium member's bookmarks to .demo/export
+#   6. weekly: exports every opted-in premium member's bookmarks to .demo/export, then
+#      emails them (River jobs + ledger in the same database) into the .eml outbox
+#      .demo/outbox, and reruns the same week to show nobody is mailed twice
 #   7. stops that PostgreSQL by PID and deletes its cluster (also on failure or Ctrl-C)
 #
 # One cluster plays primary and standby (two databases, --force-same-cluster) so the demo
@@ -167,6 +169,13 @@ main() {
 		"$BIN" restore latest --store "$STORE" --target "$DSN" --member 7
 	step "Weekly: export every opted-in premium member's bookmarks (HTML + XBEL, zipped)" \
 		"$BIN" export --source "$DSN" --out "$DEMO/export"
+	rm -rf "$DEMO/outbox"
+	export LINKBACKUP_MAIL_UNSUBSCRIBE_URL='https://linkagogo.example/unsubscribe?t={token}'
+	export LINKBACKUP_MAIL_UNSUBSCRIBE_SECRET=demo-secret-not-for-production
+	step "Weekly: email each of them their backup (file:// outbox: one .eml per member)" \
+		"$BIN" export --mail --source "$DSN" --mailer "file://$DEMO/outbox" --from "LinkaGoGo <backup@linkagogo.example>"
+	step "Rerun the same week: everyone is already sent, nobody is mailed twice" \
+		"$BIN" export --mail --source "$DSN" --mailer "file://$DEMO/outbox" --from "LinkaGoGo <backup@linkagogo.example>"
 
 	local manifest
 	manifest=$(find "$STORE_DIR" -name manifest.json -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n1 | cut -d' ' -f2-)
@@ -174,6 +183,8 @@ main() {
 	printf '  store           %s  (kept across runs; scripts/demo.sh clean removes it)\n' "$STORE_DIR"
 	printf '  latest manifest %s\n' "${manifest:-(none found)}"
 	printf '  member exports  %s  (unzip one: unzip -l %s)\n' "$DEMO/export" "$(ls "$DEMO"/export/*.zip 2>/dev/null | head -n1)"
+	printf '  mail outbox     %s  (%s .eml files; open one in a mail client, or: less %s)\n' "$DEMO/outbox" \
+		"$(ls "$DEMO"/outbox/*.eml 2>/dev/null | wc -l)" "$(ls "$DEMO"/outbox/*.eml 2>/dev/null | head -n1)"
 	printf '  binary          %s --help\n' "$BIN"
 	if [ -n "${DEMO_KEEP:-}" ]; then
 		printf '  PostgreSQL      %s\n' "$(redact "$DSN")  (password in $PGSTATE/pwfile)"
