@@ -60,7 +60,10 @@ Any time:
   linkbackup snapshots  list the complete snapshots in a store
   linkbackup verify     re-read a snapshot and prove every object and table digest
 Weekly:
-  linkbackup export     member bookmark files (Netscape HTML + XBEL, zipped)
+  linkbackup export     member bookmark files (Netscape HTML + XBEL, zipped); --mail
+                        emails each opted-in premium member exactly once per week
+  linkbackup worker     River worker for the weekly email (run on as many hosts as needed)
+  linkbackup migrate    create or upgrade the mail state (River + ledger)
 
 Configuration: every flag can also be set in a YAML file (--config, $VAR expanded) or
 an environment variable LINKBACKUP_<KEY> (e.g. LINKBACKUP_SOURCE, LINKBACKUP_STORE,
