@@ -73,8 +73,8 @@ type Options struct {
 	AllowStandbySource bool
 	// IncludeStateSchemas backs up linkbackup's own state schemas (StateSchemaPrefix) too.
 	IncludeStateSchemas bool
-	ToolVersion        string
-	Log                *slog.Logger
+	ToolVersion         string
+	Log                 *slog.Logger
 	// Progress, if set, is updated while the backup runs.
 	Progress *Progress
 	// now is the clock (tests).
