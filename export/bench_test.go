@@ -159,8 +159,8 @@ func BenchmarkExport(b *testing.B) {
 // checks that the live heap after a run of 1,200 members is no larger than after 200
 // (plus slack): nothing accumulates per member.
 func TestMemoryIndependentOfMemberCount(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("slow under -short and -race")
+	if testing.Short() {
+		t.Skip("slow under -short")
 	}
 	in := benchInputs(16, 200)
 	heapAfter := func(members int) uint64 {
