@@ -140,7 +140,9 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 			esac
 			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}') | $(mib "$(col "$tool.$m" 3 | median)") |"
 		done
-		echo
+	done
+	echo
+	for m in $MEMBERS; do
 		echo "From primary lost to the standby serving last night's verified data ($m members): the swap, median $(median <"$WORK/swap.$m") s (the copy is already restored and proven)."
 		echo
 	done
@@ -184,7 +186,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 		if [ -f BENCHMARKS-mail.md ]; then
 			echo
 			echo "### Mail analysis (from BENCHMARKS-mail.md)"
-			sed '1d' BENCHMARKS-mail.md
+			sed '1d; s/^## /#### /' BENCHMARKS-mail.md
 		fi
 	fi
 } >"$OUT"
