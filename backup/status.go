@@ -400,7 +400,7 @@ func (r *StatusReport) WriteText(w io.Writer) error {
 			plural = ""
 		}
 		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshot%s in the store", s.Tables, s.Rows,
-			sizeString(s.StoredBytes), sizeString(s.RawBytes), s.Count, plural)
+			HumanBytes(s.StoredBytes), HumanBytes(s.RawBytes), s.Count, plural)
 		if s.VerifiedByStandby {
 			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
 		} else {
@@ -523,7 +523,8 @@ func fmtDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%dm", h, m)
 }
 
-func sizeString(n int64) string {
+// HumanBytes formats a byte count with binary units (1.5 MiB).
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -35,7 +35,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 				return withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
 			}
 			if c.Store == "" {
-				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+				return errNoStore
 			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, c.Store, a.log)

@@ -202,7 +202,7 @@ func (s *nightlySummary) text() string {
 	fmt.Fprintf(&b, "nightly %s in %.1fs (exit %d): ", state, s.Seconds, s.ExitCode)
 	if s.Backup.OK {
 		fmt.Fprintf(&b, "backup %s (%d tables, %d rows, %s stored, %.1fs)", s.Backup.Snapshot, s.Backup.Tables, s.Backup.Rows,
-			humanBytes(s.Backup.StoredBytes), s.Backup.Seconds)
+			backup.HumanBytes(s.Backup.StoredBytes), s.Backup.Seconds)
 	} else {
 		fmt.Fprintf(&b, "backup FAILED after %.1fs", s.Backup.Seconds)
 	}

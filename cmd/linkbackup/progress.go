@@ -22,8 +22,8 @@ func showProgress(ctx context.Context, w io.Writer, verb string, p *backup.Progr
 		raw := p.RawBytes.Load()
 		fmt.Fprintf(w, "\r%s: tables %d/%d  objects %d/%d  %s rows  %s read  %s stored  %s/s   ", verb,
 			p.TablesDone.Load(), p.TablesTotal.Load(), p.ChunksDone.Load(), p.ChunksTotal.Load(),
-			humanCount(p.Rows.Load()), humanBytes(raw), humanBytes(p.StoredBytes.Load()),
-			humanBytes(int64(float64(max(raw, p.StoredBytes.Load()))/max(secs, 0.001))))
+			humanCount(p.Rows.Load()), backup.HumanBytes(raw), backup.HumanBytes(p.StoredBytes.Load()),
+			backup.HumanBytes(int64(float64(max(raw, p.StoredBytes.Load()))/max(secs, 0.001))))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -46,19 +46,6 @@ func showProgress(ctx context.Context, w io.Writer, verb string, p *backup.Progr
 		line()
 		fmt.Fprintln(w)
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func humanCount(n int64) string {

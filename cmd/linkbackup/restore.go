@@ -116,16 +116,8 @@ func newRestoreCmd(a *app) *cobra.Command {
 				return withCode(exitUsage, errors.New("--member restores rows into an existing database and never drops or truncates: "+
 					"it takes no --force, --force-same-cluster, --allow-downgrade, --no-owner or --tables"))
 			}
-			ref := "latest"
-			if len(args) == 1 {
-				ref = args[0]
-			}
 			ctx := cmd.Context()
-			st, err := openStore(ctx, c.Store, a.log)
-			if err != nil {
-				return err
-			}
-			id, err := backup.ResolveSnapshot(ctx, st, ref, "")
+			st, id, err := a.openSnapshot(ctx, args)
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -38,7 +37,7 @@ id, time, database, tables, rows, bytes. Incomplete snapshots are never listed.`
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.cfg.Store == "" {
-				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+				return errNoStore
 			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, a.cfg.Store, a.log)
@@ -65,7 +64,7 @@ id, time, database, tables, rows, bytes. Incomplete snapshots are never listed.`
 			fmt.Fprintln(tw, "ID\tTIME (UTC)\tDATABASE\tTABLES\tROWS\tRAW\tSTORED")
 			for _, s := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Time.UTC().Format("2006-01-02 15:04:05"),
-					s.Database, s.Tables, s.Rows, humanBytes(s.RawBytes), humanBytes(s.StoredBytes))
+					s.Database, s.Tables, s.Rows, backup.HumanBytes(s.RawBytes), backup.HumanBytes(s.StoredBytes))
 			}
 			if len(list) == 0 {
 				fmt.Fprintf(tw, "(no complete snapshots in %s)\n", st)

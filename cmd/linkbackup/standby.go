@@ -54,21 +54,13 @@ func newStandbyCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := a.cfg
 			if c.Store == "" {
-				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+				return errNoStore
 			}
 			if c.Standby.Server == "" {
 				return withCode(exitUsage, errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
 			}
-			ref := "latest"
-			if len(args) == 1 {
-				ref = args[0]
-			}
 			ctx := cmd.Context()
-			st, err := openStore(ctx, c.Store, a.log)
-			if err != nil {
-				return err
-			}
-			id, err := backup.ResolveSnapshot(ctx, st, ref, "")
+			st, id, err := a.openSnapshot(ctx, args)
 			if err != nil {
 				return err
 			}

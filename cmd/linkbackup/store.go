@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -54,4 +55,28 @@ func openStore(ctx context.Context, raw string, log *slog.Logger) (backup.Store,
 	default:
 		return nil, withCode(exitUsage, fmt.Errorf("store %q: %s", shown, storeUsage))
 	}
+}
+
+// errNoStore is the usage error of commands run without a store.
+var errNoStore = withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+
+// openSnapshot opens the configured store and resolves the snapshot named by args[0]
+// (an id, "latest" or YYYY-MM-DD; default latest).
+func (a *app) openSnapshot(ctx context.Context, args []string) (backup.Store, string, error) {
+	if a.cfg.Store == "" {
+		return nil, "", errNoStore
+	}
+	ref := "latest"
+	if len(args) == 1 {
+		ref = args[0]
+	}
+	st, err := openStore(ctx, a.cfg.Store, a.log)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := backup.ResolveSnapshot(ctx, st, ref, "")
+	if err != nil {
+		return nil, "", err
+	}
+	return st, id, nil
 }

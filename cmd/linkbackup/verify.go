@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -25,18 +24,10 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.cfg.Store == "" {
-				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
-			}
-			ref := "latest"
-			if len(args) == 1 {
-				ref = args[0]
+				return errNoStore
 			}
 			ctx := cmd.Context()
-			st, err := openStore(ctx, a.cfg.Store, a.log)
-			if err != nil {
-				return err
-			}
-			id, err := backup.ResolveSnapshot(ctx, st, ref, "")
+			st, id, err := a.openSnapshot(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -62,7 +53,7 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 					status = fmt.Sprintf("FAILED: %d broken", len(rep.Problems))
 				}
 				fmt.Fprintf(a.stdout, "snapshot %s: %d objects, %s, %d rows checked: %s\n", rep.ID, rep.Objects,
-					humanBytes(rep.Bytes), rep.Rows, status)
+					backup.HumanBytes(rep.Bytes), rep.Rows, status)
 			}
 			return err
 		},
