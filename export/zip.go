@@ -43,7 +43,7 @@ func WriteZip(w io.Writer, t *Tree, o ZipOptions) (Stats, error) {
 	if o.Level < 1 || o.Level > 9 {
 		return Stats{}, fmt.Errorf("export: zip level %d: want 1..9", o.Level)
 	}
-	cw := &countWriter{w: w}
+	cw := &CountingWriter{W: w}
 	zw := zip.NewWriter(cw)
 	zw.RegisterCompressor(zip.Deflate, compressor(o.Level))
 	var st Stats
@@ -72,18 +72,20 @@ func WriteZip(w io.Writer, t *Tree, o ZipOptions) (Stats, error) {
 	if err := zw.Close(); err != nil {
 		return st, fmt.Errorf("export: zip: %w", err)
 	}
-	st.Bytes = cw.n
+	st.Bytes = cw.N
 	return st, nil
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
+// CountingWriter counts the bytes written through it to W (the export command and the
+// mailer measure what they write with it).
+type CountingWriter struct {
+	W io.Writer
+	N int64
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
 	return n, err
 }
 

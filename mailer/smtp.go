@@ -16,6 +16,8 @@ import (
 
 	"github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
+
+	"github.com/linkagogo/linkbackup/export"
 )
 
 // TLS modes of an SMTP transport.
@@ -309,7 +311,7 @@ func (s *SMTP) sendOn(ctx context.Context, c *conn, from string, rcpts []string,
 	if err != nil {
 		return Result{}, s.fail(ctx, StageData, err)
 	}
-	cw := &countWriter{w: &extendWriter{w: w, c: c, timeout: s.cfg.Timeout}}
+	cw := &export.CountingWriter{W: &extendWriter{w: w, c: c, timeout: s.cfg.Timeout}}
 	if _, err := msg.WriteTo(cw); err != nil {
 		return Result{}, s.fail(ctx, StageData, err)
 	}
@@ -321,7 +323,7 @@ func (s *SMTP) sendOn(ctx context.Context, c *conn, from string, rcpts []string,
 		reply = dc.ServerResponse()
 	}
 	c.sent++
-	return Result{Reply: reply, Size: cw.n}, nil
+	return Result{Reply: reply, Size: cw.N}, nil
 }
 
 // extendWriter extends the connection deadline as data flows, so that Timeout bounds

@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/wneessen/go-mail"
 )
@@ -110,15 +109,3 @@ func ReplyOf(err error) string {
 
 // ErrInvalidAddress marks an address go-mail cannot use (a permanent failure).
 var ErrInvalidAddress = errors.New("invalid address")
-
-// countWriter counts bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}

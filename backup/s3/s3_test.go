@@ -497,7 +497,7 @@ func TestServerKilledMidUpload(t *testing.T) {
 	cfg.Prefix = "snaps"
 	cfg.PartSize = 5 << 20
 	cfg.MaxAttempts = 2
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	st := newStore(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -584,20 +584,3 @@ func TestAbortedUploadLeavesNoParts(t *testing.T) {
 type iotestErrReader struct{ err error }
 
 func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

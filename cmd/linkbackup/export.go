@@ -269,7 +269,7 @@ func writeMemberFile(dir, name string, write func(io.Writer) error) (n int64, er
 			os.Remove(f.Name())
 		}
 	}()
-	cw := &exportCounter{w: f}
+	cw := &export.CountingWriter{W: f}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	if err = write(bw); err != nil {
 		return 0, err
@@ -286,18 +286,7 @@ func writeMemberFile(dir, name string, write func(io.Writer) error) (n int64, er
 	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		return 0, err
 	}
-	return cw.n, nil
-}
-
-type exportCounter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *exportCounter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return cw.N, nil
 }
 
 func syncExportDir(dir string) error {

@@ -31,7 +31,7 @@ type VersityGW struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  syncBuffer
+	log  SyncBuffer
 }
 
 // StartVersityGW starts $LINKBACKUP_TEST_BIN_DIR/versitygw on a free 127.0.0.1 port with
@@ -144,18 +144,19 @@ func (g *VersityGW) PID() int {
 	return g.cmd.Process.Pid
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writes (server logs, slog output).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
