@@ -1,6 +1,9 @@
 package export
 
-import "io"
+import (
+	"io"
+	"time"
+)
 
 const htmlHeader = `<!DOCTYPE NETSCAPE-Bookmark-file-1>
 <META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">
@@ -24,61 +27,82 @@ func WriteHTML(w io.Writer, t *Tree) (Stats, error) {
 	return st, err
 }
 
+// htmlFlags closes the attribute before it and writes PRIVATE, TOREAD and the end of
+// the start tag, indexed by private*2 + toread.
+var htmlFlags = [4]string{
+	`" PRIVATE="0" TOREAD="0">`,
+	`" PRIVATE="0" TOREAD="1">`,
+	`" PRIVATE="1" TOREAD="0">`,
+	`" PRIVATE="1" TOREAD="1">`,
+}
+
 func htmlFolder(o *out, n *Node, st *Stats) {
 	for _, c := range n.Folders {
 		f := &c.Folder
-		o.str("<DT><H3")
-		htmlDates(o, f.CreatedAt.IsZero(), f.CreatedAt.Unix(), f.UpdatedAt.IsZero(), f.UpdatedAt.Unix())
-		o.str(">")
-		o.str(c.escName)
-		o.str("</H3>\n<DL><p>\n")
+		b := append(o.buf, "<DT><H3"...)
+		b = htmlFolderDates(b, f.CreatedAt, f.UpdatedAt)
+		b = append(b, '>')
+		b = append(b, c.escName...)
+		o.buf = append(b, "</H3>\n<DL><p>\n"...)
 		st.Folders++
 		htmlFolder(o, c, st)
 		o.str("</DL><p>\n")
 		o.maybeFlush()
 	}
+	// The links are appended to a local slice (kept in registers), written back
+	// before a flush.
+	b := o.buf
 	for i := range n.Links {
 		l := &n.Links[i]
 		if l.Unsafe {
 			st.OmittedHTML++
 			continue
 		}
-		o.str(`<DT><A HREF="`)
-		o.str(l.escURL)
-		o.str(`"`)
 		r := l.Row
-		htmlDates(o, r.CreatedAt.IsZero(), r.CreatedAt.Unix(), r.UpdatedAt.IsZero(), r.UpdatedAt.Unix())
-		if len(l.Tags) > 0 {
-			o.str(` TAGS="`)
-			o.tags(l.Tags)
-			o.str(`"`)
+		b = append(b, `<DT><A HREF="`...)
+		b = append(b, l.escURL...)
+		if !r.CreatedAt.IsZero() {
+			b = append(b, `" ADD_DATE="`...)
+			b = appendInt(b, r.CreatedAt.Unix())
 		}
-		o.str(` PRIVATE="`)
-		o.bool10(r.Private)
-		o.str(`" TOREAD="`)
-		o.bool10(r.ReadLater)
-		o.str(`">`)
-		o.str(l.escTitle)
-		o.str("</A>\n")
-		if l.Notes != "" {
-			o.str("<DD>")
-			o.str(l.escNotes)
-			o.str("\n")
+		if !r.UpdatedAt.IsZero() {
+			b = append(b, `" LAST_MODIFIED="`...)
+			b = appendInt(b, r.UpdatedAt.Unix())
+		}
+		if len(l.Tags) > 0 {
+			b = append(b, `" TAGS="`...)
+			b = appendTags(b, l.Tags)
+		}
+		b = append(b, htmlFlags[b2i(r.Private)*2+b2i(r.ReadLater)]...)
+		b = append(b, l.escTitle...)
+		if l.escNotes == "" {
+			b = append(b, "</A>\n"...)
+		} else {
+			b = append(b, "</A>\n<DD>"...)
+			b = append(b, l.escNotes...)
+			b = append(b, '\n')
 		}
 		st.Links++
-		o.maybeFlush()
+		if len(b) >= flushAt {
+			o.buf = b
+			o.flush()
+			b = o.buf
+		}
 	}
+	o.buf = b
 }
 
-func htmlDates(o *out, noAdd bool, add int64, noMod bool, mod int64) {
-	if !noAdd {
-		o.str(` ADD_DATE="`)
-		o.int(add)
-		o.str(`"`)
+// htmlFolderDates writes the ADD_DATE and LAST_MODIFIED attributes of a folder.
+func htmlFolderDates(b []byte, add, mod time.Time) []byte {
+	if !add.IsZero() {
+		b = append(b, ` ADD_DATE="`...)
+		b = appendInt(b, add.Unix())
+		b = append(b, '"')
 	}
-	if !noMod {
-		o.str(` LAST_MODIFIED="`)
-		o.int(mod)
-		o.str(`"`)
+	if !mod.IsZero() {
+		b = append(b, ` LAST_MODIFIED="`...)
+		b = appendInt(b, mod.Unix())
+		b = append(b, '"')
 	}
+	return b
 }

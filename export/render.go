@@ -2,6 +2,7 @@ package export
 
 import (
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -61,12 +62,7 @@ func (o *out) close() (int64, error) {
 	return o.n, o.err
 }
 
-func (o *out) str(s string)    { o.buf = append(o.buf, s...) }
-func (o *out) esc(s string)    { o.buf = appendEscaped(o.buf, s) }
-func (o *out) int(n int64)     { o.buf = strconv.AppendInt(o.buf, n, 10) }
-func (o *out) w3c(t time.Time) { o.buf = appendW3C(o.buf, t) }
-func (o *out) bool10(b bool)   { o.buf = append(o.buf, "01"[b2i(b)]) }
-func (o *out) yesno(b bool)    { o.str([2]string{"no", "yes"}[b2i(b)]) }
+func (o *out) str(s string) { o.buf = append(o.buf, s...) }
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -81,15 +77,50 @@ const UntitledFolder = "(untitled folder)"
 // DocumentTitle is the title of both files (HTML <TITLE>/<H1>, XBEL <title>).
 const DocumentTitle = "Bookmarks"
 
-// tags writes the tags comma-separated, escaped.
-func (o *out) tags(tags []string) {
+// appendTags appends the tags comma-separated, escaped.
+func appendTags(b []byte, tags []string) []byte {
 	for i, t := range tags {
 		if i > 0 {
-			o.buf = append(o.buf, ',')
+			b = append(b, ',')
 		}
-		o.esc(t)
+		b = appendEscaped(b, t)
 	}
+	return b
 }
+
+// appendInt is strconv.AppendInt(b, n, 10), faster for the non-negative values below
+// 10^10 that dates and ids are (one append of the exact length, two digits a step).
+func appendInt(b []byte, n int64) []byte {
+	if n < 0 || n >= 1e10 {
+		return strconv.AppendInt(b, n, 10)
+	}
+	w := 1
+	for p := int64(10); w < 10 && n >= p; p *= 10 {
+		w++
+	}
+	l := len(b)
+	b = slices.Grow(b, w)[:l+w]
+	d := b[l : l+w]
+	u := uint64(n)
+	i := w
+	for u >= 100 {
+		q := u / 100
+		j := (u - q*100) * 2
+		i -= 2
+		d[i], d[i+1] = digits2[j], digits2[j+1]
+		u = q
+	}
+	if u >= 10 {
+		d[0], d[1] = digits2[u*2], digits2[u*2+1]
+	} else {
+		d[0] = byte('0' + u)
+	}
+	return b
+}
+
+const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // appendW3C appends t in UTC as W3C-DTF to the second (2006-01-02T15:04:05Z); the
 // year must be within 0..9999. Same result as AppendFormat, several times faster

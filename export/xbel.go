@@ -40,66 +40,79 @@ func WriteXBEL(w io.Writer, t *Tree) (Stats, error) {
 	return st, err
 }
 
+// xbelFlags writes private, read-later, the end of
+// the start tag and the start of the title, indexed by private*2 + readLater.
+var xbelFlags = [4]string{
+	` private="no" read-later="no">` + "\n<title>",
+	` private="no" read-later="yes">` + "\n<title>",
+	` private="yes" read-later="no">` + "\n<title>",
+	` private="yes" read-later="yes">` + "\n<title>",
+}
+
 func xbelFolder(o *out, n *Node, st *Stats) {
 	for _, c := range n.Folders {
 		f := &c.Folder
-		o.str(`<folder id="f`)
-		o.int(f.ID)
-		o.str(`"`)
-		xbelDate(o, ` added="`, f.CreatedAt)
-		o.str(">\n<title>")
-		o.str(c.escName)
-		o.str("</title>\n")
+		b := append(o.buf, `<folder id="f`...)
+		b = appendInt(b, f.ID)
+		b = append(b, '"')
+		b = xbelDate(b, ` added="`, f.CreatedAt)
+		b = append(b, ">\n<title>"...)
+		b = append(b, c.escName...)
+		o.buf = append(b, "</title>\n"...)
 		st.Folders++
 		xbelFolder(o, c, st)
 		o.str("</folder>\n")
 		o.maybeFlush()
 	}
+	// The links are appended to a local slice (kept in registers), written back
+	// before a flush.
+	b := o.buf
 	for i := range n.Links {
 		l := &n.Links[i]
 		r := l.Row
-		o.str(`<bookmark id="b`)
-		o.int(r.ID)
-		o.str(`" href="`)
-		o.str(l.escURL)
-		o.str(`"`)
-		xbelDate(o, ` added="`, r.CreatedAt)
-		xbelDate(o, ` modified="`, r.UpdatedAt)
-		xbelDate(o, ` visited="`, r.VisitedAt)
+		b = append(b, `<bookmark id="b`...)
+		b = appendInt(b, r.ID)
+		b = append(b, `" href="`...)
+		b = append(b, l.escURL...)
+		b = append(b, '"')
+		b = xbelDate(b, ` added="`, r.CreatedAt)
+		b = xbelDate(b, ` modified="`, r.UpdatedAt)
+		b = xbelDate(b, ` visited="`, r.VisitedAt)
 		if len(l.Tags) > 0 {
-			o.str(` tags="`)
-			o.tags(l.Tags)
-			o.str(`"`)
+			b = append(b, ` tags="`...)
+			b = appendTags(b, l.Tags)
+			b = append(b, '"')
 		}
-		o.str(` private="`)
-		o.yesno(r.Private)
-		o.str(`" read-later="`)
-		o.yesno(r.ReadLater)
-		o.str("\">\n<title>")
-		o.str(l.escTitle)
-		o.str("</title>\n")
-		if l.Notes != "" {
-			o.str("<desc>")
-			o.str(l.escNotes)
-			o.str("</desc>\n")
+		b = append(b, xbelFlags[b2i(r.Private)*2+b2i(r.ReadLater)]...)
+		b = append(b, l.escTitle...)
+		if l.escNotes == "" {
+			b = append(b, "</title>\n</bookmark>\n"...)
+		} else {
+			b = append(b, "</title>\n<desc>"...)
+			b = append(b, l.escNotes...)
+			b = append(b, "</desc>\n</bookmark>\n"...)
 		}
-		o.str("</bookmark>\n")
 		st.Links++
-		o.maybeFlush()
+		if len(b) >= flushAt {
+			o.buf = b
+			o.flush()
+			b = o.buf
+		}
 	}
+	o.buf = b
 }
 
-// xbelDate writes attr (` name="`) and t when t is a date W3C-DTF can express.
-func xbelDate(o *out, attr string, t time.Time) {
+// xbelDate appends attr (` name="`) and t when t is a date W3C-DTF can express.
+func xbelDate(b []byte, attr string, t time.Time) []byte {
 	if t.IsZero() {
-		return
+		return b
 	}
 	if u := t.Unix(); u < minW3C || u > maxW3C { // years 0001..9999
-		return
+		return b
 	}
-	o.str(attr)
-	o.w3c(t)
-	o.str(`"`)
+	b = append(b, attr...)
+	b = appendW3C(b, t)
+	return append(b, '"')
 }
 
 // Unix seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
