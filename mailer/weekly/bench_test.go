@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/wneessen/go-mail"
 	"golang.org/x/sync/errgroup"
 
@@ -72,30 +74,38 @@ func BenchmarkWeeklyMailpit(b *testing.B) {
 	b.Logf("generated %d members x 200 links in %s; concurrency %d, SMTP pool %d", len(s.selected), time.Since(start).Round(time.Second), conc, conns)
 
 	var ours, naive, only []float64
+	var oursCPU, naiveCPU []cpuPerMsg
 	var peakEarly, peakAll uint64
+	cpu := newCPUMeter(b, s.cfg.State)
 	for r := 0; r < rounds; r++ {
 		period := fmt.Sprintf("2027-W%02d", 10+r)
 		side := os.Getenv("LINKBACKUP_BENCH_ONLY") // "ours" or "naive": profiling one side
 		var rate, nrate float64
 		var early, all uint64
+		var oc, nc cpuPerMsg
 		if side != "naive" {
 			clearMailpit(b, api)
+			c0 := cpu.read()
 			rate, early, all = runOurs(b, s, period)
+			oc = cpu.read().since(c0, len(s.selected))
 			peakEarly, peakAll = max(peakEarly, early), max(peakAll, all)
 			checkMailpit(b, api, len(s.selected))
-			ours = append(ours, rate)
+			ours, oursCPU = append(ours, rate), append(oursCPU, oc)
 		}
 		if side != "ours" {
 			clearMailpit(b, api)
+			c0 := cpu.read()
 			nrate = runNaive(b, s, smtpAddr, period, conc)
+			nc = cpu.read().since(c0, len(s.selected))
 			checkMailpit(b, api, len(s.selected))
-			naive = append(naive, nrate)
+			naive, naiveCPU = append(naive, nrate), append(naiveCPU, nc)
 		}
 		clearMailpit(b, api)
 		orate := runServerOnly(b, s, period, conc)
 		only = append(only, orate)
 		b.Logf("round %d: linkbackup %.0f msg/s, naive %.0f msg/s, server alone %.0f msg/s; heap peak %.1f MiB in the first 10%%, %.1f MiB overall",
 			r+1, rate, nrate, orate, float64(early)/(1<<20), float64(all)/(1<<20))
+		b.Logf("round %d: CPU per message: linkbackup %s, naive %s", r+1, oc, nc)
 	}
 	clearMailpit(b, api)
 	med := func(xs []float64) float64 {
@@ -108,8 +118,107 @@ func BenchmarkWeeklyMailpit(b *testing.B) {
 	b.ReportMetric(med(ours), "linkbackup_msg/s")
 	b.ReportMetric(med(naive), "naive_msg/s")
 	b.ReportMetric(med(only), "server_alone_msg/s")
+	medCPU := func(xs []cpuPerMsg) (g, p float64) {
+		var gs, ps []float64
+		for _, x := range xs {
+			gs, ps = append(gs, x.proc), append(ps, x.pg)
+		}
+		return med(gs), med(ps)
+	}
+	g, p := medCPU(oursCPU)
+	b.ReportMetric(g, "linkbackup_go_cpu_ms/msg")
+	b.ReportMetric(p, "linkbackup_pg_cpu_ms/msg")
+	g, p = medCPU(naiveCPU)
+	b.ReportMetric(g, "naive_go_cpu_ms/msg")
+	b.ReportMetric(p, "naive_pg_cpu_ms/msg")
 	b.ReportMetric(float64(peakEarly)/(1<<20), "heap_peak_first10%_MiB")
 	b.ReportMetric(float64(peakAll)/(1<<20), "heap_peak_MiB")
+}
+
+// cpuMeter reads the CPU time of this process (with the in-process sink, the sink's
+// too) and, when PostgreSQL runs on this machine, of the state database's server: its
+// postmaster and all its processes, live and exited, from /proc. The bench stack's
+// server is used by nothing else during a run.
+type cpuMeter struct{ postmaster int }
+
+type cpuSample struct{ proc, pg time.Duration }
+
+// cpuPerMsg is CPU milliseconds per message (pg < 0: not measured).
+type cpuPerMsg struct{ proc, pg float64 }
+
+func (c cpuPerMsg) String() string {
+	if c.pg < 0 {
+		return fmt.Sprintf("Go %.2f ms", c.proc)
+	}
+	return fmt.Sprintf("Go %.2f ms + PostgreSQL %.2f ms", c.proc, c.pg)
+}
+
+func newCPUMeter(b *testing.B, p interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) cpuMeter {
+	var pid int
+	if err := p.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		b.Fatal(err)
+	}
+	ppid, _, err := procCPU(pid)
+	if err != nil {
+		b.Logf("PostgreSQL CPU not measured: %v", err)
+		return cpuMeter{}
+	}
+	return cpuMeter{postmaster: ppid}
+}
+
+// procCPU returns a process's parent and its CPU time (with that of its waited-for
+// children) from /proc/PID/stat.
+func procCPU(pid int) (ppid int, cpu time.Duration, err error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: short", pid)
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	var ticks int64
+	for _, v := range f[11:15] { // utime stime cutime cstime
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return ppid, time.Duration(ticks) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+func (c cpuMeter) read() cpuSample {
+	var s cpuSample
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.proc = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if c.postmaster == 0 {
+		s.pg = -1
+		return s
+	}
+	_, s.pg, _ = procCPU(c.postmaster)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, cpu, err := procCPU(pid); err == nil && ppid == c.postmaster {
+			s.pg += cpu
+		}
+	}
+	return s
+}
+
+func (s cpuSample) since(s0 cpuSample, msgs int) cpuPerMsg {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(msgs) }
+	c := cpuPerMsg{proc: ms(s.proc - s0.proc), pg: -1}
+	if s.pg >= 0 && s0.pg >= 0 {
+		c.pg = ms(s.pg - s0.pg)
+	}
+	return c
 }
 
 // heapSampler records the peak live heap, separately for the first tenth of the run.
