@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -199,7 +200,103 @@ type worker struct {
 
 	once       sync.Once
 	qm, qf, ql string
+
+	batchOnce sync.Once
+	attempt   *batcher[ledgerKey, ledgerKey, attempt]
+	reply     *batcher[ledgerKey, reply, struct{}]
 }
+
+// ledgerKey names a ledger row.
+type ledgerKey struct {
+	period string
+	member int64
+}
+
+// attempt is the ledger's answer to "this job starts an attempt".
+type attempt struct {
+	ok       bool       // false: the row is sent already
+	prevAsOf *time.Time // as_of of the member's last sent period before this one
+}
+
+// reply is the server's answer to a delivered message.
+type reply struct {
+	key  ledgerKey
+	size int64
+	text string
+}
+
+// batchTimeout bounds one coalesced ledger statement (it runs for several jobs, so
+// under no job's context).
+const batchTimeout = 30 * time.Second
+
+func (w *worker) batchers() {
+	w.batchOnce.Do(func() {
+		c := w.cfg
+		// Step 1 for several jobs: mark the rows "sending" (attempts+1; a row already
+		// sent is left alone and not returned) and read each member's previous as_of.
+		// Rows are locked in key order, as any other statement taking several does.
+		attemptSQL := `WITH up AS (
+  INSERT INTO ` + c.table() + ` AS l (period, member_id, state, attempts, worker)
+  SELECT t.period, t.member_id, 'sending', 1, $3
+  FROM unnest($1::text[], $2::bigint[]) AS t(period, member_id) ORDER BY 1, 2
+  ON CONFLICT (period, member_id) DO UPDATE
+    SET state = 'sending', attempts = l.attempts + 1, worker = $3, updated_at = now()
+    WHERE l.state <> 'sent'
+  RETURNING l.period, l.member_id)
+SELECT up.period, up.member_id, (SELECT p.as_of FROM ` + c.table() + ` p
+  WHERE p.member_id = up.member_id AND p.period < up.period AND p.state = 'sent' ORDER BY p.period DESC LIMIT 1)
+FROM up`
+		w.attempt = &batcher[ledgerKey, ledgerKey, attempt]{max: 64, key: func(k ledgerKey) ledgerKey { return k },
+			flush: func(keys []ledgerKey) ([]attempt, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+				defer cancel()
+				periods, members := make([]string, len(keys)), make([]int64, len(keys))
+				for i, k := range keys {
+					periods[i], members[i] = k.period, k.member
+				}
+				rows, err := c.State.Query(ctx, attemptSQL, periods, members, c.WorkerName)
+				if err != nil {
+					return nil, err
+				}
+				got := make(map[ledgerKey]attempt, len(keys))
+				for rows.Next() {
+					var k ledgerKey
+					var a attempt
+					if err := rows.Scan(&k.period, &k.member, &a.prevAsOf); err != nil {
+						rows.Close()
+						return nil, err
+					}
+					a.ok = true
+					got[k] = a
+				}
+				if err := rows.Err(); err != nil {
+					return nil, err
+				}
+				out := make([]attempt, len(keys))
+				for i, k := range keys {
+					out[i] = got[k]
+				}
+				return out, nil
+			}}
+		replySQL := `UPDATE ` + c.table() + ` AS l SET size = t.size, last_reply = t.reply
+FROM (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS t(period, member_id, size, reply) ORDER BY 1, 2) AS t
+WHERE l.period = t.period AND l.member_id = t.member_id`
+		w.reply = &batcher[ledgerKey, reply, struct{}]{max: 64, key: func(r reply) ledgerKey { return r.key },
+			flush: func(rs []reply) ([]struct{}, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+				defer cancel()
+				periods, members, sizes, texts := make([]string, len(rs)), make([]int64, len(rs)), make([]int64, len(rs)), make([]string, len(rs))
+				for i, r := range rs {
+					periods[i], members[i], sizes[i], texts[i] = r.key.period, r.key.member, r.size, r.text
+				}
+				_, err := c.State.Exec(ctx, replySQL, periods, members, sizes, texts)
+				return make([]struct{}, len(rs)), err
+			}}
+	})
+}
+
+func (w *worker) attempts() *batcher[ledgerKey, ledgerKey, attempt] { w.batchers(); return w.attempt }
+func (w *worker) replies() *batcher[ledgerKey, reply, struct{}]     { w.batchers(); return w.reply }
 
 func (w *worker) stmts() (string, string, string) {
 	w.once.Do(func() { w.qm, w.qf, w.ql = memberStatements(w.cfg.Queries) })
@@ -221,25 +318,16 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 
 	// 1. Record the attempt; learn the previous export's time for "links added since".
-	var attempts int
-	var prevAsOf *time.Time
-	err := c.State.QueryRow(ctx, `WITH up AS (
-  INSERT INTO `+c.table()+` AS l (period, member_id, state, attempts, worker)
-  VALUES ($1, $2, 'sending', 1, $3)
-  ON CONFLICT (period, member_id) DO UPDATE
-    SET state = 'sending', attempts = l.attempts + 1, worker = $3, updated_at = now()
-    WHERE l.state <> 'sent'
-  RETURNING attempts)
-SELECT up.attempts, (SELECT p.as_of FROM `+c.table()+` p
-  WHERE p.member_id = $2 AND p.period < $1 AND p.state = 'sent' ORDER BY p.period DESC LIMIT 1)
-FROM up`, a.Period, a.MemberID, c.WorkerName).Scan(&attempts, &prevAsOf)
-	if errors.Is(err, pgx.ErrNoRows) {
-		log.Debug("already sent")
-		return nil
-	}
+	// Jobs starting together share one statement (w.attempt).
+	att, err := w.attempts().do(ledgerKey{a.Period, a.MemberID})
 	if err != nil {
 		return fmt.Errorf("weekly: ledger: %w", err)
 	}
+	if !att.ok {
+		log.Debug("already sent")
+		return nil
+	}
+	prevAsOf := att.prevAsOf
 
 	// 2. Read and render.
 	rows, err := w.load(ctx, a.MemberID)
@@ -311,9 +399,23 @@ WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID)
 		return w.failed(ctx, job, log, fmt.Errorf("weekly: begin: %w", err), rows.Member.Email)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: no-op
-	tag, err := tx.Exec(ctx, `UPDATE `+c.table()+`
+	// SET LOCAL rides in the same round trip as the UPDATE: River's completion
+	// statement (JobCompleteTx) is then bound to its cached generic plan instead of
+	// being planned again for every job, which cost more than running it.
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	b.Queue(`UPDATE `+c.table()+`
 SET state = 'sent', recipient = $3, message_id = $4, as_of = $5, download_key = $6, sent_at = now(), updated_at = now()
 WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID, rows.Member.Email, messageID, asOf, downloadKey)
+	br := tx.SendBatch(ctx, b)
+	_, err = br.Exec()
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return w.failed(ctx, job, log, fmt.Errorf("weekly: ledger: %w", err), rows.Member.Email)
 	}
@@ -334,8 +436,9 @@ WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID,
 		log.Error("message accepted by the server but the ledger commit failed: it may be sent again", "err", err)
 		return fmt.Errorf("weekly: commit after delivery: %w", err)
 	}
-	if _, err := c.State.Exec(context.WithoutCancel(ctx), `UPDATE `+c.table()+` SET size = $3, last_reply = $4
-WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID, res.Size, truncate(res.Reply, 500)); err != nil {
+	// The reply is informative: recorded after the commit, so it adds nothing to the
+	// window; jobs finishing together share one statement.
+	if _, err := w.replies().do(reply{ledgerKey{a.Period, a.MemberID}, res.Size, truncate(res.Reply, 500)}); err != nil {
 		log.Warn("recording the server reply", "err", err)
 	}
 	log.Debug("sent", "bytes", res.Size, "reply", res.Reply)
