@@ -2,7 +2,6 @@ package export
 
 import (
 	"io"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,10 +20,11 @@ type Stats struct {
 // out buffers small appends and writes them to w in chunks of about flushAt bytes. It
 // remembers the first write error; later appends are then discarded.
 type out struct {
-	w   io.Writer
-	buf []byte
-	n   int64
-	err error
+	w     io.Writer
+	buf   []byte
+	n     int64
+	err   error
+	dates w3cCache // XBEL dates
 }
 
 const flushAt = 32 << 10
@@ -88,21 +88,15 @@ func appendTags(b []byte, tags []string) []byte {
 	return b
 }
 
-// appendInt is strconv.AppendInt(b, n, 10), faster for the non-negative values below
-// 10^10 that dates and ids are (one append of the exact length, two digits a step).
+// appendInt is strconv.AppendInt(b, n, 10), faster for the non-negative values that
+// dates and ids are (two digits a step, one append).
 func appendInt(b []byte, n int64) []byte {
-	if n < 0 || n >= 1e10 {
+	if n < 0 {
 		return strconv.AppendInt(b, n, 10)
 	}
-	w := 1
-	for p := int64(10); w < 10 && n >= p; p *= 10 {
-		w++
-	}
-	l := len(b)
-	b = slices.Grow(b, w)[:l+w]
-	d := b[l : l+w]
+	var d [20]byte
+	i := len(d)
 	u := uint64(n)
-	i := w
 	for u >= 100 {
 		q := u / 100
 		j := (u - q*100) * 2
@@ -111,11 +105,13 @@ func appendInt(b []byte, n int64) []byte {
 		u = q
 	}
 	if u >= 10 {
-		d[0], d[1] = digits2[u*2], digits2[u*2+1]
+		i -= 2
+		d[i], d[i+1] = digits2[u*2], digits2[u*2+1]
 	} else {
-		d[0] = byte('0' + u)
+		i--
+		d[i] = byte('0' + u)
 	}
-	return b
+	return append(b, d[i:]...)
 }
 
 const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
@@ -123,36 +119,67 @@ const digits2 = "000102030405060708091011121314151617181920212223242526272829303
 	"8081828384858687888990919293949596979899"
 
 // appendW3C appends t in UTC as W3C-DTF to the second (2006-01-02T15:04:05Z); the
-// year must be within 0..9999. Same result as AppendFormat, several times faster
-// (civil date from days: H. Hinnant's algorithm).
+// year must be within 0..9999. Same result as AppendFormat, several times faster.
 func appendW3C(b []byte, t time.Time) []byte {
+	var c w3cCache
+	return c.append(b, t)
+}
+
+// w3cCache formats W3C-DTF dates, remembering the last days seen (direct-mapped by
+// day number): a member's dates (added, modified) often fall on the same few days.
+type w3cCache struct {
+	e [8]w3cDay
+}
+
+type w3cDay struct {
+	days  int64
+	valid bool
+	ymd   [11]byte // "YYYY-MM-DDT" of days
+}
+
+// append appends t like appendW3C.
+func (c *w3cCache) append(b []byte, t time.Time) []byte {
 	secs := t.Unix()
 	days := secs / 86400
 	if secs%86400 < 0 {
 		days--
 	}
-	rem := int(secs - days*86400)
-	z := days + 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
+	e := &c.e[days&7]
+	if !e.valid || days != e.days {
+		e.set(days)
 	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := int(doy - (153*mp+2)/5 + 1)
-	mo := int(mp + 3)
-	if mp >= 10 {
-		mo = int(mp - 9)
-	}
-	y := int(yoe + era*400)
-	if mo <= 2 {
-		y++
-	}
+	rem := uint32(secs - days*86400)
 	h, mi, s := rem/3600, rem/60%60, rem%60
-	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
-		byte('0'+s/10), byte('0'+s%10), 'Z')
+	return append(b, e.ymd[0], e.ymd[1], e.ymd[2], e.ymd[3], e.ymd[4], e.ymd[5], e.ymd[6], e.ymd[7], e.ymd[8], e.ymd[9], e.ymd[10],
+		digits2[h*2], digits2[h*2+1], ':', digits2[mi*2], digits2[mi*2+1], ':', digits2[s*2], digits2[s*2+1], 'Z')
+}
+
+// set computes the civil date of a day number (days since 1970-01-01, year 0..9999)
+// with H. Hinnant's algorithm and stores it as "YYYY-MM-DDT". Days from 0000-03-01 on
+// are non-negative after the shift, so unsigned arithmetic does.
+func (e *w3cDay) set(days int64) {
+	var y, mo, d uint64
+	if z := days + 719468; z >= 0 {
+		doe := uint64(z) % 146097
+		era := uint64(z) / 146097
+		yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+		doy := doe - (365*yoe + yoe/4 - yoe/100)
+		mp := (5*doy + 2) / 153
+		d = doy - (153*mp+2)/5 + 1
+		mo = mp + 3
+		if mp >= 10 {
+			mo = mp - 9
+		}
+		y = yoe + era*400
+		if mo <= 2 {
+			y++
+		}
+	} else { // before 0000-03-01: not written (see minW3C), formatted for completeness
+		tm := time.Unix(days*86400, 0).UTC()
+		y, mo, d = uint64(max(tm.Year(), 0)), uint64(tm.Month()), uint64(tm.Day())
+	}
+	hi, lo := y/100%100, y%100
+	e.ymd = [11]byte{digits2[hi*2], digits2[hi*2+1], digits2[lo*2], digits2[lo*2+1], '-',
+		digits2[mo*2], digits2[mo*2+1], '-', digits2[d*2], digits2[d*2+1], 'T'}
+	e.days, e.valid = days, true
 }

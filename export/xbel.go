@@ -55,7 +55,7 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 		b := append(o.buf, `<folder id="f`...)
 		b = appendInt(b, f.ID)
 		b = append(b, '"')
-		b = xbelDate(b, ` added="`, f.CreatedAt)
+		b = xbelDate(b, &o.dates, ` added="`, f.CreatedAt)
 		b = append(b, ">\n<title>"...)
 		b = append(b, c.escName...)
 		o.buf = append(b, "</title>\n"...)
@@ -75,9 +75,9 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 		b = append(b, `" href="`...)
 		b = append(b, l.escURL...)
 		b = append(b, '"')
-		b = xbelDate(b, ` added="`, r.CreatedAt)
-		b = xbelDate(b, ` modified="`, r.UpdatedAt)
-		b = xbelDate(b, ` visited="`, r.VisitedAt)
+		b = xbelDate(b, &o.dates, ` added="`, r.CreatedAt)
+		b = xbelDate(b, &o.dates, ` modified="`, r.UpdatedAt)
+		b = xbelDate(b, &o.dates, ` visited="`, r.VisitedAt)
 		if len(l.Tags) > 0 {
 			b = append(b, ` tags="`...)
 			b = appendTags(b, l.Tags)
@@ -103,7 +103,7 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 }
 
 // xbelDate appends attr (` name="`) and t when t is a date W3C-DTF can express.
-func xbelDate(b []byte, attr string, t time.Time) []byte {
+func xbelDate(b []byte, c *w3cCache, attr string, t time.Time) []byte {
 	if t.IsZero() {
 		return b
 	}
@@ -111,7 +111,7 @@ func xbelDate(b []byte, attr string, t time.Time) []byte {
 		return b
 	}
 	b = append(b, attr...)
-	b = appendW3C(b, t)
+	b = c.append(b, t)
 	return append(b, '"')
 }
 
