@@ -2,6 +2,7 @@ package export
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,6 +50,13 @@ func FuzzBookmark(f *testing.F) {
 		}
 		if b.escURL != EscapeText(wantURL) || b.escTitle != EscapeText(wantTitle) || b.escNotes != EscapeText(wantNotes) {
 			t.Fatalf("escaped fields differ for %q %q %q", url, title, notes)
+		}
+		var escTags []string
+		for _, tg := range wantTags {
+			escTags = append(escTags, EscapeText(tg))
+		}
+		if b.escTags != strings.Join(escTags, ",") {
+			t.Fatalf("escaped tags %q, want %q", b.escTags, escTags)
 		}
 		if b.Unsafe != UnsafeURL(url) {
 			t.Fatalf("Unsafe(%q) = %v", url, b.Unsafe)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // Member is the owner of an export. BuildTree uses only ID (in warnings); Email and
@@ -68,42 +69,101 @@ type Bookmark struct {
 	// link is left out of the HTML file.
 	Unsafe bool
 
-	// The text escaped once for both formats.
-	escURL, escTitle, escNotes string
+	// The text escaped once for both formats; escTags is Tags escaped and
+	// comma-joined. They may point into the Builder's arena.
+	escURL, escTitle, escNotes, escTags string
+}
+
+// bookmark cleans and escapes l (with a Builder of its own).
+func bookmark(l *Link) Bookmark {
+	var b Builder
+	return b.bookmark(l)
 }
 
 // bookmark cleans and escapes l. Plain ASCII text, the common case, is recognised by
-// one classify pass per string and neither copied nor scanned again.
-func bookmark(l *Link) Bookmark {
-	b := Bookmark{Row: l, URL: l.URL, Title: l.Title, Notes: l.Notes, Tags: cleanTags(l.Tags), Unsafe: UnsafeURL(l.URL)}
-	cu := classify(b.URL)
+// one classify pass per string and neither copied nor scanned again; escaped text goes
+// to b's arena.
+func (b *Builder) bookmark(l *Link) Bookmark {
+	tags, tagsEsc := cleanTags(l.Tags)
+	bm := Bookmark{Row: l, URL: l.URL, Title: l.Title, Notes: l.Notes, Tags: tags, Unsafe: UnsafeURL(l.URL)}
+	cu := classify(bm.URL)
 	if cu&(clsCtl|clsTabLF|clsURLBad|clsHigh) != 0 {
-		b.URL = CleanURL(b.URL)
-		cu = classify(b.URL)
+		bm.URL = CleanURL(bm.URL)
+		cu = classify(bm.URL)
 	}
-	ct := classify(b.Title)
-	if ct&(clsCtl|clsTabLF|clsHigh) != 0 || spaceAtEdge(b.Title) || b.Title == "" {
-		if b.Title = CleanTitle(b.Title); b.Title == "" {
-			b.Title = b.URL
+	ct := classify(bm.Title)
+	if ct&(clsCtl|clsTabLF|clsHigh) != 0 || spaceAtEdge(bm.Title) || bm.Title == "" {
+		if bm.Title = CleanTitle(bm.Title); bm.Title == "" {
+			bm.Title = bm.URL
 		}
-		ct = classify(b.Title)
+		ct = classify(bm.Title)
 	}
-	cn := classify(b.Notes)
-	if cn&(clsCtl|clsHigh) != 0 || cn&clsTabLF != 0 && b.Notes != "" && isEdgeTabLF(b.Notes) || spaceAtEdge(b.Notes) {
-		b.Notes = CleanNotes(b.Notes)
-		cn = classify(b.Notes)
+	cn := classify(bm.Notes)
+	if cn&(clsCtl|clsHigh) != 0 || cn&clsTabLF != 0 && bm.Notes != "" && isEdgeTabLF(bm.Notes) || spaceAtEdge(bm.Notes) {
+		bm.Notes = CleanNotes(bm.Notes)
+		cn = classify(bm.Notes)
 	}
-	b.escURL, b.escTitle, b.escNotes = b.URL, b.Title, b.Notes
+	bm.escURL, bm.escTitle, bm.escNotes = bm.URL, bm.Title, bm.Notes
 	if cu&clsEsc != 0 {
-		b.escURL = EscapeText(b.URL)
+		bm.escURL = b.escape(bm.URL)
 	}
 	if ct&clsEsc != 0 {
-		b.escTitle = EscapeText(b.Title)
+		bm.escTitle = b.escape(bm.Title)
 	}
 	if cn&clsEsc != 0 {
-		b.escNotes = EscapeText(b.Notes)
+		bm.escNotes = b.escape(bm.Notes)
 	}
-	return b
+	switch {
+	case len(tags) == 1 && !tagsEsc:
+		bm.escTags = tags[0]
+	case len(tags) > 0:
+		bm.escTags = b.joinTags(tags)
+	}
+	return bm
+}
+
+// arenaChunk is the size of the blocks the Builder's arena is allocated in.
+const arenaChunk = 64 << 10
+
+// reserve makes room for n more bytes in the arena. A full block is left to the
+// strings that point into it and a new one is started (never grown in place: the
+// strings handed out stay valid).
+func (b *Builder) reserve(n int) {
+	if cap(b.arena)-len(b.arena) < n {
+		b.arena = make([]byte, 0, max(arenaChunk, n))
+	}
+}
+
+// arenaString returns the arena's bytes from start on as a string; they are never
+// written again before the next Build.
+func (b *Builder) arenaString(start int) string {
+	s := b.arena[start:]
+	return unsafe.String(unsafe.SliceData(s), len(s))
+}
+
+// escape returns s escaped (appendEscaped), in the arena.
+func (b *Builder) escape(s string) string {
+	b.reserve(6 * len(s)) // "&quot;" is the longest replacement
+	start := len(b.arena)
+	b.arena = appendEscaped(b.arena, s)
+	return b.arenaString(start)
+}
+
+// joinTags returns the tags escaped and comma-joined, in the arena.
+func (b *Builder) joinTags(tags []string) string {
+	n := 0
+	for _, t := range tags {
+		n += 6*len(t) + 1
+	}
+	b.reserve(n)
+	start := len(b.arena)
+	for i, t := range tags {
+		if i > 0 {
+			b.arena = append(b.arena, ',')
+		}
+		b.arena = appendEscaped(b.arena, t)
+	}
+	return b.arenaString(start)
 }
 
 func isEdgeTabLF(s string) bool {
@@ -111,10 +171,14 @@ func isEdgeTabLF(s string) bool {
 	return a == '\t' || a == '\n' || z == '\t' || z == '\n'
 }
 
-// cleanTags returns tags cleaned, without empty ones; tags itself when all are clean.
-func cleanTags(tags []string) []string {
+// cleanTags returns tags cleaned, without empty ones (tags itself when all are clean),
+// and whether one of them holds a character to escape.
+func cleanTags(tags []string) ([]string, bool) {
+	var cls uint8
 	for i, t := range tags {
-		if t != "" && classify(t)&(clsCtl|clsTabLF|clsComma|clsHigh) == 0 && !spaceAtEdge(t) {
+		c := classify(t)
+		cls |= c
+		if t != "" && c&(clsCtl|clsTabLF|clsComma|clsHigh) == 0 && !spaceAtEdge(t) {
 			continue
 		}
 		if c := CleanTag(t); c != t || c == "" {
@@ -123,12 +187,13 @@ func cleanTags(tags []string) []string {
 			for _, t := range tags[i:] {
 				if c := CleanTag(t); c != "" {
 					out = append(out, c)
+					cls |= classify(c)
 				}
 			}
-			return out
+			return out, cls&clsEsc != 0
 		}
 	}
-	return tags
+	return tags, cls&clsEsc != 0
 }
 
 // Tree is one member's bookmarks, ready to render. Build it with BuildTree; the
@@ -216,6 +281,7 @@ type Builder struct {
 	state                          []uint8
 	ids                            []int64
 	index                          map[int64]int32
+	arena                          []byte // escaped text of the current tree
 }
 
 // resize returns s with length n and zeroed elements, reusing its array when large enough.
@@ -233,6 +299,10 @@ func resize[T any](s []T, n int) []T {
 func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 	b.tree = Tree{Member: m}
 	t := &b.tree
+	if cap(b.arena) > 4*arenaChunk { // do not keep a block a huge title grew
+		b.arena = nil
+	}
+	b.arena = b.arena[:0]
 	var warns []Warning
 	warn := func(kind string, id int64, ref ...int64) {
 		i := slices.IndexFunc(warns, func(w Warning) bool { return w.Kind == kind })
@@ -261,7 +331,11 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 		if f.Name = CleanTitle(f.Name); f.Name == "" {
 			f.Name = UntitledFolder
 		}
-		nodes = append(nodes, Node{Folder: f, escName: escapeString(f.Name)})
+		esc := f.Name
+		if classify(esc)&clsEsc != 0 {
+			esc = b.escape(esc)
+		}
+		nodes = append(nodes, Node{Folder: f, escName: esc})
 	}
 	b.nodes = nodes
 	t.Folders = len(nodes)
@@ -360,10 +434,10 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 		switch w := where[i]; {
 		case w == -2:
 		case w < 0:
-			t.Root.Links = append(t.Root.Links, bookmark(&links[i]))
+			t.Root.Links = append(t.Root.Links, b.bookmark(&links[i]))
 			t.Links++
 		default:
-			nodes[w].Links = append(nodes[w].Links, bookmark(&links[i]))
+			nodes[w].Links = append(nodes[w].Links, b.bookmark(&links[i]))
 			t.Links++
 		}
 	}

@@ -69,9 +69,9 @@ func htmlFolder(o *out, n *Node, st *Stats) {
 			b = append(b, `" LAST_MODIFIED="`...)
 			b = appendInt(b, r.UpdatedAt.Unix())
 		}
-		if len(l.Tags) > 0 {
+		if l.escTags != "" {
 			b = append(b, `" TAGS="`...)
-			b = appendTags(b, l.Tags)
+			b = append(b, l.escTags...)
 		}
 		b = append(b, htmlFlags[b2i(r.Private)*2+b2i(r.ReadLater)]...)
 		b = append(b, l.escTitle...)

@@ -77,17 +77,6 @@ const UntitledFolder = "(untitled folder)"
 // DocumentTitle is the title of both files (HTML <TITLE>/<H1>, XBEL <title>).
 const DocumentTitle = "Bookmarks"
 
-// appendTags appends the tags comma-separated, escaped.
-func appendTags(b []byte, tags []string) []byte {
-	for i, t := range tags {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendEscaped(b, t)
-	}
-	return b
-}
-
 // appendInt is strconv.AppendInt(b, n, 10), faster for the non-negative values that
 // dates and ids are (two digits a step, one append).
 func appendInt(b []byte, n int64) []byte {

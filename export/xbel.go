@@ -78,9 +78,9 @@ func xbelFolder(o *out, n *Node, st *Stats) {
 		b = xbelDate(b, &o.dates, ` added="`, r.CreatedAt)
 		b = xbelDate(b, &o.dates, ` modified="`, r.UpdatedAt)
 		b = xbelDate(b, &o.dates, ` visited="`, r.VisitedAt)
-		if len(l.Tags) > 0 {
+		if l.escTags != "" {
 			b = append(b, ` tags="`...)
-			b = appendTags(b, l.Tags)
+			b = append(b, l.escTags...)
 			b = append(b, '"')
 		}
 		b = append(b, xbelFlags[b2i(r.Private)*2+b2i(r.ReadLater)]...)
