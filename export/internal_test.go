@@ -2,6 +2,7 @@ package export
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,17 @@ func FuzzBookmark(f *testing.F) {
 			t.Fatalf("Unsafe(%q) = %v", url, b.Unsafe)
 		}
 	})
+}
+
+func TestAppendInt(t *testing.T) {
+	for _, n := range []int64{0, 1, 9, 10, 99, 100, 12345, 999999999, 1e9, 1700000000, 9999999999, 1e10, 1<<63 - 1, -1, -1700000000, -1 << 63} {
+		if got, want := string(appendInt([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
+			t.Fatalf("appendInt(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for n := int64(1); n < 1e10; n = n*7 + 3 {
+		if got, want := string(appendInt(nil, n)), strconv.FormatInt(n, 10); got != want {
+			t.Fatalf("appendInt(%d) = %q, want %q", n, got, want)
+		}
+	}
 }
