@@ -147,7 +147,7 @@ func TestReadersAgree(t *testing.T) {
 // TestXMLLintRejects proves that the validation above is real: the DTD is found through
 // the catalog and an undeclared attribute or a bad content model fails.
 func TestXMLLintRejects(t *testing.T) {
-	tree, _ := export.BuildTree(export.Member{ID: 1}, nil, []export.Link{{ID: 1, URL: "https://x.test/"}})
+	tree, _ := export.BuildTree(export.Member{ID: 1}, nil, []export.Link{{ID: 1, URL: "https://x.test/", Private: true, ReadLater: true}})
 	var x bytes.Buffer
 	if _, err := export.WriteXBEL(&x, tree); err != nil {
 		t.Fatal(err)
@@ -156,11 +156,11 @@ func TestXMLLintRejects(t *testing.T) {
 		t.Fatalf("valid document rejected: %v", err)
 	}
 	for name, broken := range map[string]string{
-		"undeclared attribute": strings.Replace(x.String(), ` read-later="no"`, ` readlater="no"`, 1),
+		"undeclared attribute": strings.Replace(x.String(), ` read-later="yes"`, ` readlater="yes"`, 1),
 		"no extension subset":  strings.Replace(x.String(), "<!ENTITY % local.url.att", "<!ENTITY % local.other.att", 1),
 		"title after desc":     strings.Replace(x.String(), "<title>https://x.test/</title>", "<desc>d</desc><title>t</title>", 1),
 		"numeric id":           strings.Replace(x.String(), `id="b1"`, `id="1"`, 1),
-		"bad enumeration":      strings.Replace(x.String(), `private="no"`, `private="0"`, 1),
+		"bad enumeration":      strings.Replace(x.String(), `private="yes"`, `private="1"`, 1),
 	} {
 		if broken == x.String() {
 			t.Fatalf("%s: replacement did not apply", name)
