@@ -12,7 +12,9 @@
 // (linkbackup worker, or export --mail in-process) then run the jobs:
 //
 //  1. the ledger row goes to "sending" and attempts+1 (committed before any SMTP);
-//     a row already "sent" ends the job at once ("already sent");
+//     a row already "sent" ends the job at once ("already sent"). Jobs of one process
+//     that start while such a statement is running share the next one (one INSERT
+//     ... ON CONFLICT over several rows, in key order; see batcher);
 //  2. the member's folders and links are read (export/pgsource, one member) and
 //     rendered into the zip (export.WriteZip); above MaxAttachment the zip is put in
 //     the store under exports/<period>/ and the message carries a pre-signed link;
@@ -22,7 +24,15 @@
 //  4. on the server's 250 the transaction commits; on any failure it rolls back and
 //     the failure is recorded: 5xx or an unusable address -> "failed" for that
 //     member only (river.JobCancel, no retry); anything else -> back to "queued" and
-//     River retries with backoff, "failed" once attempts are exhausted.
+//     River retries with backoff, "failed" once attempts are exhausted. After the
+//     commit the server's reply and the message size are written to the row, shared
+//     like step 1 with the jobs finishing at the same time (best effort: a crash
+//     between the commit and this write leaves the row "sent" without its reply).
+//
+// Per message the state database sees River's fetch (shared by the jobs fetched
+// together) and the job's completion, and from the ledger at most the attempt mark,
+// the "sent" UPDATE with BEGIN/COMMIT, and the reply; the source database one
+// pipelined round trip of three statements.
 //
 // # The at-least-once window
 //
