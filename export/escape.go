@@ -160,6 +160,17 @@ func UnsafeURL(raw string) bool {
 func appendEscaped(dst []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
+		for i+8 <= len(s) { // skip 8 plain bytes at a time
+			q := s[i : i+8]
+			if escapeByte[q[0]] || escapeByte[q[1]] || escapeByte[q[2]] || escapeByte[q[3]] ||
+				escapeByte[q[4]] || escapeByte[q[5]] || escapeByte[q[6]] || escapeByte[q[7]] {
+				break
+			}
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		if !escapeByte[s[i]] {
 			continue
 		}
@@ -347,14 +358,23 @@ var classTable = func() (t [256]uint8) {
 // classify returns the union of the classes of s's bytes.
 func classify(s string) uint8 {
 	var c, d uint8
-	for len(s) >= 8 { // 8 bytes a step, two chains
-		q := s[:8]
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			c |= classTable[s[i]]
+		}
+		return c
+	}
+	// 8 bytes a step in two chains; the tail as the last 8 bytes (overlapping).
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		q := s[i : i+8]
 		c |= classTable[q[0]] | classTable[q[1]] | classTable[q[2]] | classTable[q[3]]
 		d |= classTable[q[4]] | classTable[q[5]] | classTable[q[6]] | classTable[q[7]]
-		s = s[8:]
 	}
-	for i := 0; i < len(s); i++ {
-		c |= classTable[s[i]]
+	if i < len(s) {
+		q := s[len(s)-8:]
+		c |= classTable[q[0]] | classTable[q[1]] | classTable[q[2]] | classTable[q[3]]
+		d |= classTable[q[4]] | classTable[q[5]] | classTable[q[6]] | classTable[q[7]]
 	}
 	return c | d
 }

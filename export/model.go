@@ -117,7 +117,7 @@ func (b *Builder) bookmark(l *Link) Bookmark {
 	case len(tags) == 1 && !tagsEsc:
 		bm.escTags = tags[0]
 	case len(tags) > 0:
-		bm.escTags = b.joinTags(tags)
+		bm.escTags = b.joinTags(tags, tagsEsc)
 	}
 	return bm
 }
@@ -149,11 +149,14 @@ func (b *Builder) escape(s string) string {
 	return b.arenaString(start)
 }
 
-// joinTags returns the tags escaped and comma-joined, in the arena.
-func (b *Builder) joinTags(tags []string) string {
+// joinTags returns the tags comma-joined, in the arena, escaped when esc is set.
+func (b *Builder) joinTags(tags []string, esc bool) string {
 	n := 0
 	for _, t := range tags {
-		n += 6*len(t) + 1
+		n += len(t) + 1
+	}
+	if esc {
+		n *= 6
 	}
 	b.reserve(n)
 	start := len(b.arena)
@@ -161,7 +164,11 @@ func (b *Builder) joinTags(tags []string) string {
 		if i > 0 {
 			b.arena = append(b.arena, ',')
 		}
-		b.arena = appendEscaped(b.arena, t)
+		if esc {
+			b.arena = appendEscaped(b.arena, t)
+		} else {
+			b.arena = append(b.arena, t...)
+		}
 	}
 	return b.arenaString(start)
 }
