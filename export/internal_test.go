@@ -24,6 +24,25 @@ func TestAppendW3CEverywhere(t *testing.T) {
 	}
 }
 
+// TestW3CCache checks the day cache the XBEL writer reuses across dates (hits, misses,
+// evictions) against time.AppendFormat, every 7 hours and 13 seconds from 1900 to 2100,
+// each time followed by the same minute of the day before.
+func TestW3CCache(t *testing.T) {
+	lo := time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	hi := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	var c w3cCache
+	var got, want []byte
+	for s := lo; s <= hi; s += 7*3600 + 13 {
+		for _, u := range []int64{s, s - 86400} {
+			tm := time.Unix(u, 0)
+			got = c.append(got[:0], tm)
+			if want = tm.UTC().AppendFormat(want[:0], "2006-01-02T15:04:05Z"); string(got) != string(want) {
+				t.Fatalf("%d: got %s, want %s", u, got, want)
+			}
+		}
+	}
+}
+
 // FuzzBookmark checks bookmark's fast paths against the plain definition: the public
 // Clean* functions, then EscapeText.
 func FuzzBookmark(f *testing.F) {

@@ -1,7 +1,10 @@
 package export
 
 import (
+	"encoding/binary"
 	"io"
+	"math/bits"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -78,33 +81,56 @@ const UntitledFolder = "(untitled folder)"
 const DocumentTitle = "Bookmarks"
 
 // appendInt is strconv.AppendInt(b, n, 10), faster for the non-negative values below
-// 10^10 that dates (Unix seconds) and ids are: fixed digit positions, two digits a step
-// with divisions by constants only.
+// 10^10 that dates (Unix seconds) and ids are: ten digits at fixed positions, two at a
+// time from a table, stored as two words.
 func appendInt(b []byte, n int64) []byte {
 	if n < 0 || n >= 1e10 {
 		return strconv.AppendInt(b, n, 10)
 	}
-	hi := uint32(uint64(n) / 1e8) // 0..99
-	lo := uint32(uint64(n) - uint64(hi)*1e8)
-	a := lo / 10000
-	c := lo - a*10000
-	a1, a2 := a/100, a%100
-	c1, c2 := c/100, c%100
-	d := [10]byte{digits2[hi*2], digits2[hi*2+1], digits2[a1*2], digits2[a1*2+1], digits2[a2*2], digits2[a2*2+1],
-		digits2[c1*2], digits2[c1*2+1], digits2[c2*2], digits2[c2*2+1]}
-	if n >= 1e9 {
-		return append(b, d[:]...)
+	u := uint64(n)
+	hi := uint32(u / 1e8) // < 100
+	lo := uint32(u - uint64(hi)*1e8)
+	a, c := lo/10000, lo%10000
+	y := pairs[hi%100] // digits 1-2 of 10
+	x := uint64(pairs[a/100%100]) | uint64(pairs[a%100])<<16 | uint64(pairs[c/100%100])<<32 | uint64(pairs[c%100])<<48
+	w := (bits.Len64(u|1)*1233)>>12 + 1 // digits of n
+	if w > 1 && u < pow10[w-1] {
+		w--
 	}
-	w := 1 // digits of n
-	for p := uint64(10); w < 10 && uint64(n) >= p; p *= 10 {
-		w++
+	l := len(b)
+	b = room(b, 10)
+	p := b[l : l+10]
+	switch {
+	case w <= 8: // the last w digits of x, moved to its first bytes
+		binary.LittleEndian.PutUint64(p, x>>(64-8*w))
+	case w == 9:
+		p[0] = byte(y >> 8)
+		binary.LittleEndian.PutUint64(p[1:], x)
+	default:
+		binary.LittleEndian.PutUint16(p, y)
+		binary.LittleEndian.PutUint64(p[2:], x)
 	}
-	return append(b, d[10-w:]...)
+	return b[:l+w]
 }
 
-const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
-	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
-	"8081828384858687888990919293949596979899"
+// room returns b with capacity for n more bytes (same length): the fixed-size stores
+// above write into it directly instead of appending a temporary array.
+func room(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		b = slices.Grow(b, n)
+	}
+	return b
+}
+
+var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10}
+
+// pairs[i] is the two ASCII digits of i, the first in the low byte (little-endian).
+var pairs = func() (p [100]uint16) {
+	for i := range p {
+		p[i] = uint16('0'+i/10) | uint16('0'+i%10)<<8
+	}
+	return p
+}()
 
 // appendW3C appends t in UTC as W3C-DTF to the second (2006-01-02T15:04:05Z); the
 // year must be within 0..9999. Same result as AppendFormat, several times faster.
@@ -122,7 +148,8 @@ type w3cCache struct {
 type w3cDay struct {
 	days  int64
 	valid bool
-	ymd   [11]byte // "YYYY-MM-DDT" of days
+	ymd   uint64 // "YYYY-MM-" of days, little-endian
+	dd    uint64 // "DDT" of days, little-endian
 }
 
 // append appends t like appendW3C.
@@ -137,9 +164,15 @@ func (c *w3cCache) append(b []byte, t time.Time) []byte {
 		e.set(days)
 	}
 	rem := uint32(secs - days*86400)
-	h, mi, s := rem/3600, rem/60%60, rem%60
-	return append(b, e.ymd[0], e.ymd[1], e.ymd[2], e.ymd[3], e.ymd[4], e.ymd[5], e.ymd[6], e.ymd[7], e.ymd[8], e.ymd[9], e.ymd[10],
-		digits2[h*2], digits2[h*2+1], ':', digits2[mi*2], digits2[mi*2+1], ':', digits2[s*2], digits2[s*2+1], 'Z')
+	h, mi, s := rem/3600%100, rem/60%60, rem%60
+	// "YYYY-MM-" "DDTHH:MM" ":SSZ"
+	l := len(b)
+	b = room(b, 20)
+	d := b[l : l+20]
+	binary.LittleEndian.PutUint64(d[0:], e.ymd)
+	binary.LittleEndian.PutUint64(d[8:], e.dd|uint64(pairs[h])<<24|':'<<40|uint64(pairs[mi])<<48)
+	binary.LittleEndian.PutUint32(d[16:], ':'|uint32(pairs[s])<<8|'Z'<<24)
+	return b[:l+20]
 }
 
 // set computes the civil date of a day number (days since 1970-01-01, year 0..9999)
@@ -166,8 +199,7 @@ func (e *w3cDay) set(days int64) {
 		tm := time.Unix(days*86400, 0).UTC()
 		y, mo, d = uint64(max(tm.Year(), 0)), uint64(tm.Month()), uint64(tm.Day())
 	}
-	hi, lo := y/100%100, y%100
-	e.ymd = [11]byte{digits2[hi*2], digits2[hi*2+1], digits2[lo*2], digits2[lo*2+1], '-',
-		digits2[mo*2], digits2[mo*2+1], '-', digits2[d*2], digits2[d*2+1], 'T'}
+	e.ymd = uint64(pairs[y/100%100]) | uint64(pairs[y%100])<<16 | '-'<<32 | uint64(pairs[mo%100])<<40 | '-'<<56
+	e.dd = uint64(pairs[d%100]) | 'T'<<16
 	e.days, e.valid = days, true
 }
