@@ -15,6 +15,11 @@ type catTable struct {
 	Parent       string
 	Bytes        int64
 	CanRead      bool
+	// Binary: every column's type is built in and has a binary form that means the same
+	// on any server (no OIDs inside: no reg* types; user types, enums and domains have
+	// cluster-specific OIDs that binary arrays and records carry), so COPY can use the
+	// binary format: cheaper to write, read and load than text.
+	Binary bool
 }
 
 // catalog is what a backup reads from the source under its snapshot.
@@ -50,7 +55,11 @@ SELECT n.nspname, c.relname,
        has_table_privilege(c.oid, 'SELECT'),
        ARRAY(SELECT a.attname::text FROM pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-             ORDER BY a.attnum)
+             ORDER BY a.attnum),
+       (SELECT COALESCE(bool_and(a.atttypid < 16384 AND ty.typsend::oid <> 0 AND ty.typreceive::oid <> 0
+                                 AND ty.typname !~ '^_?reg'), false)
+        FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND `+systemSchemaFilter+` AND `+notExtensionMember+`
   AND n.nspname <> ALL(COALESCE($1::text[], ARRAY[]::text[]))
@@ -60,7 +69,7 @@ ORDER BY n.nspname, c.relname`, excludeSchemas)
 	}
 	for rows.Next() {
 		var t catTable
-		if err := rows.Scan(&t.Schema, &t.Name, &t.Parent, &t.Bytes, &t.CanRead, &t.Columns); err != nil {
+		if err := rows.Scan(&t.Schema, &t.Name, &t.Parent, &t.Bytes, &t.CanRead, &t.Columns, &t.Binary); err != nil {
 			return nil, fmt.Errorf("list tables: %w", err)
 		}
 		cat.Tables = append(cat.Tables, t)

@@ -14,15 +14,17 @@ import (
 )
 
 // FormatVersion is the snapshot layout version written into every manifest. Readers
-// refuse a manifest with a higher version.
-const FormatVersion = 1
+// refuse a manifest with a higher version. Format 2 added binary COPY chunks
+// (Table.CopyFormat); format 1 snapshots (all text) are read as before.
+const FormatVersion = 2
 
 // Store layout (documented in README "Snapshot layout"):
 //
 //	snapshots/<id>/manifest.json                 written last: a snapshot exists only with it
 //	snapshots/<id>/schema/pre-data.sql.zst       pg_dump --schema-only --section=pre-data
 //	snapshots/<id>/schema/post-data.sql.zst      pg_dump --schema-only --section=post-data
-//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst  COPY text of table nnnn, chunk cccc
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst    COPY text of table nnnn, chunk cccc
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.zst  the same in binary COPY format
 const (
 	SnapshotsPrefix = "snapshots/"
 	ManifestName    = "manifest.json"
@@ -93,8 +95,10 @@ type Table struct {
 	Parent string `json:"partition_of,omitempty"`
 	Rows   int64  `json:"rows"`
 	// Digest is the sum of the chunks' digests (see Digest).
-	Digest string  `json:"digest"`
-	Chunks []Chunk `json:"chunks"`
+	Digest string `json:"digest"`
+	// CopyFormat is the COPY format of the chunks: "" (text) or "binary" (CopyBinary).
+	CopyFormat string  `json:"copy_format,omitempty"`
+	Chunks     []Chunk `json:"chunks"`
 }
 
 // Chunk is one object of a table's data: all rows, or one ctid range.
@@ -133,6 +137,20 @@ type Totals struct {
 	RawBytes    int64 `json:"raw_bytes"`
 	StoredBytes int64 `json:"stored_bytes"`
 	Objects     int   `json:"objects"`
+}
+
+// CopyBinary is Table.CopyFormat of tables stored in binary COPY format.
+const CopyBinary = "binary"
+
+// Binary reports whether t's chunks are binary COPY.
+func (t *Table) Binary() bool { return t.CopyFormat == CopyBinary }
+
+// copyWith is the COPY option clause for t's format ("" for text).
+func (t *Table) copyWith() string {
+	if t.Binary() {
+		return " WITH (FORMAT binary)"
+	}
+	return ""
 }
 
 // QualifiedName returns "schema"."name" quoted for SQL.

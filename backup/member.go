@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,7 @@ func RestoreMember(ctx context.Context, opts MemberOptions) (*MemberReport, erro
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.data), "COPY "+tmp+" FROM STDIN"); err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.data), "COPY "+tmp+" FROM STDIN"+t.copyWith()); err != nil {
 			return nil, fmt.Errorf("stage %s rows: %w", t, err)
 		}
 		rep.Tables = append(rep.Tables, MemberTable{Table: t.String(), InSnapshot: rows.n})
@@ -200,9 +201,12 @@ type filtered struct {
 	n    int64
 }
 
-// memberRows reads every chunk of t and keeps the COPY lines whose column col equals id.
+// memberRows reads every chunk of t and keeps the COPY rows whose column col equals id.
 // COPY text escapes tabs inside values, so splitting on tab bytes is exact.
 func memberRows(ctx context.Context, st Store, t *Table, col int, id int64) (*filtered, error) {
+	if t.Binary() {
+		return memberRowsBinary(ctx, st, t, col, id)
+	}
 	want := []byte(strconv.FormatInt(id, 10))
 	out := &filtered{}
 	for _, c := range t.Chunks {
@@ -236,6 +240,47 @@ func memberRows(ctx context.Context, st Store, t *Table, col int, id int64) (*fi
 		}
 		rc.Close()
 	}
+	return out, nil
+}
+
+// memberRowsBinary is memberRows for binary COPY chunks: the owner column is a
+// big-endian integer of 2, 4 or 8 bytes. The result is one binary COPY stream.
+func memberRowsBinary(ctx context.Context, st Store, t *Table, col int, id int64) (*filtered, error) {
+	out := &filtered{data: append([]byte{}, binarySignature...)}
+	out.data = append(out.data, 0, 0, 0, 0, 0, 0, 0, 0) // flags, header extension length
+	for _, c := range t.Chunks {
+		rc, err := OpenObject(ctx, st, c.Object)
+		if err != nil {
+			return nil, err
+		}
+		rd := RowDigester{Binary: true, onRow: func(row []byte) {
+			f, ok := binaryField(row, col)
+			var v int64
+			switch {
+			case ok && len(f) == 8:
+				v = int64(binary.BigEndian.Uint64(f))
+			case ok && len(f) == 4:
+				v = int64(int32(binary.BigEndian.Uint32(f)))
+			case ok && len(f) == 2:
+				v = int64(int16(binary.BigEndian.Uint16(f)))
+			default:
+				return
+			}
+			if v == id {
+				out.data = append(out.data, row...)
+				out.n++
+			}
+		}}
+		_, err = io.Copy(&rd, rc)
+		rc.Close()
+		if err == nil {
+			err = rd.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", c.Key, err)
+		}
+	}
+	out.data = append(out.data, 0xff, 0xff) // trailer
 	return out, nil
 }
 

@@ -9,14 +9,32 @@ import (
 	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
+// TestRestoreMember runs on a snapshot in each COPY format: the member's rows are picked
+// out of binary tuples or text lines.
 func TestRestoreMember(t *testing.T) {
 	t.Parallel()
+	for _, format := range []string{"binary", "text"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			testRestoreMember(t, format == "text")
+		})
+	}
+}
+
+func testRestoreMember(t *testing.T, text bool) {
 	live := bookmarkDB(t, 6, 30)
 	st := fileStore(t)
 	ctx := context.Background()
-	m, err := backup.Backup(ctx, opts(t, live, st))
+	o := opts(t, live, st)
+	o.TextFormat = text
+	m, err := backup.Backup(ctx, o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, tb := range m.Tables {
+		if tb.Binary() == text {
+			t.Fatalf("%s: binary COPY = %v with TextFormat %v", tb.String(), tb.Binary(), text)
+		}
 	}
 	c := connect(t, live)
 	q := func(sql string, args ...any) int64 {

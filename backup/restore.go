@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 )
 
 // RestoreOptions configure Restore.
@@ -80,10 +79,11 @@ func (o *RestoreOptions) defaults() {
 }
 
 // Restore loads snapshot opts.ID into opts.Target: pre-data schema, table data in
-// parallel (every object's SHA-256 checked while streaming), then indexes and
-// constraints in parallel with the proof (every table's rows and digest recomputed from
-// the target and compared with the manifest), then the remaining post-data, sequences,
-// materialized views and ANALYZE. Any difference fails the restore and names the table.
+// parallel (every object's SHA-256 checked while streaming), the proof (every table's
+// rows and digest recomputed from the target and compared with the manifest, large
+// tables in parallel ctid ranges), then post-data (indexes and constraints in parallel),
+// sequences, materialized views and ANALYZE. Any difference fails the restore, before
+// post-data, and names the table.
 func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	opts.defaults()
 	log := opts.Log
@@ -151,23 +151,16 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	}
 	phase("data", t0)
 
-	// Indexes and constraints build while the proof reads the tables: both only need
-	// the data, and building does not change it.
+	// The proof reads every table back before post-data takes its locks (a primary key's
+	// ACCESS EXCLUSIVE lock would stall a concurrent read of the same table), large tables
+	// in several ctid ranges so that every session has work; a mismatch stops the restore
+	// before any index is built on bad data.
 	t0 = time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	var checks []TableCheck
-	g.Go(func() error {
-		var err error
-		checks, err = proveTables(gctx, cfg, tables, max(1, opts.Jobs/2))
-		return err
-	})
-	if post != nil {
-		g.Go(func() error { return runPostData(gctx, cfg, post, opts) })
-	}
-	if err := g.Wait(); err != nil {
+	checks, err := proveTables(ctx, cfg, tables, opts.Jobs)
+	if err != nil {
 		return nil, err
 	}
-	phase("post-data+proof", t0)
+	phase("proof", t0)
 	rep.Tables = checks
 	var bad []string
 	for _, c := range checks {
@@ -181,7 +174,19 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		return rep, fmt.Errorf("snapshot %s: %w: %s", m.ID, ErrMismatch, strings.Join(bad, "; "))
 	}
 
+	if post != nil {
+		t0 = time.Now()
+		if err := runPostData(ctx, cfg, post, opts); err != nil {
+			return nil, err
+		}
+		phase("post-data", t0)
+	}
+
 	t0 = time.Now()
+	analyze := make([]string, 0, len(tables))
+	for _, t := range tables {
+		analyze = append(analyze, t.QualifiedName())
+	}
 	if len(opts.Tables) == 0 {
 		for _, s := range m.Sequences {
 			if _, err := conn.Exec(ctx, `SELECT pg_catalog.setval($1, $2, $3)`,
@@ -191,11 +196,12 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		}
 		for _, v := range m.MatViews {
 			name := QuoteIdent(v.Schema) + "." + QuoteIdent(v.Name)
-			if _, err := conn.Exec(ctx, "REFRESH MATERIALIZED VIEW "+name+"; ANALYZE "+name); err != nil {
+			if _, err := conn.Exec(ctx, "REFRESH MATERIALIZED VIEW "+name); err != nil {
 				return rep, fmt.Errorf("refresh materialized view %s.%s: %w", v.Schema, v.Name, err)
 			}
+			analyze = append(analyze, name)
 		}
-		// Tables were analyzed with their proof; partitioned parents keep their own statistics.
+		// Partitioned parents keep statistics of their own.
 		rows, err := conn.Query(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p' AND `+systemSchemaFilter)
 		if err != nil {
@@ -205,11 +211,17 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		if err != nil {
 			return rep, err
 		}
-		for _, p := range parents {
-			if _, err := conn.Exec(ctx, "ANALYZE "+p); err != nil {
-				return rep, fmt.Errorf("analyze %s: %w", p, err)
-			}
+		analyze = append(analyze, parents...)
+	}
+	// Statistics last, after the indexes exist (expression indexes get statistics only
+	// then); the planner needs them before the copy serves anything.
+	if err := eachOnSessions(ctx, analyze, opts.Jobs, connector(cfg, "analyze"), func(ctx context.Context, conn *pgx.Conn, name string) error {
+		if _, err := conn.Exec(ctx, "ANALYZE "+name); err != nil {
+			return fmt.Errorf("analyze %s: %w", name, err)
 		}
+		return nil
+	}); err != nil {
+		return rep, err
 	}
 	phase("sequences+analyze", t0)
 	rep.Verified = time.Now().UTC()
@@ -361,9 +373,9 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 		if err != nil {
 			return fmt.Errorf("table %s: %w", j.table, err)
 		}
-		copySQL := "COPY " + j.table.QualifiedName() + " FROM STDIN"
+		copySQL := "COPY " + j.table.QualifiedName() + " FROM STDIN" + j.table.copyWith()
 		if len(j.table.Columns) > 0 {
-			copySQL = "COPY " + j.table.QualifiedName() + " (" + columnList(j.table.Columns) + ") FROM STDIN"
+			copySQL = "COPY " + j.table.QualifiedName() + " (" + columnList(j.table.Columns) + ") FROM STDIN" + j.table.copyWith()
 		}
 		pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
 		_, err = conn.PgConn().CopyFrom(ctx, pr, copySQL)
@@ -409,48 +421,92 @@ func (p *progressReader) failure() error {
 	return nil
 }
 
+// proveSplitBytes: tables larger than this on the target are proven in several ctid
+// ranges, in parallel; their digests add up (Digest.Merge) to the table's.
+const proveSplitBytes = 64 << 20
+
 // proveTables recomputes every table's row count and digest from the target with the
-// manifest's column list and session settings, and ANALYZEs each table.
+// manifest's column list and session settings, on jobs sessions.
 func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs int) ([]TableCheck, error) {
-	checks := make([]TableCheck, len(tables))
-	idx := make([]int, len(tables))
-	for i := range idx {
-		idx[i] = i
-	}
 	open := connector(cfg, "proof")
-	err := eachOnSessions(ctx, idx, jobs, open, func(ctx context.Context, conn *pgx.Conn, i int) error {
+	conn, err := open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.QualifiedName()
+	}
+	var blockSize int64
+	var sizes []int64
+	err = conn.QueryRow(ctx, `SELECT current_setting('block_size')::bigint,
+		array(SELECT pg_relation_size(n::regclass) FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i)`,
+		names).Scan(&blockSize, &sizes)
+	conn.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("proof: table sizes on the target: %w", err)
+	}
+	type part struct {
+		table  int
+		sql    string
+		weight int64
+	}
+	var parts []part
+	for i := range tables {
 		t := &tables[i]
-		rows, d, err := TableDigest(ctx, conn, t)
-		if err != nil {
-			return err
+		if sizes[i] <= proveSplitBytes {
+			parts = append(parts, part{i, copyToSQL(t), sizes[i]})
+			continue
 		}
-		// Statistics while the table is warm in cache; the planner needs them before the
-		// copy serves anything.
-		if _, err := conn.Exec(ctx, "ANALYZE "+t.QualifiedName()); err != nil {
-			return fmt.Errorf("analyze %s: %w", t, err)
+		blocks := (sizes[i] + blockSize - 1) / blockSize
+		n := (sizes[i] + proveSplitBytes - 1) / proveSplitBytes
+		per := (blocks + n - 1) / n
+		for lo := int64(0); lo < blocks; lo += per {
+			where := fmt.Sprintf("ctid >= '(%d,0)'::tid", lo)
+			if lo+per < blocks {
+				where += fmt.Sprintf(" AND ctid < '(%d,0)'::tid", lo+per)
+			}
+			// A zero-column table gives "SELECT  FROM t": empty rows, as COPY t does.
+			parts = append(parts, part{i, "COPY (SELECT " + columnList(t.Columns) + " FROM ONLY " + t.QualifiedName() +
+				" WHERE " + where + ") TO STDOUT" + t.copyWith(), sizes[i] / n})
 		}
-		checks[i] = TableCheck{Table: t.String(), Rows: rows, Digest: d.String(), ManifestRows: t.Rows,
-			ManifestDigest: t.Digest, OK: rows == t.Rows && d.String() == t.Digest}
+	}
+	sort.SliceStable(parts, func(a, b int) bool { return parts[a].weight > parts[b].weight })
+	var mu sync.Mutex
+	rows := make([]int64, len(tables))
+	digests := make([]Digest, len(tables))
+	err = eachOnSessions(ctx, parts, jobs, open, func(ctx context.Context, conn *pgx.Conn, p part) error {
+		rd := RowDigester{Binary: tables[p.table].Binary()}
+		if _, err := conn.PgConn().CopyTo(ctx, &rd, p.sql); err != nil {
+			return fmt.Errorf("digest %s: %w", &tables[p.table], err)
+		}
+		if err := rd.Close(); err != nil {
+			return fmt.Errorf("digest %s: %w", &tables[p.table], err)
+		}
+		mu.Lock()
+		rows[p.table] += rd.Rows
+		digests[p.table].Merge(rd.Digest)
+		mu.Unlock()
 		return nil
 	})
-	return checks, err
+	if err != nil {
+		return nil, err
+	}
+	checks := make([]TableCheck, len(tables))
+	for i, t := range tables {
+		d := digests[i].String()
+		checks[i] = TableCheck{Table: t.String(), Rows: rows[i], Digest: d, ManifestRows: t.Rows,
+			ManifestDigest: t.Digest, OK: rows[i] == t.Rows && d == t.Digest}
+	}
+	return checks, nil
 }
 
-// TableDigest computes the rows and digest of a table on conn (which must use
-// SessionSettings) the same way a backup does.
-func TableDigest(ctx context.Context, conn *pgx.Conn, t *Table) (int64, Digest, error) {
-	sql := "COPY " + t.QualifiedName() + " TO STDOUT"
+// copyToSQL is the COPY of all of t's rows in the manifest's column list.
+func copyToSQL(t *Table) string {
 	if len(t.Columns) > 0 {
-		sql = "COPY " + t.QualifiedName() + " (" + columnList(t.Columns) + ") TO STDOUT"
+		return "COPY " + t.QualifiedName() + " (" + columnList(t.Columns) + ") TO STDOUT" + t.copyWith()
 	}
-	var rd RowDigester
-	if _, err := conn.PgConn().CopyTo(ctx, &rd, sql); err != nil {
-		return 0, Digest{}, fmt.Errorf("digest %s: %w", t, err)
-	}
-	if err := rd.Close(); err != nil {
-		return 0, Digest{}, fmt.Errorf("digest %s: %w", t, err)
-	}
-	return rd.Rows, rd.Digest, nil
+	return "COPY " + t.QualifiedName() + " TO STDOUT" + t.copyWith()
 }
 
 // runPostData runs the post-data section in three steps: indexes and unique/primary-key

@@ -71,6 +71,9 @@ type Options struct {
 	SkipLargeObjects bool
 	// AllowStandbySource backs up a database marked as a linkbackup standby copy.
 	AllowStandbySource bool
+	// TextFormat stores every table in COPY text format; by default tables whose column
+	// types all have a portable binary form (catTable.Binary) use binary COPY.
+	TextFormat bool
 	// IncludeStateSchemas backs up linkbackup's own state schemas (StateSchemaPrefix) too.
 	IncludeStateSchemas bool
 	ToolVersion         string
@@ -369,6 +372,9 @@ func planTasks(m *Manifest, cat *catalog, opts Options, prefix string) []task {
 		}
 		ti := len(m.Tables)
 		t := Table{Schema: ct.Schema, Name: ct.Name, Columns: ct.Columns, Parent: ct.Parent}
+		if ct.Binary && !opts.TextFormat {
+			t.CopyFormat = CopyBinary
+		}
 		if t.Columns == nil {
 			t.Columns = []string{}
 		}
@@ -384,7 +390,7 @@ func planTasks(m *Manifest, cat *catalog, opts Options, prefix string) []task {
 				copyCols = " (" + cols + ")"
 			}
 			tasks = append(tasks, task{table: ti, chunk: 0, sizeHint: ct.Bytes,
-				sql: "COPY " + t.QualifiedName() + copyCols + " TO STDOUT"})
+				sql: "COPY " + t.QualifiedName() + copyCols + " TO STDOUT" + t.copyWith()})
 			continue
 		}
 		blocks := (ct.Bytes + cat.BlockSize - 1) / cat.BlockSize
@@ -401,13 +407,17 @@ func planTasks(m *Manifest, cat *catalog, opts Options, prefix string) []task {
 			// A zero-column table gives "SELECT  FROM t": empty rows, as COPY t does.
 			sel := cols
 			tasks = append(tasks, task{table: ti, chunk: int(c), rangeDesc: desc, sizeHint: ct.Bytes / nChunks,
-				sql: "COPY (SELECT " + sel + " FROM ONLY " + t.QualifiedName() + " WHERE " + where + ") TO STDOUT"})
+				sql: "COPY (SELECT " + sel + " FROM ONLY " + t.QualifiedName() + " WHERE " + where + ") TO STDOUT" + t.copyWith()})
 		}
 	}
 	for i := range tasks {
 		t := &m.Tables[tasks[i].table]
+		ext := "copy"
+		if t.Binary() {
+			ext = "pgcopy"
+		}
 		t.Chunks = append(t.Chunks, Chunk{Range: tasks[i].rangeDesc,
-			Object: Object{Key: fmt.Sprintf("%sdata/%04d-%s.%04d.copy.zst", prefix, tasks[i].table, safeName(t.Schema+"."+t.Name), tasks[i].chunk)}})
+			Object: Object{Key: fmt.Sprintf("%sdata/%04d-%s.%04d.%s.zst", prefix, tasks[i].table, safeName(t.Schema+"."+t.Name), tasks[i].chunk, ext)}})
 	}
 	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].sizeHint > tasks[j].sizeHint })
 	return tasks
@@ -489,8 +499,8 @@ func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot 
 			tbl := &m.Tables[t.table]
 			key := tbl.Chunks[t.chunk].Key
 			name := tbl.String()
+			rd := RowDigester{Binary: tbl.Binary()}
 			mu.Unlock()
-			var rd RowDigester
 			obj, err := putCompressed(ctx, opts.Store, encs, key, t.sizeHint, func(w io.Writer) error {
 				pw := &progressWriter{w: io.MultiWriter(&rd, w), n: &opts.Progress.RawBytes}
 				if _, err := conn.PgConn().CopyTo(ctx, pw, t.sql); err != nil {

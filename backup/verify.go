@@ -102,6 +102,7 @@ func Verify(ctx context.Context, st Store, id string, jobs int, log *slog.Logger
 			var rd RowDigester
 			var w io.Writer = io.Discard
 			if j.table >= 0 {
+				rd.Binary = m.Tables[j.table].Binary()
 				w = &rd
 			}
 			_, err = io.Copy(w, rc)

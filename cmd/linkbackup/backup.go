@@ -65,6 +65,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	f.StringSlice("exclude-table", nil, "schema.table (or schema.*) whose data to leave out ($LINKBACKUP_BACKUP_EXCLUDE_TABLES)")
 	f.Int("split-table-mb", 64, "copy tables larger than this (MiB on disk) as parallel ranges")
 	f.Int("compression-level", 1, "zstd level 1..22")
+	f.String("copy-format", "auto", "auto: binary COPY for tables of built-in types only (faster), text for the rest; text: all text")
 	f.Duration("lock-timeout", 0, "wait this long for a running backup of the same database before refusing")
 	f.Bool("skip-large-objects", false, "back up a database with large objects, without them (recorded in the manifest)")
 	f.BoolVar(&allowStandby, "allow-standby-source", false, "back up a database marked as a linkbackup standby copy")
@@ -76,6 +77,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	a.bind(cmd, "exclude-table", "backup.exclude_tables")
 	a.bind(cmd, "split-table-mb", "backup.split_table_mb")
 	a.bind(cmd, "compression-level", "backup.compression_level")
+	a.bind(cmd, "copy-format", "backup.copy_format")
 	a.bind(cmd, "lock-timeout", "backup.lock_timeout")
 	a.bind(cmd, "skip-large-objects", "backup.skip_large_objects")
 	return cmd
@@ -92,6 +94,7 @@ func backupOptions(c Config, st backup.Store, a *app) backup.Options {
 		ExcludeTables:       c.Backup.ExcludeTables,
 		SplitTableBytes:     int64(c.Backup.SplitTableMB) << 20,
 		CompressionLevel:    c.Backup.CompressionLevel,
+		TextFormat:          c.Backup.CopyFormat == "text",
 		AppVersionQuery:     c.Backup.AppVersionQuery,
 		LockTimeout:         c.Backup.LockTimeout,
 		OrphanAge:           c.Backup.OrphanAge,

@@ -102,6 +102,11 @@ type BackupConfig struct {
 	// CompressionLevel is the zstd level: 1 (fastest), 3 (default), 6 (better), 11 (best).
 	// Default 1.
 	CompressionLevel int `yaml:"compression_level"`
+	// CopyFormat: "auto" stores tables whose column types are all built in (no enums,
+	// domains, extension types or reg* types) in binary COPY format, which PostgreSQL
+	// writes, reads back and loads faster than text, and the rest as text; "text" stores
+	// every table as COPY text (readable with zstd -dc). Default auto.
+	CopyFormat string `yaml:"copy_format"`
 	// AppVersionQuery is a SQL query returning one text value stamped into the manifest
 	// (e.g. "SELECT max(version) FROM schema_migrations"). Default "" (none).
 	AppVersionQuery string `yaml:"app_version_query"`
@@ -128,6 +133,7 @@ func DefaultConfig() Config {
 			PgDump:           "pg_dump",
 			SplitTableMB:     64,
 			CompressionLevel: 1,
+			CopyFormat:       "auto",
 			OrphanAge:        24 * time.Hour,
 		},
 		Export:  DefaultExportConfig(),
@@ -148,6 +154,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Backup.SplitTableMB < 1 {
 		errs = append(errs, fmt.Errorf("backup.split_table_mb = %d: want >= 1", c.Backup.SplitTableMB))
+	}
+	if f := c.Backup.CopyFormat; f != "auto" && f != "text" {
+		errs = append(errs, fmt.Errorf("backup.copy_format = %q: want auto or text", f))
 	}
 	if l := c.Backup.CompressionLevel; l < 1 || l > 22 {
 		errs = append(errs, fmt.Errorf("backup.compression_level = %d: want 1..22", l))
