@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"sync"
@@ -44,7 +45,16 @@ func WriteZip(w io.Writer, t *Tree, o ZipOptions) (Stats, error) {
 		return Stats{}, fmt.Errorf("export: zip level %d: want 1..9", o.Level)
 	}
 	cw := &CountingWriter{W: w}
-	zw := zip.NewWriter(cw)
+	// zip.NewWriter wraps its writer in a 4 KiB bufio.Writer unless it is one already:
+	// hand it a pooled one (the largest allocation per archive otherwise). Close
+	// flushes it.
+	bw := bufioPool.Get().(*bufio.Writer)
+	bw.Reset(cw)
+	defer func() {
+		bw.Reset(nil)
+		bufioPool.Put(bw)
+	}()
+	zw := zip.NewWriter(bw)
 	zw.RegisterCompressor(zip.Deflate, compressor(o.Level))
 	var st Stats
 	for _, f := range []struct {
@@ -107,6 +117,8 @@ func compressor(level int) zip.Compressor {
 }
 
 var flatePools [10]sync.Pool
+
+var bufioPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 
 type pooledFlate struct {
 	*flate.Writer
