@@ -88,3 +88,41 @@ func (b *batcher[K, Req, Res]) do(req Req) (Res, error) {
 	b.mu.Unlock()
 	return c.res, c.err
 }
+
+// flusher is a batcher for writes nobody waits on: add queues a request and returns
+// at once when a flush is running; otherwise the caller flushes, again and again until
+// the queue is empty. So every request is written by a caller that is still running
+// (a River job the client waits for on Stop), and the others do not wait.
+type flusher[Req any] struct {
+	max   int
+	flush func(reqs []Req) error
+
+	mu      sync.Mutex
+	queue   []Req
+	running bool
+}
+
+// add queues req; it returns the first error of the flushes it ran itself.
+func (f *flusher[Req]) add(req Req) error {
+	f.mu.Lock()
+	f.queue = append(f.queue, req)
+	if f.running {
+		f.mu.Unlock()
+		return nil
+	}
+	f.running = true
+	var first error
+	for len(f.queue) > 0 {
+		n := min(len(f.queue), f.max)
+		batch := append([]Req(nil), f.queue[:n]...)
+		f.queue = append(f.queue[:0], f.queue[n:]...)
+		f.mu.Unlock()
+		if err := f.flush(batch); err != nil && first == nil {
+			first = err
+		}
+		f.mu.Lock()
+	}
+	f.running = false
+	f.mu.Unlock()
+	return first
+}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -203,7 +202,7 @@ type worker struct {
 
 	batchOnce sync.Once
 	attempt   *batcher[ledgerKey, ledgerKey, attempt]
-	reply     *batcher[ledgerKey, reply, struct{}]
+	reply     *flusher[reply]
 }
 
 // ledgerKey names a ledger row.
@@ -281,22 +280,21 @@ FROM up`
 		replySQL := `UPDATE ` + c.table() + ` AS l SET size = t.size, last_reply = t.reply
 FROM (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) AS t(period, member_id, size, reply) ORDER BY 1, 2) AS t
 WHERE l.period = t.period AND l.member_id = t.member_id`
-		w.reply = &batcher[ledgerKey, reply, struct{}]{max: 64, key: func(r reply) ledgerKey { return r.key },
-			flush: func(rs []reply) ([]struct{}, error) {
-				ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-				defer cancel()
-				periods, members, sizes, texts := make([]string, len(rs)), make([]int64, len(rs)), make([]int64, len(rs)), make([]string, len(rs))
-				for i, r := range rs {
-					periods[i], members[i], sizes[i], texts[i] = r.key.period, r.key.member, r.size, r.text
-				}
-				_, err := c.State.Exec(ctx, replySQL, periods, members, sizes, texts)
-				return make([]struct{}, len(rs)), err
-			}}
+		w.reply = &flusher[reply]{max: 256, flush: func(rs []reply) error {
+			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+			defer cancel()
+			periods, members, sizes, texts := make([]string, len(rs)), make([]int64, len(rs)), make([]int64, len(rs)), make([]string, len(rs))
+			for i, r := range rs {
+				periods[i], members[i], sizes[i], texts[i] = r.key.period, r.key.member, r.size, r.text
+			}
+			_, err := c.State.Exec(ctx, replySQL, periods, members, sizes, texts)
+			return err
+		}}
 	})
 }
 
 func (w *worker) attempts() *batcher[ledgerKey, ledgerKey, attempt] { w.batchers(); return w.attempt }
-func (w *worker) replies() *batcher[ledgerKey, reply, struct{}]     { w.batchers(); return w.reply }
+func (w *worker) replies() *flusher[reply]                          { w.batchers(); return w.reply }
 
 func (w *worker) stmts() (string, string, string) {
 	w.once.Do(func() { w.qm, w.qf, w.ql = memberStatements(w.cfg.Queries) })
@@ -318,8 +316,19 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 
 	// 1. Record the attempt; learn the previous export's time for "links added since".
-	// Jobs starting together share one statement (w.attempt).
+	// Jobs starting together share one statement (w.attempts). The member's rows are
+	// read meanwhile (step 2), from the source: the two round trips overlap.
+	type loaded struct {
+		rows *pgsource.Rows
+		err  error
+	}
+	read := make(chan loaded, 1)
+	go func() {
+		r, err := w.load(ctx, a.MemberID)
+		read <- loaded{r, err}
+	}()
 	att, err := w.attempts().do(ledgerKey{a.Period, a.MemberID})
+	ld := <-read
 	if err != nil {
 		return fmt.Errorf("weekly: ledger: %w", err)
 	}
@@ -329,8 +338,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	prevAsOf := att.prevAsOf
 
-	// 2. Read and render.
-	rows, err := w.load(ctx, a.MemberID)
+	// 2. Render.
+	rows, err := ld.rows, ld.err
 	if err != nil {
 		return w.failed(ctx, job, log, err, "")
 	}
@@ -399,23 +408,12 @@ WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID)
 		return w.failed(ctx, job, log, fmt.Errorf("weekly: begin: %w", err), rows.Member.Email)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit: no-op
-	// SET LOCAL rides in the same round trip as the UPDATE: River's completion
-	// statement (JobCompleteTx) is then bound to its cached generic plan instead of
-	// being planned again for every job, which cost more than running it.
-	b := &pgx.Batch{}
-	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
-	b.Queue(`UPDATE `+c.table()+`
+	// No SET LOCAL plan_cache_mode = force_generic_plan here: it saves planning River's
+	// completion statement, but its generic plan (10 rows assumed per array) turns
+	// into a sequential scan of river_job while the table's statistics are young.
+	tag, err := tx.Exec(ctx, `UPDATE `+c.table()+`
 SET state = 'sent', recipient = $3, message_id = $4, as_of = $5, download_key = $6, sent_at = now(), updated_at = now()
 WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID, rows.Member.Email, messageID, asOf, downloadKey)
-	br := tx.SendBatch(ctx, b)
-	_, err = br.Exec()
-	var tag pgconn.CommandTag
-	if err == nil {
-		tag, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return w.failed(ctx, job, log, fmt.Errorf("weekly: ledger: %w", err), rows.Member.Email)
 	}
@@ -437,8 +435,9 @@ WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID,
 		return fmt.Errorf("weekly: commit after delivery: %w", err)
 	}
 	// The reply is informative: recorded after the commit, so it adds nothing to the
-	// window; jobs finishing together share one statement.
-	if _, err := w.replies().do(reply{ledgerKey{a.Period, a.MemberID}, res.Size, truncate(res.Reply, 500)}); err != nil {
+	// window. One statement writes the replies of all jobs finishing meanwhile; only
+	// the job running it waits for it.
+	if err := w.replies().add(reply{ledgerKey{a.Period, a.MemberID}, res.Size, truncate(res.Reply, 500)}); err != nil {
 		log.Warn("recording the server reply", "err", err)
 	}
 	log.Debug("sent", "bytes", res.Size, "reply", res.Reply)
