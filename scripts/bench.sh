@@ -4,6 +4,7 @@
 #
 #   backup: linkbackup backup -> versitygw (S3)   vs  pg_dump -Fc -Z0 | zstd -1 > file
 #                                                 vs  pg_dump -Fd -j2 (gzip default)
+#   (both linkbackup rows also run with --copy-format text, to show what binary COPY buys)
 #   standby: linkbackup standby (restore + prove every table + swap) from versitygw into the
 #            standby cluster                      vs  pg_restore -j2 of the pg_dump -Fd dump
 #   export:  go test -bench BenchmarkExport ./export/ (render + zip per member, 200 links),
@@ -36,17 +37,39 @@ sbadmin=$LINKBACKUP_TEST_PG_STANDBY
 dsn_of() { printf '%s' "${admin/\/postgres\?/\/$1?}"; }
 sbdsn_of() { printf '%s' "${sbadmin/\/postgres\?/\/$1?}"; }
 
-# timed NAME CMD...: appends "NAME seconds maxrss_kib" to $WORK/results.
+# Server processes whose CPU counts with the tool that uses them: a postmaster's
+# cutime/cstime grows by the CPU of every backend it reaps, versitygw's own time by its work.
+pid_of() { awk -v n="$1" '$1 == n {print $2}' "$LINKBACKUP_TEST_STACK_DIR/pids"; }
+PRIMARY_PM=$(pid_of postgres-primary)
+STANDBY_PM=$(pid_of postgres-standby)
+VERSITYGW=$(pid_of versitygw)
+cpu_of() { # CPU seconds of the listed pids, children included
+	local t=0 p
+	for p in "$@"; do
+		t=$(awk -v t="$t" -v hz="$(getconf CLK_TCK)" '{printf "%.2f", t + ($14+$15+$16+$17)/hz}' "/proc/$p/stat")
+	done
+	echo "$t"
+}
+
+# timed NAME "PIDS" CMD...: appends "NAME seconds maxrss_kib cpu_seconds" to $WORK/results,
+# cpu_seconds = the command's own user+sys + what the server pids used meanwhile.
 timed() {
-	local name=$1
-	shift
-	/usr/bin/time -f "%e %M" -o "$WORK/time" "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
+	local name=$1 pids=$2
+	shift 2
+	local before after wall rss user sys
+	# shellcheck disable=SC2086
+	before=$(cpu_of $pids)
+	/usr/bin/time -f "%e %M %U %S" -o "$WORK/time" "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
 		log "$name failed:"
 		cat "$WORK/cmd.err" >&2
 		exit 1
 	}
-	echo "$name $(cat "$WORK/time")" >>"$WORK/results"
-	log "$name: $(cat "$WORK/time") (s, KiB)"
+	sleep 1 # backends exit after their client: let the postmaster reap them
+	# shellcheck disable=SC2086
+	after=$(cpu_of $pids)
+	read -r wall rss user sys <"$WORK/time"
+	echo "$name $wall $rss $(awk -v u="$user" -v s="$sys" -v a="$before" -v b="$after" 'BEGIN {printf "%.2f", u + s + b - a}')" >>"$WORK/results"
+	log "$name: $(tail -1 "$WORK/results") (s, KiB, cpu-s)"
 }
 
 : >"$WORK/results"
@@ -64,25 +87,32 @@ for m in $MEMBERS; do
 		bucket=bench-$m-$r
 		mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket"
 		store="s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
-		timed "linkbackup.$m" "$LB" backup --log-level warn --source "$dsn" --store "$store"
+		timed "linkbackup.$m" "$PRIMARY_PM $VERSITYGW" "$LB" backup --log-level warn --source "$dsn" --store "$store"
 		"$LB" snapshots --json --store "$store" |
 			grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbsize.$m"
-		timed "standby.$m" "$LB" standby --log-level warn --store "$store" --standby "$sbadmin" --database "bench_sb_$m" --jobs 2
+		timed "standby.$m" "$STANDBY_PM $VERSITYGW" "$LB" standby --log-level warn --store "$store" --standby "$sbadmin" --database "bench_sb_$m" --jobs 2
 		# Swap time: from the standby record (seconds from "verified" to "serving").
 		psql -qXAt "$sbadmin" -c "SELECT (substr(shobj_description(oid, 'pg_database'), length('linkbackup:standby ') + 1)::jsonb ->> 'swap_seconds') FROM pg_database WHERE datname = 'bench_sb_$m'" >>"$WORK/swap.$m"
 		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
-		timed "pgdump_zstd.$m" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
+		# The same with every table in COPY text (backup.copy_format: text), into another
+		# standby database: what the binary format buys.
+		mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket-text"
+		tstore="s3://$bucket-text/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
+		timed "linkbackup_text.$m" "$PRIMARY_PM $VERSITYGW" "$LB" backup --log-level warn --copy-format text --source "$dsn" --store "$tstore"
+		timed "standby_text.$m" "$STANDBY_PM $VERSITYGW" "$LB" standby --log-level warn --store "$tstore" --standby "$sbadmin" --database "bench_sbt_$m" --jobs 2
+		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket-text"
+		timed "pgdump_zstd.$m" "$PRIMARY_PM" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
 		stat -c %s "$WORK/dump.zst" >"$WORK/zsize.$m"
 		rm -f "$WORK/dump.zst"
 		rm -rf "$WORK/dumpdir"
-		timed "pgdump_dir_j2.$m" pg_dump -Fd -j2 -d "$dsn" -f "$WORK/dumpdir"
+		timed "pgdump_dir_j2.$m" "$PRIMARY_PM" pg_dump -Fd -j2 -d "$dsn" -f "$WORK/dumpdir"
 		du -sb "$WORK/dumpdir" | awk '{print $1}' >"$WORK/dsize.$m"
 		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$m" -c "CREATE DATABASE bench_pgr_$m" >/dev/null
-		timed "pgrestore_j2.$m" pg_restore -j2 --exit-on-error -d "$(sbdsn_of "bench_pgr_$m")" "$WORK/dumpdir"
+		timed "pgrestore_j2.$m" "$STANDBY_PM" pg_restore -j2 --exit-on-error -d "$(sbdsn_of "bench_pgr_$m")" "$WORK/dumpdir"
 		psql -qX "$sbadmin" -c "DROP DATABASE bench_pgr_$m" >/dev/null
 		rm -rf "$WORK/dumpdir"
 	done
-	for d in "bench_sb_$m" "bench_sb_${m}__previous"; do
+	for d in "bench_sb_$m" "bench_sb_${m}__previous" "bench_sbt_$m" "bench_sbt_${m}__previous"; do
 		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS $d" >/dev/null
 	done
 	psql -qX "$admin" -c "DROP DATABASE $db" >/dev/null
@@ -109,36 +139,38 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 	echo
 	echo "## Backup (issue 2): linkbackup backup to versitygw vs pg_dump pipelines"
 	echo
-	echo "| database | tool | seconds (median) | ratio vs pg_dump\\|zstd | peak RSS MiB | output bytes |"
-	echo "|---|---|---|---|---|---|"
+	echo "| database | tool | seconds (median) | ratio vs pg_dump\\|zstd | CPU-s (median) | peak RSS MiB | output bytes |"
+	echo "|---|---|---|---|---|---|---|"
 	for m in $MEMBERS; do
 		base=$(col "pgdump_zstd.$m" 2 | median)
-		for tool in linkbackup pgdump_zstd pgdump_dir_j2; do
+		for tool in linkbackup linkbackup_text pgdump_zstd pgdump_dir_j2; do
 			s=$(col "$tool.$m" 2 | median)
 			rss=$(col "$tool.$m" 3 | median)
 			case $tool in
 			linkbackup) label='`linkbackup backup` (4 jobs) → versitygw'; size=$(cat "$WORK/lbsize.$m") ;;
+			linkbackup_text) label='the same, `--copy-format text`'; size='' ;;
 			pgdump_zstd) label='`pg_dump -Fc -Z0 \| zstd -1` → file'; size=$(cat "$WORK/zsize.$m") ;;
 			pgdump_dir_j2) label='`pg_dump -Fd -j2` → dir'; size=$(cat "$WORK/dsize.$m") ;;
 			esac
 			ratio=$(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}')
-			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $ratio | $(mib "$rss") | $size |"
+			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $ratio | $(col "$tool.$m" 4 | median) | $(mib "$rss") | $size |"
 		done
 	done
 	echo
 	echo "## Standby refresh (issue 3): restore + proof + swap vs pg_restore -j2 alone"
 	echo
-	echo "| database | tool | seconds (median) | ratio vs pg_restore -j2 | peak RSS MiB |"
-	echo "|---|---|---|---|---|"
+	echo "| database | tool | seconds (median) | ratio vs pg_restore -j2 | CPU-s (median) | peak RSS MiB |"
+	echo "|---|---|---|---|---|---|"
 	for m in $MEMBERS; do
 		base=$(col "pgrestore_j2.$m" 2 | median)
-		for tool in standby pgrestore_j2; do
+		for tool in standby standby_text pgrestore_j2; do
 			s=$(col "$tool.$m" 2 | median)
 			case $tool in
 			standby) label='`linkbackup standby` (restore, prove every table, swap) from versitygw' ;;
+			standby_text) label='the same from a `--copy-format text` snapshot' ;;
 			pgrestore_j2) label='`pg_restore -j2` of the `pg_dump -Fd` dump (no proof)' ;;
 			esac
-			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}') | $(mib "$(col "$tool.$m" 3 | median)") |"
+			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}') | $(col "$tool.$m" 4 | median) | $(mib "$(col "$tool.$m" 3 | median)") |"
 		done
 	done
 	echo
@@ -147,7 +179,11 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 		echo
 	done
 	echo
-	echo "Raw rounds (seconds, peak RSS KiB):"
+	echo "CPU-s: the command's own user+sys CPU plus what the PostgreSQL server it talks to (all"
+	echo "backends, via the postmaster's reaped-children time) and, for linkbackup, versitygw used"
+	echo "meanwhile. On 2 cores it bounds the wall time from below when the machine is shared."
+	echo
+	echo "Raw rounds (seconds, peak RSS KiB, CPU-s):"
 	echo
 	echo '```'
 	cat "$WORK/results"
