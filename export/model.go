@@ -77,15 +77,18 @@ type Bookmark struct {
 // bookmark cleans and escapes l (with a Builder of its own).
 func bookmark(l *Link) Bookmark {
 	var b Builder
-	return b.bookmark(l)
+	var bm Bookmark
+	b.bookmark(&bm, l)
+	return bm
 }
 
-// bookmark cleans and escapes l. Plain ASCII text, the common case, is recognised by
-// one classify pass per string and neither copied nor scanned again; escaped text goes
-// to b's arena.
-func (b *Builder) bookmark(l *Link) Bookmark {
+// bookmark sets *bm to l cleaned and escaped (in place: the tree's slices are filled
+// without copying a Bookmark around). Plain ASCII text, the common case, is recognised
+// by one classify pass per string and neither copied nor scanned again; escaped text
+// goes to b's arena.
+func (b *Builder) bookmark(bm *Bookmark, l *Link) {
 	tags, tagsEsc := cleanTags(l.Tags)
-	bm := Bookmark{Row: l, URL: l.URL, Title: l.Title, Notes: l.Notes, Tags: tags, Unsafe: UnsafeURL(l.URL)}
+	*bm = Bookmark{Row: l, URL: l.URL, Title: l.Title, Notes: l.Notes, Tags: tags, Unsafe: UnsafeURL(l.URL)}
 	cu := classify(bm.URL)
 	if cu&(clsCtl|clsTabLF|clsURLBad|clsHigh) != 0 {
 		bm.URL = CleanURL(bm.URL)
@@ -119,7 +122,6 @@ func (b *Builder) bookmark(l *Link) Bookmark {
 	case len(tags) > 0:
 		bm.escTags = b.joinTags(tags, tagsEsc)
 	}
-	return bm
 }
 
 // arenaChunk is the size of the blocks the Builder's arena is allocated in.
@@ -441,10 +443,13 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 		switch w := where[i]; {
 		case w == -2:
 		case w < 0:
-			t.Root.Links = append(t.Root.Links, b.bookmark(&links[i]))
+			t.Root.Links = t.Root.Links[:len(t.Root.Links)+1] // within the bucket's capacity
+			b.bookmark(&t.Root.Links[len(t.Root.Links)-1], &links[i])
 			t.Links++
 		default:
-			nodes[w].Links = append(nodes[w].Links, b.bookmark(&links[i]))
+			n := &nodes[w]
+			n.Links = n.Links[:len(n.Links)+1]
+			b.bookmark(&n.Links[len(n.Links)-1], &links[i])
 			t.Links++
 		}
 	}
