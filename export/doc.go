@@ -25,6 +25,9 @@
 //     ADD_DATE and LAST_MODIFIED (Unix seconds, left out when unknown), TAGS (only
 //     when there is a tag), PRIVATE and TOREAD ("1"/"0"), notes on a <DD> line.
 //     No PERSONAL_TOOLBAR_FOLDER, no ICON.
+//   - XBEL: ids "f<id>"/"b<id>", added/modified/visited, tags, notes in <desc>;
+//     private and read-later are declared in the internal subset with the default
+//     "no" and written only when "yes" (a validating parser supplies "no").
 //   - Escaping, in both files: exactly &amp; &lt; &gt; &quot; &#39;; every other
 //     character raw UTF-8. These five are the only references Chromium decodes and
 //     all are valid XML.
