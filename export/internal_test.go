@@ -55,7 +55,9 @@ func FuzzBookmark(f *testing.F) {
 		wantURL := CleanURL(url)
 		wantTitle := CleanTitle(title)
 		if wantTitle == "" {
-			wantTitle = wantURL
+			if wantTitle = CleanTitle(wantURL); wantTitle == "" {
+				wantTitle = wantURL
+			}
 		}
 		wantNotes := CleanNotes(notes)
 		var wantTags []string

@@ -54,9 +54,10 @@ type Node struct {
 }
 
 // Bookmark is a Link as the files show it. BuildTree cleans the text once for every
-// format: URL is CleanURL(url), Title is CleanTitle(title) or the cleaned URL when that
-// is empty, Notes is CleanNotes(notes), Tags holds the non-empty CleanTag(tag) in
-// order. Ids, flags, position and dates are read from Row.
+// format: URL is CleanURL(url), Title is CleanTitle(title) or, when that is empty,
+// CleanTitle(URL) (URL itself if that is empty too), Notes is CleanNotes(notes), Tags
+// holds the non-empty CleanTag(tag) in order. Ids, flags, position and dates are read
+// from Row.
 type Bookmark struct {
 	// Row points at the link passed to BuildTree (not a copy, to keep BuildTree cheap:
 	// do not modify the links slice while the tree is in use).
@@ -97,7 +98,12 @@ func (b *Builder) bookmark(bm *Bookmark, l *Link) {
 	ct := classify(bm.Title)
 	if ct&(clsCtl|clsTabLF|clsHigh) != 0 || spaceAtEdge(bm.Title) || bm.Title == "" {
 		if bm.Title = CleanTitle(bm.Title); bm.Title == "" {
-			bm.Title = bm.URL
+			// The URL stands in, cleaned as a title too (it may end in U+3000 or
+			// another space CleanURL keeps); a URL that is nothing but such
+			// spaces stays as it is.
+			if bm.Title = CleanTitle(bm.URL); bm.Title == "" {
+				bm.Title = bm.URL
+			}
 		}
 		ct = classify(bm.Title)
 	}
