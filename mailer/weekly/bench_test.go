@@ -278,7 +278,8 @@ func runOurs(b *testing.B, s *testSetup, period string) (float64, uint64, uint64
 	if _, err := Enqueue(ctx, s.cfg, client, EnqueueOptions{Period: period}); err != nil {
 		b.Fatal(err)
 	}
-	err = Wait(ctx, s.cfg, period, 0, 100*time.Millisecond, func(n, _ int) { h.done.Store(int64(len(s.selected) - n)) })
+	// Polled as often as export --mail polls (cmd/linkbackup/mail.go).
+	err = Wait(ctx, s.cfg, period, 0, 200*time.Millisecond, func(n, _ int) { h.done.Store(int64(len(s.selected) - n)) })
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -162,10 +162,14 @@ WHERE l.state IN ('failed', 'skipped')`, period, ids); err != nil {
 // scheduled, retryable, running, pending), optionally for one member.
 func Unfinished(ctx context.Context, cfg *Config, period string, memberID int64) (n int, running int, err error) {
 	cfg.defaults()
+	// The unfinished states are listed (not "NOT IN the finished ones") so that River's
+	// (state, queue, ...) index finds them: the poll then reads the jobs still to do,
+	// not every job kept in the table (completed ones stay for a day).
 	err = cfg.State.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'running')
 FROM `+pgx.Identifier{cfg.Schema, "river_job"}.Sanitize()+`
-WHERE kind = $1 AND args->>'period' = $2 AND ($3::bigint = 0 OR (args->>'member_id')::bigint = $3)
-  AND state NOT IN ('completed', 'cancelled', 'discarded')`, Kind, period, memberID).Scan(&n, &running)
+WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND queue = $4
+  AND kind = $1 AND args->>'period' = $2 AND ($3::bigint = 0 OR (args->>'member_id')::bigint = $3)`,
+		Kind, period, memberID, Queue).Scan(&n, &running)
 	if err != nil {
 		return 0, 0, fmt.Errorf("weekly: jobs: %w", err)
 	}
