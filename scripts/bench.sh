@@ -224,6 +224,12 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 			echo "### Mail analysis (from BENCHMARKS-mail.md)"
 			sed '1d; s/^## /#### /' BENCHMARKS-mail.md
 		fi
+	elif [ -f BENCHMARKS-mail.md ]; then
+		echo
+		echo "## Weekly email (issue 5): not rerun by this make bench (BENCH_MAIL=0)"
+		echo
+		echo "The figures below are BENCHMARKS-mail.md as committed (\`scripts/bench-mail.sh\`, its own run and date)."
+		sed '1d; s/^## /### /' BENCHMARKS-mail.md
 	fi
 } >"$OUT"
 log "wrote $OUT"
