@@ -15,9 +15,10 @@
 //     a row already "sent" ends the job at once ("already sent"). Jobs of one process
 //     that start while such a statement is running share the next one (one INSERT
 //     ... ON CONFLICT over several rows, in key order; see batcher);
-//  2. the member's folders and links are read (export/pgsource, one member) and
-//     rendered into the zip (export.WriteZip); above MaxAttachment the zip is put in
-//     the store under exports/<period>/ and the message carries a pre-signed link;
+//  2. the member's folders and links are read (export/pgsource, one member; while
+//     step 1's statement runs, so the two round trips overlap) and rendered into the
+//     zip (export.WriteZip); above MaxAttachment the zip is put in the store under
+//     exports/<period>/ and the message carries a pre-signed link;
 //  3. a transaction on the state database marks the row "sent" (an UPDATE that waits
 //     for, then skips, a row another worker already marked) and completes the River
 //     job (river.JobCompleteTx); with this transaction open, the message is sent;
@@ -25,9 +26,10 @@
 //     the failure is recorded: 5xx or an unusable address -> "failed" for that
 //     member only (river.JobCancel, no retry); anything else -> back to "queued" and
 //     River retries with backoff, "failed" once attempts are exhausted. After the
-//     commit the server's reply and the message size are written to the row, shared
-//     like step 1 with the jobs finishing at the same time (best effort: a crash
-//     between the commit and this write leaves the row "sent" without its reply).
+//     commit the server's reply and the message size are written to the row: one
+//     statement for every job that finished meanwhile, run by one of them, the others
+//     do not wait (best effort: a crash between the commit and this write leaves the
+//     row "sent" without its reply).
 //
 // Per message the state database sees River's fetch (shared by the jobs fetched
 // together) and the job's completion, and from the ledger at most the attempt mark,
