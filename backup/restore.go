@@ -79,11 +79,11 @@ func (o *RestoreOptions) defaults() {
 }
 
 // Restore loads snapshot opts.ID into opts.Target: pre-data schema, table data in
-// parallel (every object's SHA-256 checked while streaming), the proof (every table's
-// rows and digest recomputed from the target and compared with the manifest, large
-// tables in parallel ctid ranges), then post-data (indexes and constraints in parallel),
-// sequences, materialized views and ANALYZE. Any difference fails the restore, before
-// post-data, and names the table.
+// parallel (every object's SHA-256 checked while streaming), indexes and primary/unique
+// keys in parallel, then the proof (every table's rows and digest recomputed from the
+// target and compared with the manifest, large tables in parallel ctid ranges) while the
+// rest of post-data and the foreign keys run, then sequences, materialized views and
+// ANALYZE. Any difference fails the restore and names the table.
 func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	opts.defaults()
 	log := opts.Log
@@ -151,16 +151,48 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	}
 	phase("data", t0)
 
-	// The proof reads every table back before post-data takes its locks (a primary key's
-	// ACCESS EXCLUSIVE lock would stall a concurrent read of the same table), large tables
-	// in several ctid ranges so that every session has work; a mismatch stops the restore
-	// before any index is built on bad data.
-	t0 = time.Now()
-	checks, err := proveTables(ctx, cfg, tables, opts.Jobs)
-	if err != nil {
-		return nil, err
+	// Indexes first: a primary key or unique constraint holds an ACCESS EXCLUSIVE lock on
+	// its table while it builds, which would stall a concurrent read of the table.
+	var pd *postData
+	if post != nil {
+		pd = newPostData(cfg, post, opts)
+		t0 = time.Now()
+		if err := pd.indexes(ctx); err != nil {
+			return nil, err
+		}
+		phase("indexes", t0)
 	}
-	phase("proof", t0)
+
+	// The proof reads every table back (large tables in several ctid ranges, so that
+	// every session has work) while the rest of post-data runs: foreign-key validation,
+	// serialized per table by its lock, leaves cores idle that the proof uses; reading
+	// does not conflict with it. A mismatch is reported before any constraint error (bad
+	// rows can also break a foreign key; the proof names the table).
+	t0 = time.Now()
+	proofCtx, stopProof := context.WithCancel(ctx)
+	defer stopProof()
+	var checks []TableCheck
+	var proofErr, postErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if checks, proofErr = proveTables(proofCtx, cfg, tables, opts.Jobs); proofErr != nil {
+			stopProof()
+		}
+	}()
+	if pd != nil {
+		postErr = pd.constraints(proofCtx)
+	}
+	wg.Wait()
+	if pd != nil {
+		phase("proof+constraints", t0)
+	} else {
+		phase("proof", t0)
+	}
+	if proofErr != nil {
+		return nil, proofErr
+	}
 	rep.Tables = checks
 	var bad []string
 	for _, c := range checks {
@@ -173,13 +205,8 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	if len(bad) > 0 {
 		return rep, fmt.Errorf("snapshot %s: %w: %s", m.ID, ErrMismatch, strings.Join(bad, "; "))
 	}
-
-	if post != nil {
-		t0 = time.Now()
-		if err := runPostData(ctx, cfg, post, opts); err != nil {
-			return nil, err
-		}
-		phase("post-data", t0)
+	if postErr != nil {
+		return nil, postErr
 	}
 
 	t0 = time.Now()
@@ -509,66 +536,81 @@ func copyToSQL(t *Table) string {
 	return "COPY " + t.QualifiedName() + " TO STDOUT" + t.copyWith()
 }
 
-// runPostData runs the post-data section in three steps: indexes and unique/primary-key
-// constraints in parallel sessions; then, in pg_dump's order and one transaction,
-// everything but foreign keys (index attachments, triggers, rules, policies, …: a foreign
-// key to a partitioned table needs its attached indexes); then the foreign keys, whose
-// validation scans are the other expensive part, in parallel again.
-func runPostData(ctx context.Context, cfg *pgx.ConnConfig, s *dumpScript, opts RestoreOptions) error {
-	var keys, rest, fks []dumpEntry
+// postData runs the post-data section in three steps: indexes and unique/primary-key
+// constraints in parallel sessions (indexes); then (constraints), in pg_dump's order and
+// one transaction, everything but foreign keys (index attachments, triggers, rules,
+// policies, …: a foreign key to a partitioned table needs its attached indexes), and the
+// foreign keys, whose validation scans are the other expensive part, in parallel again.
+type postData struct {
+	cfg             *pgx.ConnConfig
+	script          *dumpScript
+	opts            RestoreOptions
+	keys, rest, fks []dumpEntry
+}
+
+func newPostData(cfg *pgx.ConnConfig, s *dumpScript, opts RestoreOptions) *postData {
+	p := &postData{cfg: cfg, script: s, opts: opts}
 	for _, e := range s.Entries {
 		switch e.Type {
 		case "INDEX", "CONSTRAINT":
-			keys = append(keys, e)
+			p.keys = append(p.keys, e)
 		case "FK CONSTRAINT":
-			fks = append(fks, e)
+			p.fks = append(p.fks, e)
 		default:
-			rest = append(rest, e)
+			p.rest = append(p.rest, e)
 		}
 	}
-	stmt := func(e dumpEntry) string {
-		if opts.NoOwner {
-			return withoutOwners(e.SQL)
+	return p
+}
+
+func (p *postData) stmt(e dumpEntry) string {
+	if p.opts.NoOwner {
+		return withoutOwners(e.SQL)
+	}
+	return e.SQL
+}
+
+func (p *postData) open(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, p.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("post-data connect: %w", err)
+	}
+	// Index builds sort in memory rather than spilling (the server default is 64MB).
+	if _, err := conn.PgConn().Exec(ctx, p.script.Preamble+"\nSET maintenance_work_mem = '256MB';").ReadAll(); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("post-data preamble: %w", err)
+	}
+	return conn, nil
+}
+
+func (p *postData) parallel(ctx context.Context, entries []dumpEntry) error {
+	return eachOnSessions(ctx, entries, p.opts.Jobs, p.open, func(ctx context.Context, conn *pgx.Conn, e dumpEntry) error {
+		if _, err := conn.PgConn().Exec(ctx, p.stmt(e)).ReadAll(); err != nil {
+			return fmt.Errorf("post-data %s %s: %w", e.Type, e.Name, err)
 		}
-		return e.SQL
-	}
-	open := func(ctx context.Context) (*pgx.Conn, error) {
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("post-data connect: %w", err)
-		}
-		// Index builds sort in memory rather than spilling (the server default is 64MB).
-		if _, err := conn.PgConn().Exec(ctx, s.Preamble+"\nSET maintenance_work_mem = '256MB';").ReadAll(); err != nil {
-			conn.Close(ctx)
-			return nil, fmt.Errorf("post-data preamble: %w", err)
-		}
-		return conn, nil
-	}
-	parallel := func(entries []dumpEntry) error {
-		return eachOnSessions(ctx, entries, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, e dumpEntry) error {
-			if _, err := conn.PgConn().Exec(ctx, stmt(e)).ReadAll(); err != nil {
-				return fmt.Errorf("post-data %s %s: %w", e.Type, e.Name, err)
-			}
-			return nil
-		})
-	}
-	if err := parallel(keys); err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		conn, err := open(ctx)
+		return nil
+	})
+}
+
+// indexes builds the indexes and primary-key/unique constraints.
+func (p *postData) indexes(ctx context.Context) error { return p.parallel(ctx, p.keys) }
+
+// constraints runs the rest of post-data, then the foreign keys.
+func (p *postData) constraints(ctx context.Context) error {
+	if len(p.rest) > 0 {
+		conn, err := p.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
 		var b strings.Builder
-		for _, e := range rest {
-			b.WriteString(stmt(e))
+		for _, e := range p.rest {
+			b.WriteString(p.stmt(e))
 			b.WriteString("\n")
 		}
 		if err := execScript(ctx, conn, b.String()); err != nil {
 			return fmt.Errorf("post-data (index attachments, triggers, rules): %w", err)
 		}
 	}
-	return parallel(fks)
+	return p.parallel(ctx, p.fks)
 }

@@ -241,7 +241,10 @@ func swap(ctx context.Context, conn *pgx.Conn, name, incoming, previous string, 
 	deadline := time.Now().Add(grace)
 	for {
 		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, name).Scan(&n); err != nil {
+		// Autovacuum workers do not count: the rename stops them itself (measured: after
+		// a refresh, autovacuum on the big new tables held a swap for the whole grace).
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1
+			AND backend_type IS DISTINCT FROM 'autovacuum worker'`, name).Scan(&n); err != nil {
 			reopen()
 			return err
 		}

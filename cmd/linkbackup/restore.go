@@ -45,11 +45,11 @@ const restoreHelp = `Restore a snapshot (default: latest; or an id, or YYYY-MM-D
 of that UTC day) into a PostgreSQL database that already exists (createdb it first).
 
 The pre-data schema goes first, then table data in parallel (COPY FROM STDIN, --jobs
-sessions, every object's SHA-256 checked while streaming), then the proof: every table's
-row count and row digest recomputed from the target (large tables in parallel ranges)
-and compared with the manifest; any difference fails the restore there and names the
-table. Then indexes and constraints in parallel, sequences, materialized views and
-ANALYZE.
+sessions, every object's SHA-256 checked while streaming), then indexes and primary and
+unique keys in parallel, then the proof: every table's row count and row digest
+recomputed from the target (large tables in parallel ranges) and compared with the
+manifest, while triggers and foreign keys are added. Any difference fails the restore
+and names the table. Then sequences, materialized views and ANALYZE.
 
 Safety rails (each refuses before anything is changed, exit 4):
   - the target is the snapshot's own source (same system identifier and database):
@@ -213,7 +213,7 @@ func writeRestoreReport(w io.Writer, target string, r *backup.RestoreReport, err
 
 // phaseOrder lists the restore phases in the order they run, unknown ones last.
 func phaseOrder(ph map[string]float64) []string {
-	known := []string{"pre-data", "data", "proof", "post-data", "sequences+analyze"}
+	known := []string{"pre-data", "data", "indexes", "proof+constraints", "proof", "sequences+analyze"}
 	var out, rest []string
 	for _, k := range known {
 		if _, ok := ph[k]; ok {
