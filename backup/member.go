@@ -253,7 +253,7 @@ func memberRowsBinary(ctx context.Context, st Store, t *Table, col int, id int64
 		if err != nil {
 			return nil, err
 		}
-		rd := RowDigester{Binary: true, onRow: func(row []byte) {
+		tuples := binaryTuples{each: func(row []byte) {
 			f, ok := binaryField(row, col)
 			var v int64
 			switch {
@@ -271,10 +271,10 @@ func memberRowsBinary(ctx context.Context, st Store, t *Table, col int, id int64
 				out.n++
 			}
 		}}
-		_, err = io.Copy(&rd, rc)
+		_, err = io.Copy(&tuples, rc)
 		rc.Close()
 		if err == nil {
-			err = rd.Close()
+			err = tuples.Close()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", c.Key, err)

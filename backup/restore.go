@@ -177,7 +177,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if checks, proofErr = proveTables(proofCtx, cfg, tables, opts.Jobs); proofErr != nil {
+		if checks, proofErr = proveTables(proofCtx, conn, cfg, tables, opts.Jobs); proofErr != nil {
 			stopProof()
 		}
 	}()
@@ -400,12 +400,8 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 		if err != nil {
 			return fmt.Errorf("table %s: %w", j.table, err)
 		}
-		copySQL := "COPY " + j.table.QualifiedName() + " FROM STDIN" + j.table.copyWith()
-		if len(j.table.Columns) > 0 {
-			copySQL = "COPY " + j.table.QualifiedName() + " (" + columnList(j.table.Columns) + ") FROM STDIN" + j.table.copyWith()
-		}
 		pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
-		_, err = conn.PgConn().CopyFrom(ctx, pr, copySQL)
+		_, err = conn.PgConn().CopyFrom(ctx, pr, j.table.copySQL("FROM STDIN"))
 		rc.Close()
 		if rerr := pr.failure(); rerr != nil {
 			return fmt.Errorf("load table %s: %w", j.table, rerr) // the object is bad, not the server
@@ -454,22 +450,17 @@ const proveSplitBytes = 64 << 20
 
 // proveTables recomputes every table's row count and digest from the target with the
 // manifest's column list and session settings, on jobs sessions.
-func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs int) ([]TableCheck, error) {
-	open := connector(cfg, "proof")
-	conn, err := open(ctx)
-	if err != nil {
-		return nil, err
-	}
+// conn (not used by anyone else meanwhile) reads the table sizes.
+func proveTables(ctx context.Context, conn *pgx.Conn, cfg *pgx.ConnConfig, tables []Table, jobs int) ([]TableCheck, error) {
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[i] = t.QualifiedName()
 	}
 	var blockSize int64
 	var sizes []int64
-	err = conn.QueryRow(ctx, `SELECT current_setting('block_size')::bigint,
+	err := conn.QueryRow(ctx, `SELECT current_setting('block_size')::bigint,
 		array(SELECT pg_relation_size(n::regclass) FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i)`,
 		names).Scan(&blockSize, &sizes)
-	conn.Close(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("proof: table sizes on the target: %w", err)
 	}
@@ -481,28 +472,20 @@ func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs 
 	var parts []part
 	for i := range tables {
 		t := &tables[i]
-		if sizes[i] <= proveSplitBytes {
-			parts = append(parts, part{i, copyToSQL(t), sizes[i]})
+		ranges := splitBlocks(sizes[i], blockSize, proveSplitBytes)
+		if ranges == nil {
+			parts = append(parts, part{i, t.copySQL("TO STDOUT"), sizes[i]})
 			continue
 		}
-		blocks := (sizes[i] + blockSize - 1) / blockSize
-		n := (sizes[i] + proveSplitBytes - 1) / proveSplitBytes
-		per := (blocks + n - 1) / n
-		for lo := int64(0); lo < blocks; lo += per {
-			where := fmt.Sprintf("ctid >= '(%d,0)'::tid", lo)
-			if lo+per < blocks {
-				where += fmt.Sprintf(" AND ctid < '(%d,0)'::tid", lo+per)
-			}
-			// A zero-column table gives "SELECT  FROM t": empty rows, as COPY t does.
-			parts = append(parts, part{i, "COPY (SELECT " + columnList(t.Columns) + " FROM ONLY " + t.QualifiedName() +
-				" WHERE " + where + ") TO STDOUT" + t.copyWith(), sizes[i] / n})
+		for _, r := range ranges {
+			parts = append(parts, part{i, t.copyRangeSQL(r), sizes[i] / int64(len(ranges))})
 		}
 	}
 	sort.SliceStable(parts, func(a, b int) bool { return parts[a].weight > parts[b].weight })
 	var mu sync.Mutex
 	rows := make([]int64, len(tables))
 	digests := make([]Digest, len(tables))
-	err = eachOnSessions(ctx, parts, jobs, open, func(ctx context.Context, conn *pgx.Conn, p part) error {
+	err = eachOnSessions(ctx, parts, jobs, connector(cfg, "proof"), func(ctx context.Context, conn *pgx.Conn, p part) error {
 		rd := RowDigester{Binary: tables[p.table].Binary()}
 		if _, err := conn.PgConn().CopyTo(ctx, &rd, p.sql); err != nil {
 			return fmt.Errorf("digest %s: %w", &tables[p.table], err)
@@ -526,14 +509,6 @@ func proveTables(ctx context.Context, cfg *pgx.ConnConfig, tables []Table, jobs 
 			ManifestDigest: t.Digest, OK: rows[i] == t.Rows && d == t.Digest}
 	}
 	return checks, nil
-}
-
-// copyToSQL is the COPY of all of t's rows in the manifest's column list.
-func copyToSQL(t *Table) string {
-	if len(t.Columns) > 0 {
-		return "COPY " + t.QualifiedName() + " (" + columnList(t.Columns) + ") TO STDOUT" + t.copyWith()
-	}
-	return "COPY " + t.QualifiedName() + " TO STDOUT" + t.copyWith()
 }
 
 // postData runs the post-data section in three steps: indexes and unique/primary-key

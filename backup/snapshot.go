@@ -379,35 +379,14 @@ func planTasks(m *Manifest, cat *catalog, opts Options, prefix string) []task {
 			t.Columns = []string{}
 		}
 		m.Tables = append(m.Tables, t)
-		cols := columnList(ct.Columns)
-		nChunks := int64(1)
-		if ct.Bytes > opts.SplitTableBytes {
-			nChunks = (ct.Bytes + opts.SplitTableBytes - 1) / opts.SplitTableBytes
-		}
-		if nChunks == 1 {
-			copyCols := ""
-			if cols != "" {
-				copyCols = " (" + cols + ")"
-			}
-			tasks = append(tasks, task{table: ti, chunk: 0, sizeHint: ct.Bytes,
-				sql: "COPY " + t.QualifiedName() + copyCols + " TO STDOUT" + t.copyWith()})
+		ranges := splitBlocks(ct.Bytes, cat.BlockSize, opts.SplitTableBytes)
+		if ranges == nil {
+			tasks = append(tasks, task{table: ti, chunk: 0, sizeHint: ct.Bytes, sql: t.copySQL("TO STDOUT")})
 			continue
 		}
-		blocks := (ct.Bytes + cat.BlockSize - 1) / cat.BlockSize
-		per := (blocks + nChunks - 1) / nChunks
-		for c := int64(0); c < nChunks; c++ {
-			lo, hi := c*per, (c+1)*per
-			where := fmt.Sprintf("ctid >= '(%d,0)'::tid", lo)
-			desc := fmt.Sprintf("blocks [%d,%d)", lo, hi)
-			if c < nChunks-1 {
-				where += fmt.Sprintf(" AND ctid < '(%d,0)'::tid", hi)
-			} else {
-				desc = fmt.Sprintf("blocks [%d,end)", lo)
-			}
-			// A zero-column table gives "SELECT  FROM t": empty rows, as COPY t does.
-			sel := cols
-			tasks = append(tasks, task{table: ti, chunk: int(c), rangeDesc: desc, sizeHint: ct.Bytes / nChunks,
-				sql: "COPY (SELECT " + sel + " FROM ONLY " + t.QualifiedName() + " WHERE " + where + ") TO STDOUT" + t.copyWith()})
+		for c, r := range ranges {
+			tasks = append(tasks, task{table: ti, chunk: c, rangeDesc: r.String(), sizeHint: ct.Bytes / int64(len(ranges)),
+				sql: t.copyRangeSQL(r)})
 		}
 	}
 	for i := range tasks {
@@ -421,6 +400,53 @@ func planTasks(m *Manifest, cat *catalog, opts Options, prefix string) []task {
 	}
 	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].sizeHint > tasks[j].sizeHint })
 	return tasks
+}
+
+// copySQL is the COPY of all of t's rows in its column list and format; dir is
+// "TO STDOUT" or "FROM STDIN".
+func (t *Table) copySQL(dir string) string {
+	cols := ""
+	if len(t.Columns) > 0 {
+		cols = " (" + columnList(t.Columns) + ")"
+	}
+	return "COPY " + t.QualifiedName() + cols + " " + dir + t.copyWith()
+}
+
+// copyRangeSQL is the COPY TO STDOUT of t's rows in block range r.
+func (t *Table) copyRangeSQL(r blockRange) string {
+	where := fmt.Sprintf("ctid >= '(%d,0)'::tid", r.lo)
+	if r.hi >= 0 {
+		where += fmt.Sprintf(" AND ctid < '(%d,0)'::tid", r.hi)
+	}
+	// A zero-column table gives "SELECT  FROM t": empty rows, as COPY t does.
+	return "COPY (SELECT " + columnList(t.Columns) + " FROM ONLY " + t.QualifiedName() + " WHERE " + where + ") TO STDOUT" + t.copyWith()
+}
+
+// blockRange is the ctid range [lo, hi) of a table's blocks; hi < 0: to the end.
+type blockRange struct{ lo, hi int64 }
+
+func (r blockRange) String() string {
+	if r.hi < 0 {
+		return fmt.Sprintf("blocks [%d,end)", r.lo)
+	}
+	return fmt.Sprintf("blocks [%d,%d)", r.lo, r.hi)
+}
+
+// splitBlocks cuts a table of size bytes into ceil(size/split) ranges of equal block
+// counts, the last one open-ended; nil (the whole table at once) when size <= split.
+func splitBlocks(size, blockSize, split int64) []blockRange {
+	if size <= split {
+		return nil
+	}
+	n := (size + split - 1) / split
+	blocks := (size + blockSize - 1) / blockSize
+	per := (blocks + n - 1) / n
+	out := make([]blockRange, n)
+	for c := range out {
+		out[c] = blockRange{int64(c) * per, int64(c+1) * per}
+	}
+	out[n-1].hi = -1
+	return out
 }
 
 func columnList(cols []string) string {
