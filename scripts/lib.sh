@@ -100,11 +100,13 @@ lb_pg_init() {
 
 # lb_pg_start DIR PORT SOCKDIR LOG starts the cluster in DIR on 127.0.0.1:PORT and waits
 # until it accepts connections; prints the postmaster PID. An empty SOCKDIR disables the
-# Unix socket. On failure it prints the server log and returns non-zero.
+# Unix socket. LB_PG_OPTIONS adds server options (profiling, e.g.
+# "-c shared_preload_libraries=pg_stat_statements"). On failure it prints the server log
+# and returns non-zero.
 lb_pg_start() {
 	local dir=$1 port=$2 sock=$3 log=$4
 	if ! lb_as_postgres "$LB_PGBIN/pg_ctl" -D "$dir" -l "$log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $port -k '$sock' -c fsync=off" start >/dev/null 2>&1; then
+		-o "-c listen_addresses=127.0.0.1 -p $port -k '$sock' -c fsync=off ${LB_PG_OPTIONS:-}" start >/dev/null 2>&1; then
 		lb_log "PostgreSQL in $dir did not start on port $port; its log ($log):"
 		sed 's/^/    /' "$log" >&2 2>/dev/null || true
 		return 1

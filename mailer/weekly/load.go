@@ -43,7 +43,8 @@ FROM (` + clean(q.Links, def.Links) + `) AS l WHERE l.member_id = $1`
 // transaction but each with its own snapshot (READ COMMITTED): a folder deleted
 // between them only sends its links to the top level (export.BuildTree repairs it).
 func (w *worker) load(ctx context.Context, id int64) (*pgsource.Rows, error) {
-	qm, qf, ql := w.stmts()
+	w.once.Do(w.prepare)
+	qm, qf, ql := w.qm, w.qf, w.ql
 	b := &pgx.Batch{}
 	b.Queue(qm, id)
 	b.Queue(qf, id)
