@@ -177,12 +177,14 @@ WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND
 }
 
 // Wait returns once every job of the period (or of memberID) is finished, polling
-// every poll; progress(unfinished, running) is called after each poll.
+// every poll while few jobs are left; progress(unfinished, running) is called after
+// each poll. The count reads every unfinished job (~9 ms for 10,000, measured), so
+// with many left the polls are spaced out: 0.2 ms per unfinished job, at most 2 s.
 func Wait(ctx context.Context, cfg *Config, period string, memberID int64, poll time.Duration, progress func(unfinished, running int)) error {
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
-	t := time.NewTicker(poll)
+	t := time.NewTimer(poll)
 	defer t.Stop()
 	for {
 		n, running, err := Unfinished(ctx, cfg, period, memberID)
@@ -195,6 +197,7 @@ func Wait(ctx context.Context, cfg *Config, period string, memberID int64, poll 
 		if n == 0 {
 			return nil
 		}
+		t.Reset(max(poll, min(2*time.Second, time.Duration(n)*200*time.Microsecond)))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
