@@ -479,3 +479,100 @@ func TestWeeklyRateLimit(t *testing.T) {
 		t.Fatalf("12 messages at 20/s spread over %s, want >= 550ms (run took %s)", d, time.Since(start))
 	}
 }
+
+// TestStateConnectionLostDuringSend kills the worker's state-database connection while
+// its "sent" transaction is open and the message is at the server. If the server then
+// refuses the message (451), nothing was delivered and the retry delivers it once. If
+// the server accepts it (250), the COMMIT cannot land: this is the documented
+// at-least-once window, and the retry delivers a second copy with the same Message-ID.
+// Nobody else is affected, and both rows end "sent".
+func TestStateConnectionLostDuringSend(t *testing.T) {
+	t.Parallel()
+	gen := bookmarkgen.DefaultOptions()
+	gen.Members, gen.LinksPerMember, gen.PremiumPercent, gen.OptInPercent, gen.Hostile = 12, 5, 100, 100, false
+	var mu sync.Mutex
+	var accepted, refused string // recipients whose first offer is hit
+	var state *pgxpool.Pool
+	var killed []int
+	kill := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// One job at a time (Concurrency 1): the only open transaction is the sender's.
+		var n int
+		if err := state.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = current_database() AND state = 'idle in transaction' AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Errorf("terminating the sender's connection: %v", err)
+		}
+		killed = append(killed, n)
+	}
+	srv := smtptest.Start(t, smtptest.Hooks{
+		Data: func(m smtptest.Message, offered int) (smtptest.Action, *smtp.SMTPError) {
+			mu.Lock()
+			defer mu.Unlock()
+			if offered > 0 {
+				return smtptest.Accept, nil
+			}
+			switch m.To[0] {
+			case accepted:
+				kill()
+				return smtptest.Accept, nil
+			case refused:
+				kill()
+				return smtptest.Reply, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+			}
+			return smtptest.Accept, nil
+		},
+	})
+	tr, err := mailer.Open(srv.URL(), "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := setup(t, gen, false, tr)
+	s.cfg.Concurrency = 1
+	var ids []int64
+	for id := range s.selected {
+		ids = append(ids, id)
+	}
+	if len(ids) < 4 {
+		t.Fatalf("only %d members selected", len(ids))
+	}
+	mu.Lock()
+	state, accepted, refused = s.cfg.State, s.selected[ids[0]], s.selected[ids[1]]
+	mu.Unlock()
+
+	_, sum := s.run(t, 0)
+	mu.Lock()
+	if len(killed) != 2 || killed[0] != 1 || killed[1] != 1 {
+		t.Fatalf("terminated %v connections at the two hits, want one each", killed)
+	}
+	mu.Unlock()
+	count := map[int64]int{}
+	byID := map[string]int{}
+	for _, m := range srv.Messages() {
+		count[s.memberOf(t, m.MessageID)]++
+		byID[m.MessageID]++
+	}
+	for _, id := range ids {
+		want := 1
+		if id == ids[0] {
+			want = 2 // the window: accepted, then the COMMIT was lost
+		}
+		if count[id] != want {
+			t.Errorf("member %d got %d messages, want %d", id, count[id], want)
+		}
+	}
+	if len(byID) != len(ids) {
+		t.Errorf("%d distinct Message-IDs for %d members: a retry must reuse its Message-ID", len(byID), len(ids))
+	}
+	for _, id := range ids[:2] {
+		var st string
+		var attempts int
+		if err := s.cfg.State.QueryRow(context.Background(), `SELECT state, attempts FROM linkbackup_mail.weekly_ledger
+WHERE period = $1 AND member_id = $2`, period, id).Scan(&st, &attempts); err != nil || st != "sent" || attempts != 2 {
+			t.Errorf("member %d: ledger %s after %d attempts (%v), want sent after 2", id, st, attempts, err)
+		}
+	}
+	if sum.SentNow != len(ids) || sum.Failed != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+}
