@@ -72,7 +72,11 @@ func (w *worker) beginSent(ctx context.Context, job *river.Job[Args], recipient,
 // transaction), so its failure cannot undo the "sent" mark; it is logged.
 func (t *sentTx) commit(ctx context.Context, size int64, reply string) error {
 	defer t.release()
-	ctx = context.WithoutCancel(ctx) // the message is out: the mark must land
+	// The message is out: the mark must land even if the job's context ends. A
+	// server that does not answer within commitTimeout gets the connection closed
+	// (pgx), and the transaction is then rolled back unless the COMMIT had run.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	b := &pgx.Batch{}
 	b.Queue("COMMIT")
 	b.Queue(t.w.replySQL, t.key.Period, t.key.MemberID, size, cleanReply(reply, 500))
@@ -91,6 +95,9 @@ func (t *sentTx) commit(ctx context.Context, size int64, reply string) error {
 	br.Close() //nolint:errcheck // the reply's error, if any, was logged above
 	return nil
 }
+
+// commitTimeout bounds the COMMIT after a delivered message.
+const commitTimeout = time.Minute
 
 // rollback ends the transaction without the mark.
 func (t *sentTx) rollback(ctx context.Context) {
