@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // RestoreOptions configure Restore.
@@ -407,6 +408,11 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 			return fmt.Errorf("load table %s: %w", j.table, rerr) // the object is bad, not the server
 		}
 		if err != nil {
+			if binaryMismatch(j.table, err) {
+				return fmt.Errorf("load table %s from %s: %w; the table is stored as binary COPY, which PostgreSQL reads only "+
+					"into columns of the snapshot's types (schema/pre-data.sql.zst in the snapshot has them): make the target's "+
+					"column types match, or restore into an empty database without --tables", j.table, j.chunk.Key, err)
+			}
 			return fmt.Errorf("load table %s from %s: %w", j.table, j.chunk.Key, err)
 		}
 		opts.Progress.ChunksDone.Add(1)
@@ -414,6 +420,14 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 		opts.Progress.StoredBytes.Add(j.chunk.Size)
 		return nil
 	})
+}
+
+// binaryMismatch tells whether err is PostgreSQL refusing a binary COPY's data for
+// the target's column types (invalid_binary_representation, or a field whose length
+// does not fit the type: protocol_violation "insufficient data left in message").
+func binaryMismatch(t *Table, err error) bool {
+	var pe *pgconn.PgError
+	return t.Binary() && errors.As(err, &pe) && (pe.Code == "22P03" || pe.Code == "08P01")
 }
 
 type progressReader struct {
