@@ -234,7 +234,7 @@ SET state = 'completed', finalized_at = now() WHERE id = $1 AND state = 'running
 
 func (w *worker) Timeout(*river.Job[Args]) time.Duration { return w.cfg.JobTimeout }
 
-// Outcome counters are visible to tests and the benchmark through Stats.
+// bufPool keeps zip buffers (see spill) between jobs.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Work delivers one member's message (see the package doc for the steps).
