@@ -63,6 +63,12 @@ func TestConfigErrorsAreUsageErrors(t *testing.T) {
 		t.Fatalf("out of range: exit %d, %s", code, errs)
 	}
 	os.Unsetenv("LINKBACKUP_BACKUP_JOBS")
+	t.Setenv("LINKBACKUP_MAIL_RATE_SCOPE", "sometimes")
+	_, errs, code = run(t, "worker", "--source", "postgres://127.0.0.1:1/x", "--mailer", "file://"+t.TempDir(), "--from", "a <a@b.test>")
+	if code != exitUsage || !strings.Contains(errs, "mail.rate_scope") {
+		t.Fatalf("bad rate scope: exit %d, %s", code, errs)
+	}
+	os.Unsetenv("LINKBACKUP_MAIL_RATE_SCOPE")
 	_, errs, code = run(t, "backup", "--store", "file:///tmp/x")
 	if code != exitUsage || !strings.Contains(errs, "--source") {
 		t.Fatalf("missing source: exit %d, %s", code, errs)

@@ -58,13 +58,15 @@ func addMailConnFlags(cmd *cobra.Command, a *app) {
 	if cmd.Flags().Lookup("store") == nil {
 		f.String("store", "", "store for zips too large to attach: file:///abs/dir or s3://... ($LINKBACKUP_MAIL_STORE)")
 	}
-	f.Float64("rate", 50, "messages per second per process, 0: unlimited ($LINKBACKUP_MAIL_RATE)")
+	f.Float64("rate", 50, "messages per second, over all workers sharing the state database (see --rate-scope), 0: unlimited ($LINKBACKUP_MAIL_RATE)")
+	f.String("rate-scope", "all", "what --rate limits: all (every process sharing the state database together) or process (each alone) ($LINKBACKUP_MAIL_RATE_SCOPE)")
 	f.Int("concurrency", 8, "members rendered and sent at once per process ($LINKBACKUP_MAIL_CONCURRENCY)")
 	a.bind(cmd, "state", "mail.state")
 	a.bind(cmd, "mailer", "mail.mailer")
 	a.bind(cmd, "from", "mail.from")
 	a.bind(cmd, "store", "mail.store")
 	a.bind(cmd, "rate", "mail.rate")
+	a.bind(cmd, "rate-scope", "mail.rate_scope")
 	a.bind(cmd, "concurrency", "mail.concurrency")
 }
 
@@ -161,7 +163,7 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		return fail(withCode(exitUsage, err))
 	}
 	e.closers = append(e.closers, func() { tr.Close() })
-	cfg.Transport, cfg.Rate = tr, mc.Rate
+	cfg.Transport, cfg.Rate, cfg.RatePerProcess = tr, mc.Rate, mc.RateScope == "process"
 	storeURL := mc.Store
 	if storeURL == "" {
 		storeURL = c.Store

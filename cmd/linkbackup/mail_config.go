@@ -62,8 +62,12 @@ type MailConfig struct {
 	// LinkBaseURL publishes a file:// store over http(s): link = base + key. Default ""
 	// (file:// links, for demos).
 	LinkBaseURL string `yaml:"link_base_url"`
-	// Rate is the most messages per second each process starts; 0: unlimited. Default 50.
+	// Rate is the most messages per second started (0: unlimited), by all processes
+	// sharing the state database together or by each alone (RateScope). Default 50.
 	Rate float64 `yaml:"rate"`
+	// RateScope is what Rate limits: "all" (default; one schedule in the state
+	// database, see mailer/weekly/rate.go) or "process".
+	RateScope string `yaml:"rate_scope"`
 	// Concurrency is the number of members rendered and sent at once per process. Default 8.
 	Concurrency int `yaml:"concurrency"`
 	// Connections is the SMTP connection pool size per process. Default 4.
@@ -93,6 +97,7 @@ func DefaultMailConfig() MailConfig {
 		MaxAttachmentMB: 10,
 		LinkExpiry:      7 * 24 * time.Hour,
 		Rate:            50,
+		RateScope:       "all",
 		Concurrency:     8,
 		Connections:     4,
 		SMTPTimeout:     60 * time.Second,
@@ -130,6 +135,9 @@ func (c *MailConfig) Validate() error {
 	}
 	if c.Rate < 0 {
 		bad("mail.rate (--rate) = %g: want >= 0 (0: unlimited)", c.Rate)
+	}
+	if c.RateScope != "all" && c.RateScope != "process" {
+		bad("mail.rate_scope (--rate-scope) = %q: want all or process", c.RateScope)
 	}
 	if c.Concurrency < 1 || c.Concurrency > 256 {
 		bad("mail.concurrency (--concurrency) = %d: want 1..256", c.Concurrency)

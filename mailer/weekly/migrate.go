@@ -41,6 +41,11 @@ var ledgerMigrations = []string{
   PRIMARY KEY (period, member_id));
 CREATE INDEX weekly_ledger_member_sent ON {S}.weekly_ledger (member_id, period) WHERE state = 'sent';
 COMMENT ON TABLE {S}.weekly_ledger IS 'linkbackup: one row per member and ISO week of the weekly backup email'`,
+	`CREATE TABLE {S}.weekly_rate (
+  name    text PRIMARY KEY,
+  next_at timestamptz NOT NULL);
+INSERT INTO {S}.weekly_rate VALUES ('weekly', '-infinity');
+COMMENT ON TABLE {S}.weekly_rate IS 'linkbackup: the next free send slot of the rate limit shared by all workers (mail.rate_scope: all)'`,
 }
 
 // MigrateResult lists what Migrate applied.

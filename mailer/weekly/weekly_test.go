@@ -460,23 +460,86 @@ func TestWeeklyLargeZipLink(t *testing.T) {
 // TestWeeklyRateLimit: Rate spaces the sends of a process.
 func TestWeeklyRateLimit(t *testing.T) {
 	t.Parallel()
-	srv := smtptest.Start(t, smtptest.Hooks{})
-	tr, _ := mailer.Open(srv.URL(), "", 2)
-	gen := bookmarkgen.DefaultOptions()
-	gen.Members, gen.LinksPerMember, gen.PremiumPercent, gen.OptInPercent, gen.DeletedPercent, gen.Hostile = 12, 5, 100, 100, 0, false
-	s := setup(t, gen, false, tr)
-	s.cfg.Rate = 20
+	s, _ := rateSetup(t, 12)
+	s.cfg.Rate, s.cfg.RatePerProcess = 20, true
 	start := time.Now()
 	_, sum := s.run(t, 0)
 	if sum.SentNow != 12 {
 		t.Fatalf("summary %+v", sum)
 	}
-	var first, last time.Time
-	if err := s.cfg.State.QueryRow(context.Background(), `SELECT min(sent_at), max(sent_at) FROM linkbackup_mail.weekly_ledger`).Scan(&first, &last); err != nil {
+	// 12 sends 50 ms apart: 550 ms from the first to the last (a little less when a
+	// slot is taken late and the next one is measured from it).
+	if d := s.sentSpread(t); d < 450*time.Millisecond {
+		t.Fatalf("12 messages at 20/s spread over %s, want about 550ms (run took %s)", d, time.Since(start))
+	}
+}
+
+// rateSetup is members small members, all selected, mailed to an in-process server.
+func rateSetup(t *testing.T, members int) (*testSetup, *smtptest.Server) {
+	t.Helper()
+	srv := smtptest.Start(t, smtptest.Hooks{})
+	tr, err := mailer.Open(srv.URL(), "", 2)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := last.Sub(first); d < 450*time.Millisecond {
-		t.Fatalf("12 messages at 20/s spread over %s, want >= 550ms (run took %s)", d, time.Since(start))
+	gen := bookmarkgen.DefaultOptions()
+	gen.Members, gen.LinksPerMember, gen.PremiumPercent, gen.OptInPercent, gen.DeletedPercent, gen.Hostile = members, 5, 100, 100, 0, false
+	return setup(t, gen, false, tr), srv
+}
+
+// sentSpread is the time from the first to the last "sent" mark of the period.
+func (s *testSetup) sentSpread(t testing.TB) time.Duration {
+	t.Helper()
+	var first, last time.Time
+	if err := s.cfg.State.QueryRow(context.Background(), `SELECT min(sent_at), max(sent_at) FROM linkbackup_mail.weekly_ledger
+WHERE period = $1`, period).Scan(&first, &last); err != nil {
+		t.Fatal(err)
+	}
+	return last.Sub(first)
+}
+
+// TestWeeklyRateLimitShared: two worker processes (two River clients) with the
+// default shared limit of 20 messages per second send 40 messages in no less than
+// the ~2 s that 20/s allows in all, not the ~1 s two per-process limits would allow.
+func TestWeeklyRateLimitShared(t *testing.T) {
+	t.Parallel()
+	s, srv := rateSetup(t, 40)
+	s.cfg.Rate = 20
+	other := *s.cfg // a second process: its own client and limiter, the same databases
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var clients []*Client
+	for _, cfg := range []*Config{s.cfg, &other} {
+		c, err := NewClient(cfg, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Stop(context.Background())
+		clients = append(clients, c)
+	}
+	start := time.Now()
+	if _, err := Enqueue(ctx, s.cfg, clients[0], EnqueueOptions{Period: period}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Wait(ctx, s.cfg, period, 0, 50*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	var workers int
+	if err := s.cfg.State.QueryRow(ctx, `SELECT count(DISTINCT attempted_by[1]) FROM linkbackup_mail.river_job WHERE state = 'completed'`).Scan(&workers); err != nil {
+		t.Fatal(err)
+	}
+	if workers != 2 {
+		t.Fatalf("%d clients worked the jobs, want both", workers)
+	}
+	if n := len(srv.Messages()); n != len(s.selected) {
+		t.Fatalf("%d messages for %d members", n, len(s.selected))
+	}
+	// 40 sends 50 ms apart in all: 1.95 s; two separate 20/s limits would take ~1 s.
+	if d := s.sentSpread(t); d < 1700*time.Millisecond {
+		t.Fatalf("%d messages at 20/s shared by two processes spread over %s, want about 1.95s (run took %s)", len(s.selected), d, time.Since(start))
 	}
 }
 

@@ -51,10 +51,12 @@ type Config struct {
 	Queries   pgsource.Queries
 	Composer  *mailer.Composer
 	Transport mailer.Transport
-	// Rate is the most messages per second this process starts (0: unlimited). The
-	// wait happens before the ledger transaction opens, so waiting jobs hold no
-	// database connection.
-	Rate float64
+	// Rate is the most messages per second started by all processes sharing the
+	// state database together (0: unlimited), or by this process alone with
+	// RatePerProcess. The wait happens before the ledger transaction opens, so
+	// waiting jobs hold no database connection.
+	Rate           float64
+	RatePerProcess bool
 	// Linker uploads zips above MaxAttachment and returns their download URL. Nil:
 	// large zips are attached anyway.
 	Linker Linker
@@ -81,7 +83,7 @@ type Config struct {
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
 
-	limiter *rate.Limiter
+	limiter interface{ Wait(context.Context) error }
 }
 
 func (c *Config) defaults() {
@@ -120,7 +122,11 @@ func (c *Config) defaults() {
 		c.Now = time.Now
 	}
 	if c.Rate > 0 && c.limiter == nil {
-		c.limiter = rate.NewLimiter(rate.Limit(c.Rate), 1)
+		if c.RatePerProcess {
+			c.limiter = rate.NewLimiter(rate.Limit(c.Rate), 1)
+		} else {
+			c.limiter = newSharedLimiter(c.State, pgx.Identifier{c.Schema, "weekly_rate"}.Sanitize(), c.Rate)
+		}
 	}
 }
 
