@@ -33,6 +33,9 @@ type sharedLimiter struct {
 // unused window.
 const leaseSpan = 250 * time.Millisecond
 
+// reserveTimeout bounds one reservation statement.
+const reserveTimeout = 10 * time.Second
+
 func newSharedLimiter(pool *pgxpool.Pool, table string, perSecond float64) *sharedLimiter {
 	every := time.Duration(float64(time.Second) / perSecond)
 	slots := max(1, math.Round(perSecond*leaseSpan.Seconds()))
@@ -54,8 +57,12 @@ func (l *sharedLimiter) Wait(ctx context.Context) error {
 		slot = now
 	}
 	if !slot.Before(l.leaseEnd) {
+		// Other jobs wait on the mutex meanwhile, so the statement gets a bound of
+		// its own, not only the job's.
 		var end, dbNow time.Time
-		err := l.pool.QueryRow(ctx, l.sql, l.span.Microseconds()).Scan(&end, &dbNow)
+		qctx, cancel := context.WithTimeout(ctx, reserveTimeout)
+		err := l.pool.QueryRow(qctx, l.sql, l.span.Microseconds()).Scan(&end, &dbNow)
+		cancel()
 		if err != nil {
 			l.mu.Unlock()
 			return fmt.Errorf("weekly: shared rate limit: %w", err)
