@@ -23,9 +23,6 @@ chunk and table against the manifest. Every broken object is named.
 Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadable.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.cfg.Store == "" {
-				return errNoStore
-			}
 			ctx := cmd.Context()
 			st, id, err := a.openSnapshot(ctx, args)
 			if err != nil {

@@ -42,7 +42,8 @@ func benchEnv(name string, def int) int {
 // connections) and then a naive baseline (one streaming read of all members, zip,
 // one new SMTP connection per message) with the same concurrency; mailpit is emptied
 // before each run, and before each linkbackup run the previous round's completed jobs
-// are deleted and vacuumed away (weekGone), as a weekly run finds River's table. Reports medians over LINKBACKUP_BENCH_ROUNDS rounds (default 3).
+// are deleted and vacuumed away (weekGone), as a weekly run finds River's table.
+// Reports medians over LINKBACKUP_BENCH_ROUNDS rounds (default 3).
 // Run it with scripts/bench-mail.sh (a mailpit that keeps every message).
 func BenchmarkWeeklyMailpit(b *testing.B) {
 	smtpAddr, api := os.Getenv("LINKBACKUP_BENCH_SMTP"), os.Getenv("LINKBACKUP_BENCH_MAILPIT")

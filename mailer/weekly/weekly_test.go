@@ -165,6 +165,20 @@ func (s *testSetup) failures(t testing.TB) map[int64]Failure {
 	return out
 }
 
+// memberIDs returns the selected members' ids (in no order); it fails the test when
+// fewer than min are selected.
+func (s *testSetup) memberIDs(t testing.TB, min int) []int64 {
+	t.Helper()
+	ids := make([]int64, 0, len(s.selected))
+	for id := range s.selected {
+		ids = append(ids, id)
+	}
+	if len(ids) < min {
+		t.Fatalf("only %d members selected, want at least %d", len(ids), min)
+	}
+	return ids
+}
+
 // memberOf returns the member id of a Message-ID made by the test's composer.
 func (s *testSetup) memberOf(t testing.TB, messageID string) int64 {
 	t.Helper()
@@ -373,13 +387,7 @@ func TestWeeklyFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := setup(t, gen, false, tr)
-	var ids []int64
-	for id := range s.selected {
-		ids = append(ids, id)
-	}
-	if len(ids) < 10 {
-		t.Fatalf("only %d members selected", len(ids))
-	}
+	ids := s.memberIDs(t, 10)
 	mu.Lock()
 	greylist = "|" + s.selected[ids[0]] + "|" + s.selected[ids[1]] + "|" + s.selected[ids[2]] + "|"
 	reject, drop, stall = s.selected[ids[3]], s.selected[ids[4]], s.selected[ids[5]]
@@ -592,13 +600,7 @@ WHERE datname = current_database() AND state = 'idle in transaction' AND pid <> 
 	}
 	s := setup(t, gen, false, tr)
 	s.cfg.Concurrency = 1
-	var ids []int64
-	for id := range s.selected {
-		ids = append(ids, id)
-	}
-	if len(ids) < 4 {
-		t.Fatalf("only %d members selected", len(ids))
-	}
+	ids := s.memberIDs(t, 4)
 	mu.Lock()
 	state, accepted, refused = s.cfg.State, s.selected[ids[0]], s.selected[ids[1]]
 	mu.Unlock()
