@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -117,12 +115,6 @@ type StandbyStatus struct {
 	AttemptError    string          `json:"last_attempt_error,omitempty"`
 }
 
-// ExportStatus describes the last export run.
-type ExportStatus struct {
-	Recorded bool   `json:"recorded"`
-	Note     string `json:"note"`
-}
-
 // StatusReport is the evaluated answer to "is everything ready this morning?".
 type StatusReport struct {
 	State      string           `json:"state"`
@@ -133,20 +125,12 @@ type StatusReport struct {
 	Thresholds map[string]int64 `json:"thresholds_seconds"`
 	Snapshot   SnapshotStatus   `json:"snapshot"`
 	Standby    StandbyStatus    `json:"standby"`
-	Export     ExportStatus     `json:"export"`
 	Problems   []StatusProblem  `json:"problems"`
-	th         StatusThresholds // for rendering
-	storeOK    bool             // the store answered
-	perf       []perfDatum      // Nagios performance data
+	// Limits are the thresholds the report was judged by.
+	Limits StatusThresholds `json:"-"`
+	// StoreOK: the store answered (its snapshot list was read).
+	StoreOK bool `json:"-"`
 }
-
-type perfDatum struct {
-	label, unit      string
-	value            int64
-	warn, crit, minv string
-}
-
-const exportNote = "not recorded yet: this version of linkbackup does not record export runs (a later release adds it)"
 
 // errStandbyName: the serving name comes from the latest snapshot, which is unreadable.
 var errStandbyName = errors.New("serving database name unknown while the store is unreadable: pass --database NAME")
@@ -223,34 +207,32 @@ func CheckStatus(ctx context.Context, o StatusOptions, th StatusThresholds) *Sta
 //   - standby server given but unreachable, or without a verified copy: CRITICAL;
 //     its data (now − source time) older than StandbyWarn/StandbyCrit: WARNING/CRITICAL;
 //     without a server, the serving record of the store's last attempt is judged instead;
-//   - last standby attempt failed: CRITICAL with its error; unreadable: UNKNOWN;
-//   - export runs are not recorded yet: never a problem.
+//   - last standby attempt failed: CRITICAL with its error; unreadable: UNKNOWN.
 //
 // The overall level is the most severe finding (CRITICAL > UNKNOWN > WARNING > OK).
 func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 	now := f.Now.UTC()
-	r := &StatusReport{Checked: now, Store: f.Store, th: th, Problems: []StatusProblem{},
+	r := &StatusReport{Checked: now, Store: f.Store, Limits: th, Problems: []StatusProblem{},
 		Thresholds: map[string]int64{
 			"snapshot_warn_age": int64(th.SnapshotWarn.Seconds()), "snapshot_crit_age": int64(th.SnapshotCrit.Seconds()),
 			"standby_warn_age": int64(th.StandbyWarn.Seconds()), "standby_crit_age": int64(th.StandbyCrit.Seconds()),
-		},
-		Export: ExportStatus{Note: exportNote}}
+		}}
 	add := func(l Level, component, format string, args ...any) {
 		r.Problems = append(r.Problems, StatusProblem{State: l.String(), Component: component, Message: fmt.Sprintf(format, args...), level: l})
 	}
 	age := func(limitWarn, limitCrit, d time.Duration, component, what string) {
 		switch {
 		case d > limitCrit:
-			add(LevelCritical, component, "%s %s old (limit %s)", what, fmtDuration(d), fmtDuration(limitCrit))
+			add(LevelCritical, component, "%s %s old (limit %s)", what, HumanDuration(d), HumanDuration(limitCrit))
 		case d > limitWarn:
-			add(LevelWarning, component, "%s %s old (limit %s)", what, fmtDuration(d), fmtDuration(limitWarn))
+			add(LevelWarning, component, "%s %s old (limit %s)", what, HumanDuration(d), HumanDuration(limitWarn))
 		}
 	}
 
 	// Snapshot.
 	s := &r.Snapshot
 	s.Count = f.Snapshots
-	r.storeOK = f.StoreErr == nil
+	r.StoreOK = f.StoreErr == nil
 	switch {
 	case f.StoreErr != nil:
 		s.Error = f.StoreErr.Error()
@@ -268,12 +250,6 @@ func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 		s.ID, s.Database, s.Taken, s.AgeSeconds = m.ID, m.Database, &taken, &secs
 		s.Tables, s.Rows, s.RawBytes, s.StoredBytes = m.Totals.Tables, m.Totals.Rows, m.Totals.RawBytes, m.Totals.StoredBytes
 		age(th.SnapshotWarn, th.SnapshotCrit, a, "snapshot", "latest snapshot of "+m.Database)
-		r.perf = append(r.perf, perfDatum{label: "snapshot_age", unit: "s", value: secs,
-			warn: secsStr(th.SnapshotWarn), crit: secsStr(th.SnapshotCrit), minv: "0"},
-			perfDatum{label: "snapshot_stored_bytes", unit: "B", value: m.Totals.StoredBytes, minv: "0"})
-	}
-	if r.storeOK {
-		r.perf = append(r.perf, perfDatum{label: "snapshots", value: int64(f.Snapshots), minv: "0"})
 	}
 
 	// Standby.
@@ -312,8 +288,6 @@ func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 		secs := int64(d.Seconds())
 		sb.DataAgeSeconds = &secs
 		age(th.StandbyWarn, th.StandbyCrit, d, "standby", "standby "+f.Database+" data")
-		r.perf = append(r.perf, perfDatum{label: "standby_data_age", unit: "s", value: secs,
-			warn: secsStr(th.StandbyWarn), crit: secsStr(th.StandbyCrit), minv: "0"})
 		if f.Latest != nil && serving.Snapshot == f.Latest.ID {
 			v := serving.Verified.UTC()
 			s.VerifiedByStandby, s.StandbyVerified = true, &v
@@ -362,153 +336,21 @@ func okSummary(r *StatusReport) string {
 	s := &r.Snapshot
 	var parts []string
 	if s.ID != "" {
-		parts = append(parts, fmt.Sprintf("latest snapshot %s %s old", s.ID, fmtDuration(time.Duration(*s.AgeSeconds)*time.Second)))
+		parts = append(parts, fmt.Sprintf("latest snapshot %s %s old", s.ID, HumanDuration(time.Duration(*s.AgeSeconds)*time.Second)))
 	}
 	if sb := &r.Standby; sb.Serving != nil {
 		parts = append(parts, fmt.Sprintf("standby %s serves %s, data %s old", sb.Database, sb.Serving.Snapshot,
-			fmtDuration(time.Duration(*sb.DataAgeSeconds)*time.Second)))
+			HumanDuration(time.Duration(*sb.DataAgeSeconds)*time.Second)))
 	} else {
 		parts = append(parts, "no standby checked")
 	}
 	return strings.Join(parts, "; ")
 }
 
-// WriteText writes the Nagios/Icinga plugin output: one status line with performance
-// data, then the details for a human.
-func (r *StatusReport) WriteText(w io.Writer) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "LINKBACKUP %s - %s", r.State, oneLine(r.Summary))
-	if len(r.perf) > 0 {
-		b.WriteString(" |")
-		for _, p := range r.perf {
-			fmt.Fprintf(&b, " %s=%d%s;%s;%s;%s", p.label, p.value, p.unit, p.warn, p.crit, p.minv)
-		}
-	}
-	b.WriteString("\n")
-	line := func(head, format string, args ...any) {
-		fmt.Fprintf(&b, "%-10s %s\n", head, fmt.Sprintf(format, args...))
-	}
-	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
-	line("store", "%s", r.Store)
-	s := &r.Snapshot
-	switch {
-	case s.ID != "":
-		line("snapshot", "%s of %s, taken %s, %s old (warn %s, crit %s)", s.ID, s.Database, ts(*s.Taken),
-			fmtDuration(time.Duration(*s.AgeSeconds)*time.Second), fmtDuration(r.th.SnapshotWarn), fmtDuration(r.th.SnapshotCrit))
-		plural := "s"
-		if s.Count == 1 {
-			plural = ""
-		}
-		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshot%s in the store", s.Tables, s.Rows,
-			HumanBytes(s.StoredBytes), HumanBytes(s.RawBytes), s.Count, plural)
-		if s.VerifiedByStandby {
-			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
-		} else {
-			line("", "not yet verified by a standby drill")
-		}
-	case s.Error != "":
-		line("snapshot", "unknown: %s", s.Error)
-	default:
-		line("snapshot", "none: the store holds no complete snapshot")
-	}
-	sb := &r.Standby
-	switch {
-	case sb.Serving != nil:
-		v := sb.Serving
-		line("standby", "%s serves %s (source time %s), verified %s, data %s old (warn %s, crit %s)", sb.Database, v.Snapshot,
-			ts(v.SourceTime), ts(v.Verified), fmtDuration(time.Duration(*sb.DataAgeSeconds)*time.Second),
-			fmtDuration(r.th.StandbyWarn), fmtDuration(r.th.StandbyCrit))
-		line("", "%d tables, %d rows; restore %.1fs, swap %.2fs; read from the %s", v.Tables, v.Rows, v.RestoreSeconds, v.SwapSeconds, sb.Source)
-	case sb.Error != "" && sb.Database == "":
-		line("standby", "%s", sb.Error)
-	case sb.Error != "":
-		line("standby", "%s: %s", sb.Database, sb.Error)
-	case sb.Source == "not checked":
-		line("standby", "not checked (no --standby, and no standby attempt recorded in the store)")
-	}
-	if sb.PreviousChecked {
-		if sb.Previous != nil {
-			line("", "previous copy %s%s holds %s", sb.Database, PreviousSuffix, sb.Previous.Snapshot)
-		} else {
-			line("", "no previous copy (%s%s absent: normal until the second refresh)", sb.Database, PreviousSuffix)
-		}
-	}
-	switch a := sb.LastAttempt; {
-	case sb.AttemptError != "":
-		line("last run", "unknown: %s", sb.AttemptError)
-	case a == nil:
-		line("last run", "no standby refresh recorded in the store")
-	case a.OK:
-		line("last run", "standby refresh of %s ok, finished %s", a.Snapshot, ts(a.Finished))
-	default:
-		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
-	}
-	line("export", "%s", r.Export.Note)
-	for _, p := range r.Problems {
-		line("problem", "%s %s: %s", p.State, p.Component, p.Message)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// WritePrometheus writes the report as a node_exporter textfile. Metrics whose value is
-// unknown (no snapshot, no standby) are left out rather than written as 0.
-func (r *StatusReport) WritePrometheus(w io.Writer) error {
-	var b strings.Builder
-	metric := func(name, help string, labels string, v int64) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s%s %d\n", name, help, name, name, labels, v)
-	}
-	metric("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", "", int64(r.Code))
-	metric("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", "", r.Checked.Unix())
-	if r.storeOK {
-		metric("linkbackup_snapshots", "Complete snapshots in the store.", "", int64(r.Snapshot.Count))
-	}
-	if s := &r.Snapshot; s.ID != "" {
-		l := labels("database", s.Database)
-		metric("linkbackup_last_snapshot_timestamp_seconds", "Start (data point) of the latest complete snapshot (Unix time).", l, s.Taken.Unix())
-		metric("linkbackup_last_snapshot_stored_bytes", "Stored (compressed) size of the latest snapshot.", l, s.StoredBytes)
-		metric("linkbackup_last_snapshot_raw_bytes", "Uncompressed size of the latest snapshot's data.", l, s.RawBytes)
-		metric("linkbackup_last_snapshot_rows", "Rows in the latest snapshot.", l, s.Rows)
-		metric("linkbackup_last_snapshot_verified_by_standby", "1 if the standby serves the latest snapshot, restored and proven.", l, b2i(s.VerifiedByStandby))
-	}
-	sb := &r.Standby
-	l := labels("database", sb.Database)
-	if v := sb.Serving; v != nil {
-		metric("linkbackup_standby_verified_timestamp_seconds", "When the standby's serving copy was proven equal to its snapshot (Unix time).", l, v.Verified.Unix())
-		metric("linkbackup_standby_source_timestamp_seconds", "Source time of the data the standby serves (Unix time).", l, v.SourceTime.Unix())
-		metric("linkbackup_standby_data_age_seconds", "Age of the standby's data at the check (now - source time).", l, *sb.DataAgeSeconds)
-	}
-	if sb.PreviousChecked {
-		metric("linkbackup_standby_previous_copy", "1 if the standby keeps a previous copy to fall back to.", l, b2i(sb.Previous != nil))
-	}
-	if a := sb.LastAttempt; a != nil {
-		metric("linkbackup_standby_last_attempt_ok", "1 if the last standby refresh succeeded, 0 if it failed.", l, b2i(a.OK))
-		metric("linkbackup_standby_last_attempt_timestamp_seconds", "When the last standby refresh finished (Unix time).", l, a.Finished.Unix())
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func labels(k, v string) string {
-	if v == "" {
-		return ""
-	}
-	return "{" + k + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v) + `"}`
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func secsStr(d time.Duration) string { return strconv.FormatInt(int64(d.Seconds()), 10) }
-
-// fmtDuration renders an age for people: 45s, 12m, 7h, 31h5m.
-func fmtDuration(d time.Duration) string {
+// HumanDuration renders an age for people: 45s, 12m, 7h, 31h5m.
+func HumanDuration(d time.Duration) string {
 	if d < 0 {
-		return "-" + fmtDuration(-d)
+		return "-" + HumanDuration(-d)
 	}
 	switch {
 	case d < time.Minute:
@@ -535,12 +377,6 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// oneLine keeps the plugin's first line one line: newlines and '|' (the performance
-// data separator) are replaced.
-func oneLine(s string) string {
-	return strings.NewReplacer("\r", " ", "\n", " ", "|", "/").Replace(s)
 }
 
 func shorten(s string, n int) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/statusview"
 )
 
 func init() { register(newStatusCmd) }
@@ -29,8 +30,6 @@ standby ready?
             the last attempt in the store is judged instead.
   last run  the last standby refresh attempt, from the store: a failure is CRITICAL
             and its error is shown
-  export    not recorded yet: this version does not record export runs (a later
-            release adds it)
 
 The first line is Nagios/Icinga plugin output with performance data; the rest is
 detail. Thresholds (config status.*, env LINKBACKUP_STATUS_*): latest snapshot older
@@ -92,7 +91,7 @@ func newStatusCmd(a *app) *cobra.Command {
 				if err := enc.Encode(rep); err != nil {
 					return unknown(err)
 				}
-			} else if err := rep.WriteText(a.stdout); err != nil {
+			} else if err := statusview.WriteText(a.stdout, rep); err != nil {
 				return unknown(err)
 			}
 			code := int(rep.Code)
@@ -170,7 +169,7 @@ func showURL(raw string) string {
 // same directory, fsync, rename, fsync the directory; readable by node_exporter (0644).
 func writePrometheusFile(path string, rep *backup.StatusReport) error {
 	var b bytes.Buffer
-	if err := rep.WritePrometheus(&b); err != nil {
+	if err := statusview.WritePrometheus(&b, rep); err != nil {
 		return err
 	}
 	return writeStatusFileAtomic(path, b.Bytes(), 0o644)

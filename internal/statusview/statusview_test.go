@@ -1,4 +1,4 @@
-package backup_test
+package statusview_test
 
 import (
 	"bytes"
@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/statusview"
 )
 
 var updateStatus = flag.Bool("update", false, "rewrite the golden files in testdata/status/<case>/")
 
 // statusGoldenDir holds one directory per case: status.txt (plugin output), status.json
 // and status.prom (node_exporter textfile).
-const statusGoldenDir = "../testdata/status"
+const statusGoldenDir = "../../testdata/status"
 
 var (
 	// The injected clock: every case is judged at 08:00 UTC.
@@ -138,7 +139,7 @@ func TestStatusGolden(t *testing.T) {
 				t.Fatalf("code %v, want %v: %s", r.Code, want, r.Summary)
 			}
 			var txt, js, prom bytes.Buffer
-			if err := r.WriteText(&txt); err != nil {
+			if err := statusview.WriteText(&txt, r); err != nil {
 				t.Fatal(err)
 			}
 			enc := json.NewEncoder(&js)
@@ -147,7 +148,7 @@ func TestStatusGolden(t *testing.T) {
 			if err := enc.Encode(r); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.WritePrometheus(&prom); err != nil {
+			if err := statusview.WritePrometheus(&prom, r); err != nil {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(statusGoldenDir, name)
@@ -164,7 +165,7 @@ func TestStatusGolden(t *testing.T) {
 				}
 				wantB, err := os.ReadFile(path)
 				if err != nil {
-					t.Fatalf("%v (run go test ./backup -run TestStatusGolden -update to create it)", err)
+					t.Fatalf("%v (run go test ./internal/statusview -run TestStatusGolden -update to create it)", err)
 				}
 				if !bytes.Equal(got, wantB) {
 					t.Fatalf("%s differs from the golden file (rerun with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, wantB)
@@ -179,7 +180,7 @@ func TestStatusRules(t *testing.T) {
 	cases := statusCases()
 	first := func(name string) string {
 		var b bytes.Buffer
-		backup.EvaluateStatus(cases[name], statusTh).WriteText(&b)
+		statusview.WriteText(&b, backup.EvaluateStatus(cases[name], statusTh))
 		l, _, _ := strings.Cut(b.String(), "\n")
 		return l
 	}
@@ -220,7 +221,7 @@ func TestStatusRules(t *testing.T) {
 	f = *cases["store-unreachable"]
 	f.StoreErr = errors.New("line one\nline two | not perfdata")
 	var b bytes.Buffer
-	backup.EvaluateStatus(&f, statusTh).WriteText(&b)
+	statusview.WriteText(&b, backup.EvaluateStatus(&f, statusTh))
 	if l, _, _ := strings.Cut(b.String(), "\n"); strings.Contains(l, "|") || !strings.Contains(l, "line two") {
 		t.Fatalf("first line: %q", l)
 	}

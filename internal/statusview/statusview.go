@@ -1,0 +1,178 @@
+// Package statusview renders a backup.StatusReport for its readers: the Nagios/Icinga
+// plugin output (a status line with performance data, then details for a human) and a
+// node_exporter textfile. backup.EvaluateStatus judges; this package only presents.
+package statusview
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/linkagogo/linkbackup/backup"
+)
+
+type perfDatum struct {
+	label, unit      string
+	value            int64
+	warn, crit, minv string
+}
+
+// perfData is the Nagios performance data of a report: the latest snapshot's age and
+// stored size (when one was read), the snapshot count (when the store answered), and the
+// standby's data age (when a serving record was judged).
+func perfData(r *backup.StatusReport) []perfDatum {
+	var perf []perfDatum
+	th := r.Limits
+	if s := &r.Snapshot; s.Taken != nil {
+		perf = append(perf, perfDatum{label: "snapshot_age", unit: "s", value: *s.AgeSeconds,
+			warn: secsStr(th.SnapshotWarn), crit: secsStr(th.SnapshotCrit), minv: "0"},
+			perfDatum{label: "snapshot_stored_bytes", unit: "B", value: s.StoredBytes, minv: "0"})
+	}
+	if r.StoreOK {
+		perf = append(perf, perfDatum{label: "snapshots", value: int64(r.Snapshot.Count), minv: "0"})
+	}
+	if sb := &r.Standby; sb.Serving != nil {
+		perf = append(perf, perfDatum{label: "standby_data_age", unit: "s", value: *sb.DataAgeSeconds,
+			warn: secsStr(th.StandbyWarn), crit: secsStr(th.StandbyCrit), minv: "0"})
+	}
+	return perf
+}
+
+// WriteText writes the Nagios/Icinga plugin output: one status line with performance
+// data, then the details for a human.
+func WriteText(w io.Writer, r *backup.StatusReport) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "LINKBACKUP %s - %s", r.State, oneLine(r.Summary))
+	if perf := perfData(r); len(perf) > 0 {
+		b.WriteString(" |")
+		for _, p := range perf {
+			fmt.Fprintf(&b, " %s=%d%s;%s;%s;%s", p.label, p.value, p.unit, p.warn, p.crit, p.minv)
+		}
+	}
+	b.WriteString("\n")
+	line := func(head, format string, args ...any) {
+		fmt.Fprintf(&b, "%-10s %s\n", head, fmt.Sprintf(format, args...))
+	}
+	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+	line("store", "%s", r.Store)
+	s := &r.Snapshot
+	switch {
+	case s.ID != "":
+		line("snapshot", "%s of %s, taken %s, %s old (warn %s, crit %s)", s.ID, s.Database, ts(*s.Taken),
+			backup.HumanDuration(time.Duration(*s.AgeSeconds)*time.Second), backup.HumanDuration(r.Limits.SnapshotWarn), backup.HumanDuration(r.Limits.SnapshotCrit))
+		plural := "s"
+		if s.Count == 1 {
+			plural = ""
+		}
+		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshot%s in the store", s.Tables, s.Rows,
+			backup.HumanBytes(s.StoredBytes), backup.HumanBytes(s.RawBytes), s.Count, plural)
+		if s.VerifiedByStandby {
+			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
+		} else {
+			line("", "not yet verified by a standby drill")
+		}
+	case s.Error != "":
+		line("snapshot", "unknown: %s", s.Error)
+	default:
+		line("snapshot", "none: the store holds no complete snapshot")
+	}
+	sb := &r.Standby
+	switch {
+	case sb.Serving != nil:
+		v := sb.Serving
+		line("standby", "%s serves %s (source time %s), verified %s, data %s old (warn %s, crit %s)", sb.Database, v.Snapshot,
+			ts(v.SourceTime), ts(v.Verified), backup.HumanDuration(time.Duration(*sb.DataAgeSeconds)*time.Second),
+			backup.HumanDuration(r.Limits.StandbyWarn), backup.HumanDuration(r.Limits.StandbyCrit))
+		line("", "%d tables, %d rows; restore %.1fs, swap %.2fs; read from the %s", v.Tables, v.Rows, v.RestoreSeconds, v.SwapSeconds, sb.Source)
+	case sb.Error != "" && sb.Database == "":
+		line("standby", "%s", sb.Error)
+	case sb.Error != "":
+		line("standby", "%s: %s", sb.Database, sb.Error)
+	case sb.Source == "not checked":
+		line("standby", "not checked (no --standby, and no standby attempt recorded in the store)")
+	}
+	if sb.PreviousChecked {
+		if sb.Previous != nil {
+			line("", "previous copy %s%s holds %s", sb.Database, backup.PreviousSuffix, sb.Previous.Snapshot)
+		} else {
+			line("", "no previous copy (%s%s absent: normal until the second refresh)", sb.Database, backup.PreviousSuffix)
+		}
+	}
+	switch a := sb.LastAttempt; {
+	case sb.AttemptError != "":
+		line("last run", "unknown: %s", sb.AttemptError)
+	case a == nil:
+		line("last run", "no standby refresh recorded in the store")
+	case a.OK:
+		line("last run", "standby refresh of %s ok, finished %s", a.Snapshot, ts(a.Finished))
+	default:
+		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
+	}
+	for _, p := range r.Problems {
+		line("problem", "%s %s: %s", p.State, p.Component, p.Message)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WritePrometheus writes the report as a node_exporter textfile. Metrics whose value is
+// unknown (no snapshot, no standby) are left out rather than written as 0.
+func WritePrometheus(w io.Writer, r *backup.StatusReport) error {
+	var b strings.Builder
+	metric := func(name, help string, labels string, v int64) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s%s %d\n", name, help, name, name, labels, v)
+	}
+	metric("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", "", int64(r.Code))
+	metric("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", "", r.Checked.Unix())
+	if r.StoreOK {
+		metric("linkbackup_snapshots", "Complete snapshots in the store.", "", int64(r.Snapshot.Count))
+	}
+	if s := &r.Snapshot; s.ID != "" {
+		l := labels("database", s.Database)
+		metric("linkbackup_last_snapshot_timestamp_seconds", "Start (data point) of the latest complete snapshot (Unix time).", l, s.Taken.Unix())
+		metric("linkbackup_last_snapshot_stored_bytes", "Stored (compressed) size of the latest snapshot.", l, s.StoredBytes)
+		metric("linkbackup_last_snapshot_raw_bytes", "Uncompressed size of the latest snapshot's data.", l, s.RawBytes)
+		metric("linkbackup_last_snapshot_rows", "Rows in the latest snapshot.", l, s.Rows)
+		metric("linkbackup_last_snapshot_verified_by_standby", "1 if the standby serves the latest snapshot, restored and proven.", l, b2i(s.VerifiedByStandby))
+	}
+	sb := &r.Standby
+	l := labels("database", sb.Database)
+	if v := sb.Serving; v != nil {
+		metric("linkbackup_standby_verified_timestamp_seconds", "When the standby's serving copy was proven equal to its snapshot (Unix time).", l, v.Verified.Unix())
+		metric("linkbackup_standby_source_timestamp_seconds", "Source time of the data the standby serves (Unix time).", l, v.SourceTime.Unix())
+		metric("linkbackup_standby_data_age_seconds", "Age of the standby's data at the check (now - source time).", l, *sb.DataAgeSeconds)
+	}
+	if sb.PreviousChecked {
+		metric("linkbackup_standby_previous_copy", "1 if the standby keeps a previous copy to fall back to.", l, b2i(sb.Previous != nil))
+	}
+	if a := sb.LastAttempt; a != nil {
+		metric("linkbackup_standby_last_attempt_ok", "1 if the last standby refresh succeeded, 0 if it failed.", l, b2i(a.OK))
+		metric("linkbackup_standby_last_attempt_timestamp_seconds", "When the last standby refresh finished (Unix time).", l, a.Finished.Unix())
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func labels(k, v string) string {
+	if v == "" {
+		return ""
+	}
+	return "{" + k + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v) + `"}`
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func secsStr(d time.Duration) string { return strconv.FormatInt(int64(d.Seconds()), 10) }
+
+// oneLine keeps the plugin's first line one line: newlines and '|' (the performance
+// data separator) are replaced.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ", "|", "/").Replace(s)
+}
