@@ -32,7 +32,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
-				return withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+				return usageError(errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
 			}
 			if c.Store == "" {
 				return errNoStore

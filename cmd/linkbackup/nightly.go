@@ -90,10 +90,10 @@ func newNightlyCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
-				return withCode(exitUsage, errors.New("no source database: set source: in the config file (or --source, LINKBACKUP_SOURCE)"))
+				return usageError(errors.New("no source database: set source: in the config file (or --source, LINKBACKUP_SOURCE)"))
 			}
 			if c.Store == "" {
-				return withCode(exitUsage, errors.New("no store: set store: in the config file (or --store, LINKBACKUP_STORE)"))
+				return usageError(errors.New("no store: set store: in the config file (or --store, LINKBACKUP_STORE)"))
 			}
 			return runNightly(cmd.Context(), a)
 		},

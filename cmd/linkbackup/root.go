@@ -111,7 +111,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", os.Getenv("LINKBACKUP_CONFIG"), "YAML config file ($LINKBACKUP_CONFIG)")
 	pf.StringVar(&a.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -141,11 +141,11 @@ func (a *app) setup(cmd *cobra.Command) error {
 	cfg := DefaultConfig()
 	if a.configFile != "" {
 		if err := loadConfigFile(&cfg, a.configFile); err != nil {
-			return withCode(exitUsage, err)
+			return usageError(err)
 		}
 	}
 	if err := applyEnv(&cfg, os.LookupEnv); err != nil {
-		return withCode(exitUsage, err)
+		return usageError(err)
 	}
 	var ferr error
 	cmd.Flags().Visit(func(f *pflag.Flag) {
@@ -156,16 +156,16 @@ func (a *app) setup(cmd *cobra.Command) error {
 		ferr = setKey(&cfg, key, flagString(f))
 	})
 	if ferr != nil {
-		return withCode(exitUsage, ferr)
+		return usageError(ferr)
 	}
 	if err := cfg.Validate(); err != nil {
-		return withCode(exitUsage, err)
+		return usageError(err)
 	}
 	a.cfg = cfg
 	setMemoryLimit(cfg)
 	log, err := newLogger(a.stderr, a.logLevel, a.logFormat)
 	if err != nil {
-		return withCode(exitUsage, err)
+		return usageError(err)
 	}
 	a.log = log
 	return nil

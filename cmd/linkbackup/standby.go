@@ -57,7 +57,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 				return errNoStore
 			}
 			if c.Standby.Server == "" {
-				return withCode(exitUsage, errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
+				return usageError(errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
 			}
 			ctx := cmd.Context()
 			st, id, err := a.openSnapshot(ctx, args)
@@ -71,7 +71,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 			rec, err := backup.RefreshStandby(ctx, o)
 			stop()
 			if err != nil {
-				return restoreExit(err)
+				return err
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
