@@ -14,17 +14,15 @@ import (
 )
 
 // The hidden `dev` group holds developer tools: test data for demos and benchmarks.
-func init() {
-	register(func(a *app) *cobra.Command {
-		dev := &cobra.Command{
-			Use:    "dev",
-			Short:  "Developer tools (test data)",
-			Hidden: true,
-			Args:   cobra.NoArgs,
-		}
-		dev.AddCommand(newDevGenCmd(a))
-		return dev
-	})
+func newDevCmd(a *app) *cobra.Command {
+	dev := &cobra.Command{
+		Use:    "dev",
+		Short:  "Developer tools (test data)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+	}
+	dev.AddCommand(newDevGenCmd(a))
+	return dev
 }
 
 // devGenFlags are the flags of `dev gen`.

@@ -23,8 +23,6 @@ import (
 	"github.com/linkagogo/linkbackup/export/pgsource"
 )
 
-func init() { register(newExportCmd) }
-
 func newExportCmd(a *app) *cobra.Command {
 	var member int64
 	var mf *mailFlags // --mail and its flags: mail.go
@@ -54,7 +52,7 @@ Exit codes: 0 done (warnings included); 1 error; 2 usage.`,
 			}
 			c := a.cfg
 			if c.Source == "" {
-				return usageError(errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+				return errNoSource
 			}
 			if c.Export.OutDir == "" {
 				return usageError(errors.New("no output directory: set --out DIR, LINKBACKUP_EXPORT_OUT_DIR or export.out_dir in the config file"))

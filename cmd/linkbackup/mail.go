@@ -92,7 +92,7 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		return nil, usageError(err)
 	}
 	if c.Source == "" {
-		return nil, usageError(errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+		return nil, errNoSource
 	}
 	stateDSN := string(mc.State)
 	if stateDSN == "" {

@@ -10,8 +10,6 @@ import (
 	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
 
-func init() { register(newMigrateCmd) }
-
 func newMigrateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate --state DSN",

@@ -13,8 +13,6 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
-func init() { register(newNightlyCmd) }
-
 const nightlyHelp = `What cron (or a systemd timer) runs every night, with one exit code and one summary:
 
   1. backup   snapshot the source into the store (as ` + "`linkbackup backup`" + `)

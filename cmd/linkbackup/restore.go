@@ -13,8 +13,6 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
-func init() { register(newRestoreCmd) }
-
 // maxArgsUsage is cobra.MaximumNArgs whose error is a usage error (exit 2).
 func maxArgsUsage(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
@@ -87,7 +85,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 			memberMode := cmd.Flags().Changed("member")
 			switch {
 			case c.Store == "":
-				return usageError(errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+				return errNoStore
 			case target == "":
 				return usageError(errors.New("no target: set --target DSN (an existing database; createdb it first)"))
 			case dryRun && !memberMode:
@@ -95,7 +93,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 			case memberMode && member <= 0:
 				return usageError(fmt.Errorf("--member %d: want a member id > 0", member))
 			case memberMode && (force || forceSame || allowDowngrade || noOwner || len(tables) > 0):
-				return usageError(errors.New("--member restores rows into an existing database and never drops or truncates: "+
+				return usageError(errors.New("--member restores rows into an existing database and never drops or truncates: " +
 					"it takes no --force, --force-same-cluster, --allow-downgrade, --no-owner or --tables"))
 			}
 			ctx := cmd.Context()

@@ -42,12 +42,6 @@ type app struct {
 	bindings map[*pflag.Flag]string
 }
 
-// subcommands register themselves here from their own files (init), so adding a command
-// touches one file only.
-var subcommands []func(a *app) *cobra.Command
-
-func register(f func(a *app) *cobra.Command) { subcommands = append(subcommands, f) }
-
 const rootHelp = `linkbackup backs up the LinkaGoGo bookmark database, proves every snapshot by
 restoring it into a standby, and mails premium members their links.
 
@@ -118,10 +112,34 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&a.logFormat, "log-format", "auto", "auto (text on a terminal, JSON otherwise), text or json")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (diagnostics)")
 	pf.MarkHidden("cpuprofile")
-	for _, f := range subcommands {
-		root.AddCommand(f(a))
-	}
+	root.AddCommand(
+		newBackupCmd(a),
+		newConfigCmd(a),
+		newDevCmd(a),
+		newExportCmd(a),
+		newMigrateCmd(a),
+		newNightlyCmd(a),
+		newRestoreCmd(a),
+		newSnapshotsCmd(a),
+		newStandbyCmd(a),
+		newStatusCmd(a),
+		newVerifyCmd(a),
+		newVersionCmd(a),
+		newWorkerCmd(a),
+	)
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every command's positional-argument error a usage error (exit 2), as
+// --help documents (status keeps its own UNKNOWN code: its Args sets it explicitly).
+func usageArgs(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error { return usageError(args(cmd, a)) }
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // bind declares that flag name of cmd overrides config key (see config.go).

@@ -12,8 +12,6 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
-func init() { register(newStandbyCmd) }
-
 const standbyHelp = `Refresh the standby (the failover target) from a snapshot (default: latest).
 
 The snapshot is restored into a side database <db>__incoming on the standby server and

@@ -60,6 +60,9 @@ func openStore(ctx context.Context, raw string, log *slog.Logger) (backup.Store,
 // errNoStore is the usage error of commands run without a store.
 var errNoStore = usageError(errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
 
+// errNoSource is the usage error of commands run without a source database.
+var errNoSource = usageError(errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+
 // openSnapshot opens the configured store and resolves the snapshot named by args[0]
 // (an id, "latest" or YYYY-MM-DD; default latest).
 func (a *app) openSnapshot(ctx context.Context, args []string) (backup.Store, string, error) {
