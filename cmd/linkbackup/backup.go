@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
 )
-
-func init() { register(newBackupCmd) }
 
 func newBackupCmd(a *app) *cobra.Command {
 	var allowStandby bool
@@ -32,7 +29,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
-				return withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+				return errNoSource
 			}
 			if c.Store == "" {
 				return errNoStore

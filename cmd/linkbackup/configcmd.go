@@ -8,8 +8,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func init() { register(newConfigCmd) }
-
 func newConfigCmd(a *app) *cobra.Command {
 	var keys bool
 	cmd := &cobra.Command{

@@ -14,17 +14,15 @@ import (
 )
 
 // The hidden `dev` group holds developer tools: test data for demos and benchmarks.
-func init() {
-	register(func(a *app) *cobra.Command {
-		dev := &cobra.Command{
-			Use:    "dev",
-			Short:  "Developer tools (test data)",
-			Hidden: true,
-			Args:   cobra.NoArgs,
-		}
-		dev.AddCommand(newDevGenCmd(a))
-		return dev
-	})
+func newDevCmd(a *app) *cobra.Command {
+	dev := &cobra.Command{
+		Use:    "dev",
+		Short:  "Developer tools (test data)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+	}
+	dev.AddCommand(newDevGenCmd(a))
+	return dev
 }
 
 // devGenFlags are the flags of `dev gen`.
@@ -53,7 +51,7 @@ Benchmark database (15,000 members, ~3M links):
 				dsn = string(a.cfg.Source)
 			}
 			if dsn == "" {
-				return withCode(exitUsage, errors.New("dev gen: --dsn (or config source) is required"))
+				return usageError(errors.New("dev gen: --dsn (or config source) is required"))
 			}
 			return runDevGen(cmd.Context(), a.stdout, dsn, f)
 		},
@@ -78,7 +76,7 @@ Benchmark database (15,000 members, ~3M links):
 // runDevGen connects to dsn, optionally loads the schema, generates and prints Stats.
 func runDevGen(ctx context.Context, out io.Writer, dsn string, f devGenFlags) error {
 	if err := f.opts.Validate(); err != nil {
-		return withCode(exitUsage, err)
+		return usageError(err)
 	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

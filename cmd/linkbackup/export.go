@@ -23,8 +23,6 @@ import (
 	"github.com/linkagogo/linkbackup/export/pgsource"
 )
 
-func init() { register(newExportCmd) }
-
 func newExportCmd(a *app) *cobra.Command {
 	var member int64
 	var mf *mailFlags // --mail and its flags: mail.go
@@ -54,21 +52,21 @@ Exit codes: 0 done (warnings included); 1 error; 2 usage.`,
 			}
 			c := a.cfg
 			if c.Source == "" {
-				return withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+				return errNoSource
 			}
 			if c.Export.OutDir == "" {
-				return withCode(exitUsage, errors.New("no output directory: set --out DIR, LINKBACKUP_EXPORT_OUT_DIR or export.out_dir in the config file"))
+				return usageError(errors.New("no output directory: set --out DIR, LINKBACKUP_EXPORT_OUT_DIR or export.out_dir in the config file"))
 			}
 			day := time.Now().UTC()
 			if date != "" {
 				d, err := time.Parse("2006-01-02", date)
 				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("--date %q: want YYYY-MM-DD", date))
+					return usageError(fmt.Errorf("--date %q: want YYYY-MM-DD", date))
 				}
 				day = d
 			}
 			if cmd.Flags().Changed("member") && member <= 0 {
-				return withCode(exitUsage, fmt.Errorf("--member %d: want a member id > 0", member))
+				return usageError(fmt.Errorf("--member %d: want a member id > 0", member))
 			}
 			sum, err := runExport(cmd.Context(), exportOptions{
 				Source:    string(c.Source),

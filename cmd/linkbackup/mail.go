@@ -89,10 +89,10 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	c := a.cfg
 	mc := c.Mail
 	if err := mc.Validate(); err != nil {
-		return nil, withCode(exitUsage, err)
+		return nil, usageError(err)
 	}
 	if c.Source == "" {
-		return nil, withCode(exitUsage, errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
+		return nil, errNoSource
 	}
 	stateDSN := string(mc.State)
 	if stateDSN == "" {
@@ -103,7 +103,7 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	openPool := func(dsn string, max int32) (*pgxpool.Pool, error) {
 		pc, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("dsn %s: %w", RedactDSN(dsn), err))
+			return nil, usageError(fmt.Errorf("dsn %s: %w", RedactDSN(dsn), err))
 		}
 		pc.MaxConns = max
 		p, err := pgxpool.NewWithConfig(ctx, pc)
@@ -141,14 +141,14 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		return e, nil
 	}
 	if cfg.Composer, err = composer(mc); err != nil {
-		return fail(withCode(exitUsage, err))
+		return fail(usageError(err))
 	}
 	if mc.Mailer == "" {
-		return fail(withCode(exitUsage, errors.New("no mailer: set --mailer smtp://host:port?tls=... or file:///dir, LINKBACKUP_MAIL_MAILER or mail.mailer")))
+		return fail(usageError(errors.New("no mailer: set --mailer smtp://host:port?tls=... or file:///dir, LINKBACKUP_MAIL_MAILER or mail.mailer")))
 	}
 	pw, err := mc.password()
 	if err != nil {
-		return fail(withCode(exitUsage, err))
+		return fail(usageError(err))
 	}
 	mailerURL := string(mc.Mailer)
 	if strings.HasPrefix(mailerURL, "smtp://") && !strings.Contains(mailerURL, "timeout=") {
@@ -160,7 +160,7 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	}
 	tr, err := mailer.Open(mailerURL, pw, mc.Connections)
 	if err != nil {
-		return fail(withCode(exitUsage, err))
+		return fail(usageError(err))
 	}
 	e.closers = append(e.closers, func() { tr.Close() })
 	cfg.Transport, cfg.Rate, cfg.RatePerProcess = tr, mc.Rate, mc.RateScope == "process"
@@ -174,7 +174,7 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 			return fail(err)
 		}
 		if cfg.Linker, err = weekly.NewLinker(st, mc.LinkExpiry, mc.LinkBaseURL); err != nil {
-			return fail(withCode(exitUsage, err))
+			return fail(usageError(err))
 		}
 	}
 	a.log.Debug("mail ready", "transport", tr.String(), "state_schema", mc.Schema)
@@ -226,10 +226,10 @@ func runMailExport(cmd *cobra.Command, a *app, mf *mailFlags, member int64) erro
 		period = mailer.PeriodOf(time.Now())
 	}
 	if _, err := mailer.PeriodStart(period); err != nil {
-		return withCode(exitUsage, fmt.Errorf("--period: %w", err))
+		return usageError(fmt.Errorf("--period: %w", err))
 	}
 	if member < 0 {
-		return withCode(exitUsage, fmt.Errorf("--member %d: want a member id > 0", member))
+		return usageError(fmt.Errorf("--member %d: want a member id > 0", member))
 	}
 	send := !mf.dryRun && !mf.enqueueOnly
 	e, err := openMail(ctx, a, send)

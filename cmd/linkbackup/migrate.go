@@ -10,8 +10,6 @@ import (
 	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
 
-func init() { register(newMigrateCmd) }
-
 func newMigrateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate --state DSN",
@@ -27,18 +25,18 @@ Exit codes: 0 up to date; 1 error; 2 usage.`,
 			ctx := cmd.Context()
 			mc := a.cfg.Mail
 			if err := mc.Validate(); err != nil {
-				return withCode(exitUsage, err)
+				return usageError(err)
 			}
 			dsn := string(mc.State)
 			if dsn == "" {
 				dsn = string(a.cfg.Source)
 			}
 			if dsn == "" {
-				return withCode(exitUsage, errors.New("no state database: set --state DSN (or --source), LINKBACKUP_MAIL_STATE or mail.state"))
+				return usageError(errors.New("no state database: set --state DSN (or --source), LINKBACKUP_MAIL_STATE or mail.state"))
 			}
 			pool, err := pgxpool.New(ctx, dsn)
 			if err != nil {
-				return withCode(exitUsage, fmt.Errorf("state %s: %w", RedactDSN(dsn), err))
+				return usageError(fmt.Errorf("state %s: %w", RedactDSN(dsn), err))
 			}
 			defer pool.Close()
 			res, err := weekly.Migrate(ctx, pool, mc.Schema, a.log)

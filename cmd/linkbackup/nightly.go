@@ -13,8 +13,6 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
-func init() { register(newNightlyCmd) }
-
 const nightlyHelp = `What cron (or a systemd timer) runs every night, with one exit code and one summary:
 
   1. backup   snapshot the source into the store (as ` + "`linkbackup backup`" + `)
@@ -90,10 +88,10 @@ func newNightlyCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
-				return withCode(exitUsage, errors.New("no source database: set source: in the config file (or --source, LINKBACKUP_SOURCE)"))
+				return usageError(errors.New("no source database: set source: in the config file (or --source, LINKBACKUP_SOURCE)"))
 			}
 			if c.Store == "" {
-				return withCode(exitUsage, errors.New("no store: set store: in the config file (or --store, LINKBACKUP_STORE)"))
+				return usageError(errors.New("no store: set store: in the config file (or --store, LINKBACKUP_STORE)"))
 			}
 			return runNightly(cmd.Context(), a)
 		},

@@ -13,32 +13,11 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
-func init() { register(newRestoreCmd) }
-
-// Exit codes of restore and standby beyond the common ones in main.go.
-const (
-	exitRefused  = 4 // a safety rail refused before anything was changed
-	exitMismatch = 5 // restored data differ from the snapshot (the tables are named)
-)
-
 // maxArgsUsage is cobra.MaximumNArgs whose error is a usage error (exit 2).
 func maxArgsUsage(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		return withCode(exitUsage, cobra.MaximumNArgs(n)(cmd, args))
+		return usageError(cobra.MaximumNArgs(n)(cmd, args))
 	}
-}
-
-// restoreExit maps the restore sentinels to their exit codes.
-func restoreExit(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, backup.ErrRefused):
-		return withCode(exitRefused, err)
-	case errors.Is(err, backup.ErrMismatch):
-		return withCode(exitMismatch, err)
-	}
-	return err
 }
 
 const restoreHelp = `Restore a snapshot (default: latest; or an id, or YYYY-MM-DD for the newest snapshot
@@ -106,15 +85,15 @@ func newRestoreCmd(a *app) *cobra.Command {
 			memberMode := cmd.Flags().Changed("member")
 			switch {
 			case c.Store == "":
-				return withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+				return errNoStore
 			case target == "":
-				return withCode(exitUsage, errors.New("no target: set --target DSN (an existing database; createdb it first)"))
+				return usageError(errors.New("no target: set --target DSN (an existing database; createdb it first)"))
 			case dryRun && !memberMode:
-				return withCode(exitUsage, errors.New("--dry-run works with --member only"))
+				return usageError(errors.New("--dry-run works with --member only"))
 			case memberMode && member <= 0:
-				return withCode(exitUsage, fmt.Errorf("--member %d: want a member id > 0", member))
+				return usageError(fmt.Errorf("--member %d: want a member id > 0", member))
 			case memberMode && (force || forceSame || allowDowngrade || noOwner || len(tables) > 0):
-				return withCode(exitUsage, errors.New("--member restores rows into an existing database and never drops or truncates: "+
+				return usageError(errors.New("--member restores rows into an existing database and never drops or truncates: " +
 					"it takes no --force, --force-same-cluster, --allow-downgrade, --no-owner or --tables"))
 			}
 			ctx := cmd.Context()
@@ -170,7 +149,7 @@ func (a *app) finishRestore(out restoreOutput, err error, asJSON bool) error {
 		if jerr := enc.Encode(out); jerr != nil && err == nil {
 			return jerr
 		}
-		return restoreExit(err)
+		return err
 	}
 	switch {
 	case out.Restore != nil:
@@ -178,7 +157,7 @@ func (a *app) finishRestore(out restoreOutput, err error, asJSON bool) error {
 	case out.Member != nil:
 		writeMemberReport(a.stdout, out.Target, out.Member)
 	}
-	return restoreExit(err)
+	return err
 }
 
 func writeRestoreReport(w io.Writer, target string, r *backup.RestoreReport, err error) {

@@ -42,12 +42,6 @@ type app struct {
 	bindings map[*pflag.Flag]string
 }
 
-// subcommands register themselves here from their own files (init), so adding a command
-// touches one file only.
-var subcommands []func(a *app) *cobra.Command
-
-func register(f func(a *app) *cobra.Command) { subcommands = append(subcommands, f) }
-
 const rootHelp = `linkbackup backs up the LinkaGoGo bookmark database, proves every snapshot by
 restoring it into a standby, and mails premium members their links.
 
@@ -111,17 +105,41 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", os.Getenv("LINKBACKUP_CONFIG"), "YAML config file ($LINKBACKUP_CONFIG)")
 	pf.StringVar(&a.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", "auto", "auto (text on a terminal, JSON otherwise), text or json")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile to this file (diagnostics)")
 	pf.MarkHidden("cpuprofile")
-	for _, f := range subcommands {
-		root.AddCommand(f(a))
-	}
+	root.AddCommand(
+		newBackupCmd(a),
+		newConfigCmd(a),
+		newDevCmd(a),
+		newExportCmd(a),
+		newMigrateCmd(a),
+		newNightlyCmd(a),
+		newRestoreCmd(a),
+		newSnapshotsCmd(a),
+		newStandbyCmd(a),
+		newStatusCmd(a),
+		newVerifyCmd(a),
+		newVersionCmd(a),
+		newWorkerCmd(a),
+	)
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every command's positional-argument error a usage error (exit 2), as
+// --help documents (status keeps its own UNKNOWN code: its Args sets it explicitly).
+func usageArgs(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error { return usageError(args(cmd, a)) }
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // bind declares that flag name of cmd overrides config key (see config.go).
@@ -141,11 +159,11 @@ func (a *app) setup(cmd *cobra.Command) error {
 	cfg := DefaultConfig()
 	if a.configFile != "" {
 		if err := loadConfigFile(&cfg, a.configFile); err != nil {
-			return withCode(exitUsage, err)
+			return usageError(err)
 		}
 	}
 	if err := applyEnv(&cfg, os.LookupEnv); err != nil {
-		return withCode(exitUsage, err)
+		return usageError(err)
 	}
 	var ferr error
 	cmd.Flags().Visit(func(f *pflag.Flag) {
@@ -156,16 +174,16 @@ func (a *app) setup(cmd *cobra.Command) error {
 		ferr = setKey(&cfg, key, flagString(f))
 	})
 	if ferr != nil {
-		return withCode(exitUsage, ferr)
+		return usageError(ferr)
 	}
 	if err := cfg.Validate(); err != nil {
-		return withCode(exitUsage, err)
+		return usageError(err)
 	}
 	a.cfg = cfg
 	setMemoryLimit(cfg)
 	log, err := newLogger(a.stderr, a.logLevel, a.logFormat)
 	if err != nil {
-		return withCode(exitUsage, err)
+		return usageError(err)
 	}
 	a.log = log
 	return nil

@@ -11,8 +11,6 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
-func init() { register(newSnapshotsCmd) }
-
 // snapshotSummary is one line of `linkbackup snapshots`.
 type snapshotSummary struct {
 	ID          string    `json:"id"`

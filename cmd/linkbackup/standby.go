@@ -12,8 +12,6 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
-func init() { register(newStandbyCmd) }
-
 const standbyHelp = `Refresh the standby (the failover target) from a snapshot (default: latest).
 
 The snapshot is restored into a side database <db>__incoming on the standby server and
@@ -57,7 +55,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 				return errNoStore
 			}
 			if c.Standby.Server == "" {
-				return withCode(exitUsage, errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
+				return usageError(errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
 			}
 			ctx := cmd.Context()
 			st, id, err := a.openSnapshot(ctx, args)
@@ -71,7 +69,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 			rec, err := backup.RefreshStandby(ctx, o)
 			stop()
 			if err != nil {
-				return restoreExit(err)
+				return err
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)

@@ -17,8 +17,6 @@ import (
 	"github.com/linkagogo/linkbackup/internal/statusview"
 )
 
-func init() { register(newStatusCmd) }
-
 const statusHelp = `Answer the morning question in one command: is last night's data safe and is the
 standby ready?
 
@@ -68,7 +66,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			c := a.cfg
 			unknown := func(err error) error { return withCode(int(backup.LevelUnknown), err) }
 			if c.Store == "" {
-				return unknown(errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+				return unknown(errNoStore)
 			}
 			now := time.Now()
 			if at != "" {

@@ -25,16 +25,16 @@ const storeUsage = "want file:///abs/dir or s3://bucket/prefix?endpoint=..."
 func openStore(ctx context.Context, raw string, log *slog.Logger) (backup.Store, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, withCode(exitUsage, fmt.Errorf("store: %w: %s", err, storeUsage))
+		return nil, usageError(fmt.Errorf("store: %w: %s", err, storeUsage))
 	}
 	shown := u.Redacted()
 	switch u.Scheme {
 	case "file":
 		if u.Opaque != "" || (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) {
-			return nil, withCode(exitUsage, fmt.Errorf("store %q: the directory must be absolute: file:///abs/dir (three slashes)", shown))
+			return nil, usageError(fmt.Errorf("store %q: the directory must be absolute: file:///abs/dir (three slashes)", shown))
 		}
 		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("store %q: file:// takes no user, query or fragment: file:///abs/dir", shown))
+			return nil, usageError(fmt.Errorf("store %q: file:// takes no user, query or fragment: file:///abs/dir", shown))
 		}
 		st, err := file.New(filepath.Clean(u.Path))
 		if err != nil {
@@ -44,7 +44,7 @@ func openStore(ctx context.Context, raw string, log *slog.Logger) (backup.Store,
 	case "s3":
 		cfg, err := s3.ParseURL(raw)
 		if err != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("store: %w", err))
+			return nil, usageError(fmt.Errorf("store: %w", err))
 		}
 		cfg.Logger = log
 		st, err := s3.New(ctx, cfg)
@@ -53,12 +53,15 @@ func openStore(ctx context.Context, raw string, log *slog.Logger) (backup.Store,
 		}
 		return st, nil
 	default:
-		return nil, withCode(exitUsage, fmt.Errorf("store %q: %s", shown, storeUsage))
+		return nil, usageError(fmt.Errorf("store %q: %s", shown, storeUsage))
 	}
 }
 
 // errNoStore is the usage error of commands run without a store.
-var errNoStore = withCode(exitUsage, errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+var errNoStore = usageError(errors.New("no store: set --store URL, LINKBACKUP_STORE or store: in the config file"))
+
+// errNoSource is the usage error of commands run without a source database.
+var errNoSource = usageError(errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
 
 // openSnapshot opens the configured store and resolves the snapshot named by args[0]
 // (an id, "latest" or YYYY-MM-DD; default latest).

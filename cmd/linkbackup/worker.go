@@ -9,8 +9,6 @@ import (
 	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
 
-func init() { register(newWorkerCmd) }
-
 func newWorkerCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "worker --source DSN --state DSN --mailer URL --from ADDRESS",
