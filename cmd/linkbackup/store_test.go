@@ -17,13 +17,7 @@ import (
 	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
-func exitCodeOf(err error) int {
-	var ce *codeError
-	if errors.As(err, &ce) {
-		return ce.code
-	}
-	return exitError
-}
+func exitCodeOf(err error) int { return codeOf(context.Background(), err) }
 
 func TestOpenStoreFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "snaps")
