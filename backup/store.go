@@ -37,6 +37,43 @@ type Store interface {
 	String() string
 }
 
+// Linker is an optional capability of a Store: it hands out a URL from which an existing
+// object can be downloaded without the store's credentials (restic's AsBackend idea:
+// callers type-assert a Store to Linker; use AsLinker to see through wrappers).
+//
+// Contract (checked by backup/storetest.Run where implemented):
+//   - Link returns a URL for key that stays valid for at least ttl. It does not create
+//     or check the object: callers Put it first. An invalid key returns an error
+//     wrapping ErrInvalidKey.
+//   - MaxLinkTTL returns the longest ttl Link accepts (0 = no limit); Link returns an
+//     error for a ttl above it or a ttl <= 0.
+//   - Link honours ctx cancellation.
+type Linker interface {
+	Link(ctx context.Context, key string, ttl time.Duration) (url string, err error)
+	MaxLinkTTL() time.Duration
+}
+
+// Unwrapper is implemented by Stores that wrap another Store (retries, metrics).
+type Unwrapper interface {
+	Unwrap() Store
+}
+
+// AsLinker returns st as a Linker, looking through wrappers (Unwrapper) until a store
+// implements Linker; ok is false when none does.
+func AsLinker(st Store) (l Linker, ok bool) {
+	for st != nil {
+		if l, ok := st.(Linker); ok {
+			return l, true
+		}
+		u, isWrapper := st.(Unwrapper)
+		if !isWrapper {
+			break
+		}
+		st = u.Unwrap()
+	}
+	return nil, false
+}
+
 // ObjectInfo describes one stored object.
 type ObjectInfo struct {
 	Key     string

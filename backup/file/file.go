@@ -15,11 +15,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/linkagogo/linkbackup/backup"
 )
@@ -34,6 +36,8 @@ type Store struct {
 }
 
 var _ backup.Store = (*Store)(nil)
+
+var _ backup.Linker = (*Store)(nil)
 
 // New returns a store rooted at dir, creating it (0700) if missing. dir is made absolute.
 func New(dir string) (*Store, error) {
@@ -59,6 +63,26 @@ func New(dir string) (*Store, error) {
 
 // Dir returns the store's absolute root directory.
 func (s *Store) Dir() string { return s.dir }
+
+// MaxLinkTTL returns 0: file URLs do not expire.
+func (s *Store) MaxLinkTTL() time.Duration { return 0 }
+
+// Link returns the file:// URL of key's path, which only works on this machine (or
+// wherever the directory is mounted); ttl is not enforced: expire objects with a job.
+func (s *Store) Link(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return "", fmt.Errorf("file: link: %w", err)
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("file: link %s: ttl %s", key, ttl)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("file: link %s: %w", key, err)
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(p)}
+	return u.String(), nil
+}
 
 // String returns "file:///abs/dir".
 func (s *Store) String() string { return "file://" + filepath.ToSlash(s.dir) }

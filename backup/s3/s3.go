@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -367,9 +368,39 @@ func (s *Store) String() string { return s.cfg.String() }
 // Client returns the underlying S3 client (tests, administration).
 func (s *Store) Client() *s3api.Client { return s.client }
 
-// Bucket returns the bucket name; ObjectKey the full S3 key of a store key.
-func (s *Store) Bucket() string              { return s.cfg.Bucket }
-func (s *Store) ObjectKey(key string) string { return s.prefix + key }
+// objectKey returns the full S3 key of a store key.
+func (s *Store) objectKey(key string) string { return s.prefix + key }
+
+var _ backup.Linker = (*Store)(nil)
+
+// MaxPresignTTL is the longest lifetime of a SigV4 pre-signed URL.
+const MaxPresignTTL = 7 * 24 * time.Hour
+
+// MaxLinkTTL returns MaxPresignTTL: SigV4 pre-signed URLs last at most 7 days.
+func (s *Store) MaxLinkTTL() time.Duration { return MaxPresignTTL }
+
+// Link returns a pre-signed GET URL for key valid for ttl; the download is served as an
+// attachment named after the key's last element.
+func (s *Store) Link(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	if err := backup.ValidateKey(key); err != nil {
+		return "", fmt.Errorf("s3: link: %w", err)
+	}
+	if ttl <= 0 || ttl > MaxPresignTTL {
+		return "", fmt.Errorf("s3: link %s: ttl %s: pre-signed URLs last at most 7 days", key, ttl)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("s3: link %s: %w", key, err)
+	}
+	obj := s.objectKey(key)
+	disp := "attachment; filename=\"" + path.Base(key) + "\""
+	req, err := s3api.NewPresignClient(s.client).PresignGetObject(ctx,
+		&s3api.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: &obj, ResponseContentDisposition: &disp},
+		s3api.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("presign: %w", err)
+	}
+	return req.URL, nil
+}
 
 // PartSize returns the part size Put uses for an object expected to be hint bytes
 // (0 = unknown): max(configured or 5 MiB, ceil(2 × hint / 10,000) rounded up to a MiB),
@@ -397,7 +428,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (backup.Object
 	}
 	part := PartSize(s.cfg.PartSize, backup.SizeHint(ctx))
 	body := &countingReader{ctx: ctx, r: r}
-	okey := s.ObjectKey(key)
+	okey := s.objectKey(key)
 	start := time.Now()
 	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
 		Bucket:      &s.cfg.Bucket,
@@ -472,7 +503,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := backup.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("s3: open: %w", err)
 	}
-	out, err := s.client.GetObject(ctx, &s3api.GetObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.ObjectKey(key))})
+	out, err := s.client.GetObject(ctx, &s3api.GetObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.objectKey(key))})
 	if err != nil {
 		if isKeyMissing(err) {
 			return nil, fmt.Errorf("s3: open %s: %w (%w)", key, fs.ErrNotExist, err)
@@ -491,7 +522,7 @@ func (s *Store) Stat(ctx context.Context, key string) (backup.ObjectInfo, error)
 }
 
 func (s *Store) stat(ctx context.Context, key string) (backup.ObjectInfo, error) {
-	out, err := s.client.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.ObjectKey(key))})
+	out, err := s.client.HeadObject(ctx, &s3api.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.objectKey(key))})
 	if err != nil {
 		if isKeyMissing(err) {
 			// HEAD cannot tell a missing key from a missing bucket: ask.
@@ -543,7 +574,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := backup.ValidateKey(key); err != nil {
 		return fmt.Errorf("s3: delete: %w", err)
 	}
-	_, err := s.client.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.ObjectKey(key))})
+	_, err := s.client.DeleteObject(ctx, &s3api.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.objectKey(key))})
 	if err != nil && !isKeyMissing(err) {
 		return fmt.Errorf("s3: delete %s: %w", key, s.classify(err))
 	}

@@ -8,15 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"time"
 
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/linkagogo/linkbackup/backup"
-	"github.com/linkagogo/linkbackup/backup/file"
-	"github.com/linkagogo/linkbackup/backup/s3"
 )
 
 // Linker stores a zip too large to attach and returns a URL to download it.
@@ -34,12 +29,13 @@ func DownloadKey(secret []byte, memberID int64, period string) string {
 	return fmt.Sprintf("exports/%s/member-%d-%s.zip", period, memberID, hex.EncodeToString(m.Sum(nil)[:16]))
 }
 
-// NewLinker returns a Linker over store:
-//   - an s3 store: the object is put, then a pre-signed GET URL valid for expiry
-//     (SigV4 allows at most 7 days) is returned;
-//   - a file store: the file is written into the store directory; the URL is
-//     publicBase + key when publicBase is set (a web server publishing the store
-//     directory), otherwise a file:// URL, which only works on this machine (demos).
+// NewLinker returns a Linker over store, which must implement backup.Linker (seen
+// through wrappers by backup.AsLinker): the object is put, then the store's link for
+// it, valid for expiry, is returned:
+//   - an s3 store: a pre-signed GET URL (SigV4 allows at most 7 days);
+//   - a file store: the URL is publicBase + key when publicBase is set (a web server
+//     publishing the store directory), otherwise a file:// URL, which only works on this
+//     machine (demos).
 //
 // Objects under exports/ are not removed here: expire them with a bucket lifecycle
 // rule (S3) or a find -mtime job.
@@ -47,58 +43,41 @@ func NewLinker(store backup.Store, expiry time.Duration, publicBase string) (Lin
 	if expiry <= 0 {
 		expiry = 7 * 24 * time.Hour
 	}
-	switch st := store.(type) {
-	case *s3.Store:
-		if expiry > 7*24*time.Hour {
-			return nil, fmt.Errorf("weekly: link expiry %s: S3 pre-signed URLs last at most 7 days", expiry)
-		}
-		return &s3Linker{st: st, expiry: expiry, presign: awss3.NewPresignClient(st.Client())}, nil
-	case *file.Store:
-		if publicBase != "" {
-			if u, err := url.Parse(publicBase); err != nil || u.Scheme != "https" && u.Scheme != "http" {
-				return nil, fmt.Errorf("weekly: link base url %q: want http(s)://", publicBase)
-			}
-		}
-		return &fileLinker{st: st, expiry: expiry, base: strings.TrimRight(publicBase, "/")}, nil
-	case nil:
+	if store == nil {
 		return nil, fmt.Errorf("weekly: no store for large attachments")
 	}
-	return nil, fmt.Errorf("weekly: store %s cannot make download links", store)
+	bl, ok := backup.AsLinker(store)
+	if !ok {
+		return nil, fmt.Errorf("weekly: store %s cannot make download links", store)
+	}
+	if max := bl.MaxLinkTTL(); max > 0 && expiry > max {
+		return nil, fmt.Errorf("weekly: link expiry %s: %s links last at most %s", expiry, store, max)
+	}
+	if publicBase != "" {
+		if u, err := url.Parse(publicBase); err != nil || u.Scheme != "https" && u.Scheme != "http" {
+			return nil, fmt.Errorf("weekly: link base url %q: want http(s)://", publicBase)
+		}
+	}
+	return &storeLinker{st: store, bl: bl, expiry: expiry, base: strings.TrimRight(publicBase, "/")}, nil
 }
 
-type s3Linker struct {
-	st      *s3.Store
-	expiry  time.Duration
-	presign *awss3.PresignClient
+type storeLinker struct {
+	st     backup.Store
+	bl     backup.Linker
+	expiry time.Duration
+	base   string // replaces the store's file:// links when set
 }
 
-func (l *s3Linker) Link(ctx context.Context, key string, r io.Reader, size int64) (string, time.Time, error) {
+func (l *storeLinker) Link(ctx context.Context, key string, r io.Reader, size int64) (string, time.Time, error) {
 	if _, err := l.st.Put(backup.WithSizeHint(ctx, size), key, r); err != nil {
 		return "", time.Time{}, err
 	}
-	bucket, obj := l.st.Bucket(), l.st.ObjectKey(key)
-	disp := "attachment; filename=\"" + filepath.Base(key) + "\""
-	req, err := l.presign.PresignGetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &obj, ResponseContentDisposition: &disp},
-		awss3.WithPresignExpires(l.expiry))
+	u, err := l.bl.Link(ctx, key, l.expiry)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("presign: %w", err)
-	}
-	return req.URL, time.Now().Add(l.expiry), nil
-}
-
-type fileLinker struct {
-	st     *file.Store
-	expiry time.Duration
-	base   string
-}
-
-func (l *fileLinker) Link(ctx context.Context, key string, r io.Reader, _ int64) (string, time.Time, error) {
-	if _, err := l.st.Put(ctx, key, r); err != nil {
 		return "", time.Time{}, err
 	}
-	if l.base != "" {
-		return l.base + "/" + key, time.Now().Add(l.expiry), nil
+	if l.base != "" && strings.HasPrefix(u, "file:") {
+		u = l.base + "/" + key
 	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(l.st.Dir(), filepath.FromSlash(key)))}
-	return u.String(), time.Now().Add(l.expiry), nil
+	return u, time.Now().Add(l.expiry), nil
 }
