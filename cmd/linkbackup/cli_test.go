@@ -94,3 +94,34 @@ func TestRedactDSN(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+// TestExtraArgsAreUsageErrors: every command (and an unknown one) refuses an extra positional argument with
+// exit 2 (status with 3, UNKNOWN, since its monitors read 2 as CRITICAL), as --help says.
+func TestExtraArgsAreUsageErrors(t *testing.T) {
+	root := newRootCmd(&bytes.Buffer{}, &bytes.Buffer{})
+	var paths [][]string
+	for _, c := range root.Commands() {
+		if c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		paths = append(paths, []string{c.Name()})
+		for _, sub := range c.Commands() {
+			paths = append(paths, []string{c.Name(), sub.Name()})
+		}
+	}
+	if len(paths) < 13 {
+		t.Fatalf("found %d commands, want at least 13", len(paths))
+	}
+	paths = append(paths, []string{"no-such-command"})
+	for _, p := range paths {
+		args := append(append([]string{}, p...), "extra1", "extra2", "extra3", "extra4")
+		_, errs, code := run(t, args...)
+		want := exitUsage
+		if p[0] == "status" {
+			want = exitPartial
+		}
+		if code != want {
+			t.Fatalf("linkbackup %s with extra arguments: exit %d, want %d\n%s", strings.Join(args, " "), code, want, errs)
+		}
+	}
+}

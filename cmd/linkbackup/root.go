@@ -134,6 +134,12 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 // usageArgs makes every command's positional-argument error a usage error (exit 2), as
 // --help documents (status keeps its own UNKNOWN code: its Args sets it explicitly).
 func usageArgs(c *cobra.Command) {
+	if !c.Runnable() && c.HasSubCommands() {
+		// A command group prints its help, and an unknown subcommand is a usage error
+		// (cobra would print the help and exit 0).
+		c.Args = cobra.NoArgs
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
 	if args := c.Args; args != nil {
 		c.Args = func(cmd *cobra.Command, a []string) error { return usageError(args(cmd, a)) }
 	}
