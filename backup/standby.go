@@ -138,49 +138,11 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 		return nil, fmt.Errorf("connect to standby server %s: %w", StripPassword(opts.Server), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var connected, sysid string
-	if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&connected); err != nil {
+	sysid, err := checkStandbyServer(ctx, conn, opts, m, name)
+	if err != nil {
 		return nil, err
 	}
-	if connected == name || connected == incoming || connected == previous {
-		return nil, fmt.Errorf("%w: --standby must name a maintenance database on the standby server (e.g. postgres), not %s itself", ErrRefused, connected)
-	}
-	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
-		log.Warn("cannot read the standby's system identifier", "err", err)
-	}
-	if sysid != "" && sysid == m.Server.SystemIdentifier && !opts.ForceSameCluster {
-		return nil, fmt.Errorf("%w: the standby server is the snapshot's source cluster (%s); a standby must be another server. Pass --force-same-cluster for a test setup", ErrRefused, sysid)
-	}
-
-	// Never replace a database linkbackup did not put there: a serving copy without the
-	// standby mark was promoted (failover) or belongs to someone else.
-	var comment *string
-	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
-	if err == nil && (comment == nil || !strings.HasPrefix(*comment, StandbyMarkPrefix+" ")) {
-		return nil, fmt.Errorf("%w: database %s on the standby server has no linkbackup standby mark: it was promoted "+
-			"(failover) or is not a linkbackup copy, and a refresh would replace it. If it is a stale copy, drop or "+
-			"rename it; if it now serves production, point standby.server at a new standby", ErrRefused, name)
-	}
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, err
-	}
-
-	// A side database left by a failed night goes first.
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)"); err != nil {
-		return nil, fmt.Errorf("drop leftover %s: %w", incoming, err)
-	}
-	create := "CREATE DATABASE " + QuoteIdent(incoming) + " TEMPLATE template0"
-	if m.Server.Encoding != "" {
-		create += fmt.Sprintf(" ENCODING %s LC_COLLATE %s LC_CTYPE %s", quoteLit(m.Server.Encoding), quoteLit(m.Server.Collate), quoteLit(m.Server.Ctype))
-	}
-	if opts.Tablespace != "" {
-		create += " TABLESPACE " + QuoteIdent(opts.Tablespace)
-	}
-	if _, err := conn.Exec(ctx, create); err != nil {
-		return nil, fmt.Errorf("create %s (the source's encoding and locale must exist on the standby): %w", incoming, err)
-	}
-	mark := fmt.Sprintf("%s snapshot=%s started=%s", incomingMark, m.ID, time.Now().UTC().Format(time.RFC3339))
-	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(incoming)+" IS "+quoteLit(mark)); err != nil {
+	if err := createIncoming(ctx, conn, opts, m, incoming); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
@@ -383,4 +345,63 @@ func withDatabase(dsn, db string) string {
 
 func quoteKV(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// checkStandbyServer refuses a standby connection that names the copy itself, a standby
+// server that is the snapshot's source cluster, and a serving database without the
+// standby mark. It returns the standby's system identifier ("" if unreadable).
+func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions, m *Manifest, name string) (string, error) {
+	incoming, previous := name+IncomingSuffix, name+PreviousSuffix
+	var connected, sysid string
+	if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&connected); err != nil {
+		return "", err
+	}
+	if connected == name || connected == incoming || connected == previous {
+		return "", fmt.Errorf("%w: --standby must name a maintenance database on the standby server (e.g. postgres), not %s itself", ErrRefused, connected)
+	}
+	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
+		opts.Log.Warn("cannot read the standby's system identifier", "err", err)
+	}
+	if sysid != "" && sysid == m.Server.SystemIdentifier && !opts.ForceSameCluster {
+		return "", fmt.Errorf("%w: the standby server is the snapshot's source cluster (%s); a standby must be another server. Pass --force-same-cluster for a test setup", ErrRefused, sysid)
+	}
+
+	// Never replace a database linkbackup did not put there: a serving copy without the
+	// standby mark was promoted (failover) or belongs to someone else.
+	var comment *string
+	err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
+	if err == nil && (comment == nil || !strings.HasPrefix(*comment, StandbyMarkPrefix+" ")) {
+		return "", fmt.Errorf("%w: database %s on the standby server has no linkbackup standby mark: it was promoted "+
+			"(failover) or is not a linkbackup copy, and a refresh would replace it. If it is a stale copy, drop or "+
+			"rename it; if it now serves production, point standby.server at a new standby", ErrRefused, name)
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	return sysid, nil
+
+}
+
+// createIncoming creates the side database incoming (dropping one a failed night left)
+// with the source's encoding and locale, and marks it as linkbackup's incoming copy.
+func createIncoming(ctx context.Context, conn *pgx.Conn, opts StandbyOptions, m *Manifest, incoming string) error {
+	// A side database left by a failed night goes first.
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop leftover %s: %w", incoming, err)
+	}
+	create := "CREATE DATABASE " + QuoteIdent(incoming) + " TEMPLATE template0"
+	if m.Server.Encoding != "" {
+		create += fmt.Sprintf(" ENCODING %s LC_COLLATE %s LC_CTYPE %s", quoteLit(m.Server.Encoding), quoteLit(m.Server.Collate), quoteLit(m.Server.Ctype))
+	}
+	if opts.Tablespace != "" {
+		create += " TABLESPACE " + QuoteIdent(opts.Tablespace)
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
+		return fmt.Errorf("create %s (the source's encoding and locale must exist on the standby): %w", incoming, err)
+	}
+	mark := fmt.Sprintf("%s snapshot=%s started=%s", incomingMark, m.ID, time.Now().UTC().Format(time.RFC3339))
+	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(incoming)+" IS "+quoteLit(mark)); err != nil {
+		return err
+	}
+	return nil
 }

@@ -49,124 +49,153 @@ func Verify(ctx context.Context, st Store, id string, jobs int, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{ID: id, Problems: []Problem{}}
-	var mu sync.Mutex
-	problem := func(p Problem) {
-		mu.Lock()
-		rep.Problems = append(rep.Problems, p)
-		mu.Unlock()
-		if log != nil {
-			log.Error("verify: broken object", "key", p.Key, "table", p.Table, "problem", p.What)
-		}
-	}
-	type job struct {
-		obj   Object
-		table int // -1: schema object
-		chunk int
-	}
-	var todo []job
-	todo = append(todo, job{obj: m.PreData, table: -1}, job{obj: m.PostData, table: -1})
+	v := newVerifier(m, st, log, progress)
+	todo := []verifyJob{{obj: m.PreData, table: -1}, {obj: m.PostData, table: -1}}
 	for ti, t := range m.Tables {
 		for ci, c := range t.Chunks {
-			todo = append(todo, job{obj: c.Object, table: ti, chunk: ci})
+			todo = append(todo, verifyJob{obj: c.Object, table: ti, chunk: ci})
 		}
 	}
 	progress.ChunksTotal.Store(int64(len(todo)))
 	progress.TablesTotal.Store(int64(len(m.Tables)))
-	digests := make([][]Digest, len(m.Tables))
-	rows := make([][]int64, len(m.Tables))
-	ok := make([][]bool, len(m.Tables))
-	for i, t := range m.Tables {
-		digests[i] = make([]Digest, len(t.Chunks))
-		rows[i] = make([]int64, len(t.Chunks))
-		ok[i] = make([]bool, len(t.Chunks))
-	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, j := range todo {
-		g.Go(func() error {
-			tableName := ""
-			if j.table >= 0 {
-				tableName = m.Tables[j.table].String()
-			}
-			rc, err := OpenObject(gctx, st, j.obj)
-			if err != nil {
-				if gctx.Err() != nil {
-					return gctx.Err()
-				}
-				problem(Problem{Key: j.obj.Key, Table: tableName, What: "cannot open: " + unwrapObjErr(err)})
-				return nil
-			}
-			defer rc.Close()
-			var rd RowDigester
-			var w io.Writer = io.Discard
-			if j.table >= 0 {
-				rd.Binary = m.Tables[j.table].Binary()
-				w = &rd
-			}
-			_, err = io.Copy(w, rc)
-			progress.StoredBytes.Add(j.obj.Size)
-			progress.ChunksDone.Add(1)
-			if err != nil {
-				if gctx.Err() != nil {
-					return gctx.Err()
-				}
-				problem(Problem{Key: j.obj.Key, Table: tableName, What: unwrapObjErr(err)})
-				return nil
-			}
-			if j.table < 0 {
-				mu.Lock()
-				rep.Objects++
-				rep.Bytes += j.obj.Size
-				mu.Unlock()
-				return nil
-			}
-			if err := rd.Close(); err != nil {
-				problem(Problem{Key: j.obj.Key, Table: tableName, What: err.Error()})
-				return nil
-			}
-			c := m.Tables[j.table].Chunks[j.chunk]
-			if rd.Rows != c.Rows {
-				problem(Problem{Key: j.obj.Key, Table: tableName, What: fmt.Sprintf("%d rows, manifest says %d", rd.Rows, c.Rows)})
-				return nil
-			}
-			if rd.Digest.String() != c.Digest {
-				problem(Problem{Key: j.obj.Key, Table: tableName, What: fmt.Sprintf("row digest %s, manifest says %s", rd.Digest, c.Digest)})
-				return nil
-			}
-			mu.Lock()
-			digests[j.table][j.chunk], rows[j.table][j.chunk], ok[j.table][j.chunk] = rd.Digest, rd.Rows, true
-			rep.Objects++
-			rep.Bytes += j.obj.Size
-			rep.Rows += rd.Rows
-			mu.Unlock()
-			progress.Rows.Add(rd.Rows)
-			return nil
-		})
+		g.Go(func() error { return v.object(gctx, j) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	// Table level: the chunks must add up to the table's recorded digest and rows.
-	for ti, t := range m.Tables {
+	v.tables()
+	if len(v.rep.Problems) > 0 {
+		return v.rep, fmt.Errorf("snapshot %s: %d broken: %w", id, len(v.rep.Problems), ErrVerify)
+	}
+	return v.rep, nil
+}
+
+// verifyJob is one object to re-read: a schema object (table -1) or one chunk.
+type verifyJob struct {
+	obj   Object
+	table int // -1: schema object
+	chunk int
+}
+
+// verifier collects the report of one Verify; its methods are safe to call concurrently.
+type verifier struct {
+	m        *Manifest
+	st       Store
+	log      *slog.Logger
+	progress *Progress
+
+	mu  sync.Mutex
+	rep *VerifyReport
+	// Per table and chunk: the digest and rows read back, and whether the chunk was intact.
+	digests [][]Digest
+	rows    [][]int64
+	ok      [][]bool
+}
+
+func newVerifier(m *Manifest, st Store, log *slog.Logger, progress *Progress) *verifier {
+	v := &verifier{m: m, st: st, log: log, progress: progress,
+		rep:     &VerifyReport{ID: m.ID, Problems: []Problem{}},
+		digests: make([][]Digest, len(m.Tables)), rows: make([][]int64, len(m.Tables)), ok: make([][]bool, len(m.Tables))}
+	for i, t := range m.Tables {
+		v.digests[i] = make([]Digest, len(t.Chunks))
+		v.rows[i] = make([]int64, len(t.Chunks))
+		v.ok[i] = make([]bool, len(t.Chunks))
+	}
+	return v
+}
+
+func (v *verifier) problem(p Problem) {
+	v.mu.Lock()
+	v.rep.Problems = append(v.rep.Problems, p)
+	v.mu.Unlock()
+	if v.log != nil {
+		v.log.Error("verify: broken object", "key", p.Key, "table", p.Table, "problem", p.What)
+	}
+}
+
+// object re-reads one object and records it as intact or as a problem; it returns an
+// error only when ctx ends.
+func (v *verifier) object(ctx context.Context, j verifyJob) error {
+	tableName := ""
+	if j.table >= 0 {
+		tableName = v.m.Tables[j.table].String()
+	}
+	rc, err := OpenObject(ctx, v.st, j.obj)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		v.problem(Problem{Key: j.obj.Key, Table: tableName, What: "cannot open: " + unwrapObjErr(err)})
+		return nil
+	}
+	defer rc.Close()
+	var rd RowDigester
+	var w io.Writer = io.Discard
+	if j.table >= 0 {
+		rd.Binary = v.m.Tables[j.table].Binary()
+		w = &rd
+	}
+	_, err = io.Copy(w, rc)
+	v.progress.StoredBytes.Add(j.obj.Size)
+	v.progress.ChunksDone.Add(1)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		v.problem(Problem{Key: j.obj.Key, Table: tableName, What: unwrapObjErr(err)})
+		return nil
+	}
+	if j.table < 0 {
+		v.mu.Lock()
+		v.rep.Objects++
+		v.rep.Bytes += j.obj.Size
+		v.mu.Unlock()
+		return nil
+	}
+	if err := rd.Close(); err != nil {
+		v.problem(Problem{Key: j.obj.Key, Table: tableName, What: err.Error()})
+		return nil
+	}
+	c := v.m.Tables[j.table].Chunks[j.chunk]
+	if rd.Rows != c.Rows {
+		v.problem(Problem{Key: j.obj.Key, Table: tableName, What: fmt.Sprintf("%d rows, manifest says %d", rd.Rows, c.Rows)})
+		return nil
+	}
+	if rd.Digest.String() != c.Digest {
+		v.problem(Problem{Key: j.obj.Key, Table: tableName, What: fmt.Sprintf("row digest %s, manifest says %s", rd.Digest, c.Digest)})
+		return nil
+	}
+	v.mu.Lock()
+	v.digests[j.table][j.chunk], v.rows[j.table][j.chunk], v.ok[j.table][j.chunk] = rd.Digest, rd.Rows, true
+	v.rep.Objects++
+	v.rep.Bytes += j.obj.Size
+	v.rep.Rows += rd.Rows
+	v.mu.Unlock()
+	v.progress.Rows.Add(rd.Rows)
+	return nil
+}
+
+// tables checks, after every object is read, that the intact chunks of each table add
+// up to the table's recorded digest and rows.
+func (v *verifier) tables() {
+	for ti, t := range v.m.Tables {
 		all := true
 		var d Digest
 		var n int64
 		for ci := range t.Chunks {
-			all = all && ok[ti][ci]
-			d.Merge(digests[ti][ci])
-			n += rows[ti][ci]
+			all = all && v.ok[ti][ci]
+			d.Merge(v.digests[ti][ci])
+			n += v.rows[ti][ci]
 		}
 		if all && (d.String() != t.Digest || n != t.Rows) {
-			problem(Problem{Key: ManifestKey(id), Table: t.String(),
+			v.problem(Problem{Key: ManifestKey(v.m.ID), Table: t.String(),
 				What: fmt.Sprintf("chunks add up to %d rows / digest %s, table says %d / %s", n, d, t.Rows, t.Digest)})
 		}
 	}
-	if len(rep.Problems) > 0 {
-		return rep, fmt.Errorf("snapshot %s: %d broken: %w", id, len(rep.Problems), ErrVerify)
-	}
-	return rep, nil
 }
 
 func unwrapObjErr(err error) string {

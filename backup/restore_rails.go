@@ -1,0 +1,86 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// checkRails refuses, before any change, restores that would hurt: into the snapshot's
+// own source, into a non-empty database, onto an older server.
+func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOptions, log *slog.Logger) error {
+	var db, sysid string
+	var verNum int
+	if err := conn.QueryRow(ctx, `SELECT current_database(), current_setting('server_version_num')::int`).Scan(&db, &verNum); err != nil {
+		return fmt.Errorf("read target info: %w", err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
+		log.Warn("cannot read the target's system identifier", "err", err)
+	}
+	if sysid != "" && sysid == m.Server.SystemIdentifier && db == m.Database && !opts.ForceSameCluster {
+		return fmt.Errorf("%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
+			"production is almost never meant. Restore into another database, or pass --force-same-cluster", ErrRefused, sysid, db)
+	}
+	if verNum/10000 < m.Server.VersionNum/10000 {
+		if !opts.AllowDowngrade {
+			return fmt.Errorf("%w: the target runs PostgreSQL %d but the snapshot comes from %d; the schema may use "+
+				"features the older server lacks. Pass --allow-downgrade to try anyway", ErrRefused, verNum/10000, m.Server.VersionNum/10000)
+		}
+		log.Warn("restoring onto an older PostgreSQL major version", "target", verNum, "snapshot", m.Server.VersionNum)
+	}
+	if len(opts.Tables) > 0 {
+		if opts.Force {
+			return nil
+		}
+		for _, n := range opts.Tables {
+			s, t, ok := strings.Cut(n, ".")
+			if !ok {
+				s, t = "public", n
+			}
+			var nonEmpty bool
+			err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+QuoteIdent(s)+"."+QuoteIdent(t)+")").Scan(&nonEmpty)
+			if err != nil {
+				return fmt.Errorf("%w: table %s on the target: %v (with --tables the schema must exist)", ErrRefused, n, err)
+			}
+			if nonEmpty {
+				return fmt.Errorf("%w: table %s on the target has rows; pass --force to truncate it first", ErrRefused, n)
+			}
+		}
+		return nil
+	}
+	var objects int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r','p','v','m','S','f') AND `+systemSchemaFilter).Scan(&objects); err != nil {
+		return fmt.Errorf("inspect target: %w", err)
+	}
+	if objects > 0 && !opts.Force {
+		return fmt.Errorf("%w: target database %s is not empty (%d tables, views or sequences); restore into a new "+
+			"database (createdb), or pass --force to DROP every schema of %s first", ErrRefused, db, objects, db)
+	}
+	return nil
+}
+
+// dropUserSchemas empties the target (--force): every non-system schema is dropped, and
+// public is recreated as PostgreSQL 15 creates it.
+func dropUserSchemas(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace n WHERE `+systemSchemaFilter)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "DROP SCHEMA %s CASCADE;\n", QuoteIdent(n))
+	}
+	b.WriteString("CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;\n")
+	if err := execScript(ctx, conn, b.String()); err != nil {
+		return fmt.Errorf("--force: empty the target: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+)
+
+// EvaluateStatus turns facts into a report. Rules:
+//   - store unreachable: UNKNOWN; no complete snapshot or an unreadable newest manifest:
+//     CRITICAL; latest snapshot older than SnapshotWarn/SnapshotCrit: WARNING/CRITICAL;
+//   - standby server given but unreachable, or without a verified copy: CRITICAL;
+//     its data (now − source time) older than StandbyWarn/StandbyCrit: WARNING/CRITICAL;
+//     without a server, the serving record of the store's last attempt is judged instead;
+//   - last standby attempt failed: CRITICAL with its error; unreadable: UNKNOWN.
+//
+// The overall level is the most severe finding (CRITICAL > UNKNOWN > WARNING > OK).
+func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
+	now := f.Now.UTC()
+	j := &judge{now: now, r: &StatusReport{Checked: now, Store: f.Store, Limits: th, Problems: []StatusProblem{},
+		Thresholds: map[string]int64{
+			"snapshot_warn_age": int64(th.SnapshotWarn.Seconds()), "snapshot_crit_age": int64(th.SnapshotCrit.Seconds()),
+			"standby_warn_age": int64(th.StandbyWarn.Seconds()), "standby_crit_age": int64(th.StandbyCrit.Seconds()),
+		}}}
+	j.snapshot(f, th)
+	j.standby(f, th)
+	j.attempt(f)
+	j.verdict()
+	return j.r
+}
+
+// judge builds one StatusReport from facts, one component at a time.
+type judge struct {
+	now time.Time
+	r   *StatusReport
+}
+
+func (j *judge) add(l Level, component, format string, args ...any) {
+	j.r.Problems = append(j.r.Problems, StatusProblem{State: l.String(), Component: component, Message: fmt.Sprintf(format, args...), level: l})
+}
+
+// age adds a warning or critical problem when d is over a limit.
+func (j *judge) age(limitWarn, limitCrit, d time.Duration, component, what string) {
+	switch {
+	case d > limitCrit:
+		j.add(LevelCritical, component, "%s %s old (limit %s)", what, HumanDuration(d), HumanDuration(limitCrit))
+	case d > limitWarn:
+		j.add(LevelWarning, component, "%s %s old (limit %s)", what, HumanDuration(d), HumanDuration(limitWarn))
+	}
+}
+
+// snapshot judges the store and its latest snapshot.
+func (j *judge) snapshot(f *StatusFacts, th StatusThresholds) {
+	s := &j.r.Snapshot
+	s.Count = f.Snapshots
+	j.r.StoreOK = f.StoreErr == nil
+	switch {
+	case f.StoreErr != nil:
+		s.Error = f.StoreErr.Error()
+		j.add(LevelUnknown, "store", "store unreachable: %v", f.StoreErr)
+	case f.Snapshots == 0:
+		j.add(LevelCritical, "snapshot", "no complete snapshot in the store")
+	case f.LatestErr != nil:
+		s.Error = f.LatestErr.Error()
+		j.add(LevelCritical, "snapshot", "latest snapshot unreadable: %v", f.LatestErr)
+	case f.Latest != nil:
+		m := f.Latest
+		taken := m.Started.UTC()
+		a := j.now.Sub(taken)
+		secs := int64(a.Seconds())
+		s.ID, s.Database, s.Taken, s.AgeSeconds = m.ID, m.Database, &taken, &secs
+		s.Tables, s.Rows, s.RawBytes, s.StoredBytes = m.Totals.Tables, m.Totals.Rows, m.Totals.RawBytes, m.Totals.StoredBytes
+		j.age(th.SnapshotWarn, th.SnapshotCrit, a, "snapshot", "latest snapshot of "+m.Database)
+	}
+}
+
+// standby judges the copy the standby serves: from the standby server when it was
+// checked, else from the store's last attempt record.
+func (j *judge) standby(f *StatusFacts, th StatusThresholds) {
+	sb := &j.r.Standby
+	sb.Database = f.Database
+	sb.Source = "not checked"
+	sb.LastAttempt = f.Attempt
+	serving := f.Standby
+	if f.StandbyChecked {
+		sb.Source = "standby server"
+		sb.PreviousChecked = f.StandbyErr == nil || errors.Is(f.StandbyErr, fs.ErrNotExist)
+		sb.Previous = f.Previous
+		switch {
+		case f.StandbyErr == nil:
+		case errors.Is(f.StandbyErr, errStandbyName):
+			sb.Error = f.StandbyErr.Error()
+			j.add(LevelUnknown, "standby", "standby not checked: %v", f.StandbyErr)
+		case errors.Is(f.StandbyErr, fs.ErrNotExist):
+			sb.Error = strings.TrimSuffix(f.StandbyErr.Error(), ": "+fs.ErrNotExist.Error())
+			if sb.Error == "standby database "+f.Database {
+				sb.Error = "database " + f.Database + " does not exist on the standby server"
+			}
+			j.add(LevelCritical, "standby", "standby %s has no verified copy: %s (never refreshed, dropped, or --database names another copy)",
+				f.Database, sb.Error)
+		default:
+			sb.Error = f.StandbyErr.Error()
+			j.add(LevelCritical, "standby", "standby server unreachable: %v", f.StandbyErr)
+		}
+	} else if f.Attempt != nil && f.Attempt.Serving != nil {
+		sb.Source = "store (last attempt)"
+		serving = f.Attempt.Serving
+	}
+	if serving == nil {
+		return
+	}
+	sb.Serving = serving
+	d := j.now.Sub(serving.SourceTime)
+	secs := int64(d.Seconds())
+	sb.DataAgeSeconds = &secs
+	j.age(th.StandbyWarn, th.StandbyCrit, d, "standby", "standby "+f.Database+" data")
+	if f.Latest != nil && serving.Snapshot == f.Latest.ID {
+		v := serving.Verified.UTC()
+		j.r.Snapshot.VerifiedByStandby, j.r.Snapshot.StandbyVerified = true, &v
+	}
+}
+
+// attempt judges the store's record of the last standby refresh.
+func (j *judge) attempt(f *StatusFacts) {
+	switch {
+	case f.AttemptErr != nil:
+		j.r.Standby.AttemptError = f.AttemptErr.Error()
+		j.add(LevelUnknown, "attempt", "cannot read the last standby attempt: %v", f.AttemptErr)
+	case f.Attempt != nil && !f.Attempt.OK:
+		a := f.Attempt
+		j.add(LevelCritical, "attempt", "last standby refresh of %s (snapshot %s) failed at %s: %s", a.Database, a.Snapshot,
+			a.Finished.UTC().Format(time.RFC3339), a.Error)
+	}
+}
+
+// verdict orders the problems and sets the report's code, state and summary.
+func (j *judge) verdict() {
+	r := j.r
+	// Most severe first; among equals, a failed attempt first: it is the cause the
+	// operator acts on, the ages are its consequence.
+	sort.SliceStable(r.Problems, func(i, j int) bool {
+		a, b := r.Problems[i], r.Problems[j]
+		if a.level.rank() != b.level.rank() {
+			return a.level.rank() > b.level.rank()
+		}
+		return a.Component == "attempt" && b.Component != "attempt"
+	})
+	r.Code = LevelOK
+	for _, p := range r.Problems {
+		if p.level.rank() > r.Code.rank() {
+			r.Code = p.level
+		}
+	}
+	r.State = r.Code.String()
+	if len(r.Problems) > 0 {
+		msgs := make([]string, len(r.Problems))
+		for i, p := range r.Problems {
+			msgs[i] = shorten(p.Message, 500)
+		}
+		r.Summary = strings.Join(msgs, "; ")
+	} else {
+		r.Summary = okSummary(r)
+	}
+}
