@@ -63,17 +63,9 @@ func firstLine(s string) string { l, _, _ := strings.Cut(strings.TrimSpace(s), "
 // bookmarkDB returns a fresh database holding generated bookmark data.
 func bookmarkDB(t *testing.T, members, links int) string {
 	t.Helper()
-	dsn := testenv.NewDatabase(t, testenv.PrimaryDSN(t))
-	c := connect(t, dsn)
-	ctx := context.Background()
-	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
-		t.Fatal(err)
-	}
 	o := bookmarkgen.DefaultOptions()
 	o.Members, o.LinksPerMember, o.Seed = members, links, 7
-	if _, err := bookmarkgen.Generate(ctx, c, o); err != nil {
-		t.Fatal(err)
-	}
+	dsn, _ := testenv.BookmarkDB(t, o)
 	return dsn
 }
 

@@ -145,8 +145,8 @@ const CopyBinary = "binary"
 // Binary reports whether t's chunks are binary COPY.
 func (t *Table) Binary() bool { return t.CopyFormat == CopyBinary }
 
-// copyWith is the COPY option clause for t's format ("" for text).
-func (t *Table) copyWith() string {
+// CopyWith is the COPY option clause for t's format ("" for text).
+func (t *Table) CopyWith() string {
 	if t.Binary() {
 		return " WITH (FORMAT binary)"
 	}

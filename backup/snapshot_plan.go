@@ -168,9 +168,9 @@ func planTasks(m *Manifest, cat *catalog, opts Options, prefix string) []task {
 func (t *Table) copySQL(dir string) string {
 	cols := ""
 	if len(t.Columns) > 0 {
-		cols = " (" + columnList(t.Columns) + ")"
+		cols = " (" + ColumnList(t.Columns) + ")"
 	}
-	return "COPY " + t.QualifiedName() + cols + " " + dir + t.copyWith()
+	return "COPY " + t.QualifiedName() + cols + " " + dir + t.CopyWith()
 }
 
 // copyRangeSQL is the COPY TO STDOUT of t's rows in block range r.
@@ -180,7 +180,7 @@ func (t *Table) copyRangeSQL(r blockRange) string {
 		where += fmt.Sprintf(" AND ctid < '(%d,0)'::tid", r.hi)
 	}
 	// A zero-column table gives "SELECT  FROM t": empty rows, as COPY t does.
-	return "COPY (SELECT " + columnList(t.Columns) + " FROM ONLY " + t.QualifiedName() + " WHERE " + where + ") TO STDOUT" + t.copyWith()
+	return "COPY (SELECT " + ColumnList(t.Columns) + " FROM ONLY " + t.QualifiedName() + " WHERE " + where + ") TO STDOUT" + t.CopyWith()
 }
 
 // blockRange is the ctid range [lo, hi) of a table's blocks; hi < 0: to the end.
@@ -210,7 +210,8 @@ func splitBlocks(size, blockSize, split int64) []blockRange {
 	return out
 }
 
-func columnList(cols []string) string {
+// ColumnList is cols quoted for SQL and joined with commas.
+func ColumnList(cols []string) string {
 	q := make([]string, len(cols))
 	for i, c := range cols {
 		q[i] = QuoteIdent(c)

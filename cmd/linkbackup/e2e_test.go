@@ -20,21 +20,9 @@ import (
 // genDB returns a fresh database on the primary with generated bookmarks.
 func genDB(t *testing.T, members, links int) string {
 	t.Helper()
-	dsn := testenv.NewDatabase(t, testenv.PrimaryDSN(t))
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
-		t.Fatal(err)
-	}
 	o := bookmarkgen.DefaultOptions()
 	o.Members, o.LinksPerMember = members, links
-	if _, err := bookmarkgen.Generate(ctx, c, o); err != nil {
-		t.Fatal(err)
-	}
+	dsn, _ := testenv.BookmarkDB(t, o)
 	return dsn
 }
 

@@ -23,23 +23,16 @@ import (
 // ids of the members the export must select.
 func exportDB(t *testing.T) (string, []int64, bookmarkgen.Stats) {
 	t.Helper()
-	dsn := testenv.NewDatabase(t, testenv.PrimaryDSN(t))
+	o := bookmarkgen.DefaultOptions()
+	o.Members, o.LinksPerMember, o.Inconsistent = 40, 12, true
+	o.PremiumPercent, o.OptInPercent = 60, 80
+	dsn, st := testenv.BookmarkDB(t, o)
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	o := bookmarkgen.DefaultOptions()
-	o.Members, o.LinksPerMember, o.Inconsistent = 40, 12, true
-	o.PremiumPercent, o.OptInPercent = 60, 80
-	st, err := bookmarkgen.Generate(ctx, c, o)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rows, _ := c.Query(ctx, `SELECT id FROM members WHERE plan = 'premium' AND weekly_backup AND deleted_at IS NULL ORDER BY id`)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil || len(ids) < 5 {

@@ -40,21 +40,16 @@ func newMailTest(t *testing.T, members, links int, mailerURL string) *mailTest {
 	t.Helper()
 	ctx := context.Background()
 	primary := testenv.PrimaryDSN(t)
-	m := &mailTest{source: testenv.NewDatabase(t, primary), state: testenv.NewDatabase(t, primary),
+	o := bookmarkgen.DefaultOptions()
+	o.Members, o.LinksPerMember, o.PremiumPercent, o.OptInPercent, o.Hostile = members, links, 100, 100, false
+	source, _ := testenv.BookmarkDB(t, o)
+	m := &mailTest{source: source, state: testenv.NewDatabase(t, primary),
 		domain: testenv.UniqueName("c") + ".linkagogo.test", selected: map[int64]string{}}
 	c, err := pgx.Connect(ctx, m.source)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	o := bookmarkgen.DefaultOptions()
-	o.Members, o.LinksPerMember, o.PremiumPercent, o.OptInPercent, o.Hostile = members, links, 100, 100, false
-	if _, err := bookmarkgen.Generate(ctx, c, o); err != nil {
-		t.Fatal(err)
-	}
 	rows, err := c.Query(ctx, pgsource.DefaultMemberQuery)
 	if err != nil {
 		t.Fatal(err)

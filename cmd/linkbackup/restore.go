@@ -8,6 +8,8 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/linkagogo/linkbackup/backup/member"
+
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
@@ -64,7 +66,7 @@ type restoreOutput struct {
 	OK      bool                  `json:"ok"`
 	Error   string                `json:"error,omitempty"`
 	Restore *backup.RestoreReport `json:"restore,omitempty"`
-	Member  *backup.MemberReport  `json:"member,omitempty"`
+	Member  *member.Report        `json:"member,omitempty"`
 }
 
 func newRestoreCmd(a *app) *cobra.Command {
@@ -73,7 +75,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 		force, forceSame, allowDowngrade, noOwner, dryRun bool
 		asJSON                                            bool
 		tables                                            []string
-		member                                            int64
+		memberID                                          int64
 	)
 	cmd := &cobra.Command{
 		Use:   "restore [ID|latest|YYYY-MM-DD] --store URL --target DSN [--force] [--tables a,b] [--member ID [--dry-run]]",
@@ -90,8 +92,8 @@ func newRestoreCmd(a *app) *cobra.Command {
 				return usageError(errors.New("no target: set --target DSN (an existing database; createdb it first)"))
 			case dryRun && !memberMode:
 				return usageError(errors.New("--dry-run works with --member only"))
-			case memberMode && member <= 0:
-				return usageError(fmt.Errorf("--member %d: want a member id > 0", member))
+			case memberMode && memberID <= 0:
+				return usageError(fmt.Errorf("--member %d: want a member id > 0", memberID))
 			case memberMode && (force || forceSame || allowDowngrade || noOwner || len(tables) > 0):
 				return usageError(errors.New("--member restores rows into an existing database and never drops or truncates: " +
 					"it takes no --force, --force-same-cluster, --allow-downgrade, --no-owner or --tables"))
@@ -103,7 +105,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 			}
 			out := restoreOutput{Target: backup.StripPassword(target)}
 			if memberMode {
-				rep, err := backup.RestoreMember(ctx, backup.MemberOptions{Store: st, ID: id, Target: target, MemberID: member,
+				rep, err := member.Restore(ctx, member.Options{Store: st, ID: id, Target: target, MemberID: memberID,
 					DryRun: dryRun, Log: a.log})
 				out.Member = rep
 				return a.finishRestore(out, err, asJSON)
@@ -127,7 +129,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	f.BoolVar(&noOwner, "no-owner", false, "leave out ALTER ... OWNER TO (objects belong to the restoring role)")
 	f.Int("jobs", 4, "parallel restore sessions ($LINKBACKUP_BACKUP_JOBS)")
 	f.StringSliceVar(&tables, "tables", nil, "restore only these tables' data (schema.table or table), comma-separated")
-	f.Int64Var(&member, "member", 0, "restore one member's rows (members, folders, links) into an existing database")
+	f.Int64Var(&memberID, "member", 0, "restore one member's rows (members, folders, links) into an existing database")
 	f.BoolVar(&dryRun, "dry-run", false, "with --member: report what would be restored, change nothing")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	a.bind(cmd, "store", "store")
@@ -212,7 +214,7 @@ func phaseOrder(ph map[string]float64) []string {
 	return append(out, rest...)
 }
 
-func writeMemberReport(w io.Writer, target string, r *backup.MemberReport) {
+func writeMemberReport(w io.Writer, target string, r *member.Report) {
 	if r.DryRun {
 		fmt.Fprintf(w, "DRY RUN (rolled back, nothing changed): member %d from snapshot %s into %s would get:\n", r.Member, r.Snapshot, target)
 	} else {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkagogo/linkbackup/backup"
+	memberrestore "github.com/linkagogo/linkbackup/backup/member"
 	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
@@ -252,7 +253,7 @@ func TestCLIRestoreMember(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Member == nil {
 		t.Fatalf("--member --json: %v\n%s", err, out)
 	}
-	var links *backup.MemberTable
+	var links *memberrestore.TableReport
 	for i := range res.Member.Tables {
 		if res.Member.Tables[i].Table == "public.links" {
 			links = &res.Member.Tables[i]

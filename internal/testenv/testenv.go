@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkagogo/linkbackup/internal/bookmarkgen"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -169,4 +171,26 @@ func redact(dsn string) string {
 		return u.String()
 	}
 	return "(dsn)"
+}
+
+// BookmarkDB creates a fresh database on the primary (dropped at test end) holding the
+// reference bookmark schema and the data bookmarkgen generates with o; it returns the
+// database's DSN and the generator's figures.
+func BookmarkDB(t testing.TB, o bookmarkgen.Options) (string, bookmarkgen.Stats) {
+	t.Helper()
+	dsn := NewDatabase(t, PrimaryDSN(t))
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	st, err := bookmarkgen.Generate(ctx, c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsn, st
 }

@@ -63,15 +63,9 @@ func setup(t testing.TB, gen bookmarkgen.Options, sameDB bool, tr mailer.Transpo
 	t.Helper()
 	ctx := context.Background()
 	primary := testenv.PrimaryDSN(t)
-	srcDSN := testenv.NewDatabase(t, primary)
+	srcDSN, _ := testenv.BookmarkDB(t, gen)
 	conn, err := pgx.Connect(ctx, srcDSN)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bookmarkgen.LoadSchema(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bookmarkgen.Generate(ctx, conn, gen); err != nil {
 		t.Fatal(err)
 	}
 	s := &testSetup{selected: map[int64]string{}, domain: testenv.UniqueName("t") + ".linkagogo.test"}

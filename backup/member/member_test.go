@@ -1,9 +1,14 @@
-package backup_test
+package member_test
 
 import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/linkagogo/linkbackup/backup/file"
+	"github.com/linkagogo/linkbackup/backup/member"
+	"github.com/linkagogo/linkbackup/internal/bookmarkgen"
 
 	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/testenv"
@@ -22,11 +27,15 @@ func TestRestoreMember(t *testing.T) {
 }
 
 func testRestoreMember(t *testing.T, text bool) {
-	live := bookmarkDB(t, 6, 30)
-	st := fileStore(t)
+	g := bookmarkgen.DefaultOptions()
+	g.Members, g.LinksPerMember, g.Seed = 6, 30, 7
+	live, _ := testenv.BookmarkDB(t, g)
+	st, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
-	o := opts(t, live, st)
-	o.TextFormat = text
+	o := backup.Options{Source: live, Store: st, Jobs: 3, ToolVersion: "test", TextFormat: text}
 	m, err := backup.Backup(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +45,11 @@ func testRestoreMember(t *testing.T, text bool) {
 			t.Fatalf("%s: binary COPY = %v with TextFormat %v", tb.String(), tb.Binary(), text)
 		}
 	}
-	c := connect(t, live)
+	c, err := pgx.Connect(ctx, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ctx) })
 	q := func(sql string, args ...any) int64 {
 		t.Helper()
 		var n int64
@@ -68,7 +81,7 @@ func testRestoreMember(t *testing.T, text bool) {
 	before := others()
 
 	// Dry run: the report, no change.
-	rep, err := backup.RestoreMember(ctx, backup.MemberOptions{Store: st, ID: m.ID, Target: live, MemberID: 2, DryRun: true})
+	rep, err := member.Restore(ctx, member.Options{Store: st, ID: m.ID, Target: live, MemberID: 2, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +97,7 @@ func testRestoreMember(t *testing.T, text bool) {
 	}
 
 	// For real.
-	rep, err = backup.RestoreMember(ctx, backup.MemberOptions{Store: st, ID: m.ID, Target: live, MemberID: 2})
+	rep, err = member.Restore(ctx, member.Options{Store: st, ID: m.ID, Target: live, MemberID: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +123,20 @@ func testRestoreMember(t *testing.T, text bool) {
 		t.Fatalf("%d restored links point into another member's folders", n)
 	}
 	// Unknown member: a clear error, nothing done.
-	_, err = backup.RestoreMember(ctx, backup.MemberOptions{Store: st, ID: m.ID, Target: live, MemberID: 999999})
+	_, err = member.Restore(ctx, member.Options{Store: st, ID: m.ID, Target: live, MemberID: 999999})
 	if !errors.Is(err, backup.ErrNoSnapshot) {
 		t.Fatalf("unknown member: %v", err)
 	}
 	// A database without the bookmark tables is refused.
 	other := testenv.NewDatabase(t, testenv.StandbyDSN(t))
-	if _, err := backup.RestoreMember(ctx, backup.MemberOptions{Store: st, ID: m.ID, Target: other, MemberID: 2}); err == nil {
+	if _, err := member.Restore(ctx, member.Options{Store: st, ID: m.ID, Target: other, MemberID: 2}); err == nil {
 		t.Fatal("restore into a database without the tables succeeded")
+	}
+}
+
+func mustExec(t *testing.T, c *pgx.Conn, sql string, args ...any) {
+	t.Helper()
+	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }

@@ -1,22 +1,22 @@
-package backup
+// Package member restores one member's rows of the reference bookmark schema (members,
+// folders, links) from a snapshot into a live database, without touching anyone else's
+// rows. It is the one place that knows the bookmark schema on the restore side; package
+// backup reads the snapshot for it (backup.RowsWhere) and knows no member.
+package member
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/linkagogo/linkbackup/backup"
 )
 
-// MemberOptions configure RestoreMember.
-type MemberOptions struct {
-	Store    Store
+// Options configure Restore.
+type Options struct {
+	Store    backup.Store
 	ID       string // snapshot id
 	Target   string // DSN of the live (or any) bookmark database
 	MemberID int64
@@ -25,8 +25,8 @@ type MemberOptions struct {
 	Log    *slog.Logger
 }
 
-// MemberTable counts what RestoreMember did with one table's rows of the member.
-type MemberTable struct {
+// TableReport counts what Restore did with one table's rows of the member.
+type TableReport struct {
 	Table              string `json:"table"`
 	InSnapshot         int64  `json:"in_snapshot"`
 	Inserted           int64  `json:"inserted"`
@@ -37,12 +37,12 @@ type MemberTable struct {
 	Reattached int64 `json:"reattached_top_level"`
 }
 
-// MemberReport is the result of RestoreMember.
-type MemberReport struct {
+// Report is the result of Restore.
+type Report struct {
 	Snapshot string        `json:"snapshot"`
 	Member   int64         `json:"member"`
 	DryRun   bool          `json:"dry_run"`
-	Tables   []MemberTable `json:"tables"`
+	Tables   []TableReport `json:"tables"`
 }
 
 // The bookmark tables a member restore works on (reference schema, testdata/schema.sql).
@@ -50,7 +50,7 @@ var memberTables = []struct{ name, owner string }{
 	{"members", "id"}, {"folders", "member_id"}, {"links", "member_id"},
 }
 
-// RestoreMember puts one member's rows (members, folders, links) from a snapshot back into
+// Restore puts one member's rows (members, folders, links) from a snapshot back into
 // a live database without touching anyone else's rows — "I deleted my links last
 // Tuesday". Conflict rules, all in one transaction:
 //   - a row whose id still exists for this member is left as it is now (current wins);
@@ -60,15 +60,15 @@ var memberTables = []struct{ name, owner string }{
 //     member's own is put at the top level (NULL) and counted;
 //   - the member row itself is inserted only if missing; if it cannot be (another member
 //     took its email), nothing is restored.
-func RestoreMember(ctx context.Context, opts MemberOptions) (*MemberReport, error) {
+func Restore(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	m, err := ReadManifest(ctx, opts.Store, opts.ID)
+	m, err := backup.ReadManifest(ctx, opts.Store, opts.ID)
 	if err != nil {
 		return nil, err
 	}
-	tables := map[string]*Table{}
+	tables := map[string]*backup.Table{}
 	for i := range m.Tables {
 		if m.Tables[i].Schema == "public" {
 			tables[m.Tables[i].Name] = &m.Tables[i]
@@ -77,19 +77,19 @@ func RestoreMember(ctx context.Context, opts MemberOptions) (*MemberReport, erro
 	for _, mt := range memberTables {
 		t := tables[mt.name]
 		if t == nil {
-			return nil, fmt.Errorf("%w: snapshot %s has no table public.%s: --member works on the bookmark schema", ErrRefused, m.ID, mt.name)
+			return nil, fmt.Errorf("%w: snapshot %s has no table public.%s: --member works on the bookmark schema", backup.ErrRefused, m.ID, mt.name)
 		}
 		if columnIndex(t.Columns, mt.owner) < 0 {
-			return nil, fmt.Errorf("%w: public.%s in snapshot %s has no %s column", ErrRefused, mt.name, m.ID, mt.owner)
+			return nil, fmt.Errorf("%w: public.%s in snapshot %s has no %s column", backup.ErrRefused, mt.name, m.ID, mt.owner)
 		}
 	}
-	cfg, err := ConnConfig(opts.Target, "linkbackup-restore-member")
+	cfg, err := backup.ConnConfig(opts.Target, "linkbackup-restore-member")
 	if err != nil {
 		return nil, err
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to target %s: %w", StripPassword(opts.Target), err)
+		return nil, fmt.Errorf("connect to target %s: %w", backup.StripPassword(opts.Target), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
@@ -98,25 +98,25 @@ func RestoreMember(ctx context.Context, opts MemberOptions) (*MemberReport, erro
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	rep := &MemberReport{Snapshot: m.ID, Member: opts.MemberID, DryRun: opts.DryRun}
+	rep := &Report{Snapshot: m.ID, Member: opts.MemberID, DryRun: opts.DryRun}
 	for _, mt := range memberTables {
 		t := tables[mt.name]
 		tmp := "lb_restore_" + mt.name
-		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+tmp+" ON COMMIT DROP AS SELECT "+columnList(t.Columns)+
+		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE "+tmp+" ON COMMIT DROP AS SELECT "+backup.ColumnList(t.Columns)+
 			" FROM "+t.QualifiedName()+" WITH NO DATA"); err != nil {
 			return nil, fmt.Errorf("target table %s does not match the snapshot's columns: %w", t, err)
 		}
-		rows, err := memberRows(ctx, opts.Store, t, columnIndex(t.Columns, mt.owner), opts.MemberID)
+		rows, err := backup.RowsWhere(ctx, opts.Store, t, mt.owner, opts.MemberID)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.data), "COPY "+tmp+" FROM STDIN"+t.copyWith()); err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.Data), "COPY "+tmp+" FROM STDIN"+t.CopyWith()); err != nil {
 			return nil, fmt.Errorf("stage %s rows: %w", t, err)
 		}
-		rep.Tables = append(rep.Tables, MemberTable{Table: t.String(), InSnapshot: rows.n})
+		rep.Tables = append(rep.Tables, TableReport{Table: t.String(), InSnapshot: rows.N})
 	}
 	if rep.Tables[0].InSnapshot == 0 {
-		return nil, fmt.Errorf("%w: member %d is not in snapshot %s", ErrNoSnapshot, opts.MemberID, m.ID)
+		return nil, fmt.Errorf("%w: member %d is not in snapshot %s", backup.ErrNoSnapshot, opts.MemberID, m.ID)
 	}
 	if err := applyMember(ctx, tx, tables, opts.MemberID, rep); err != nil {
 		return nil, err
@@ -131,10 +131,10 @@ func RestoreMember(ctx context.Context, opts MemberOptions) (*MemberReport, erro
 	return rep, nil
 }
 
-func applyMember(ctx context.Context, tx pgx.Tx, tables map[string]*Table, member int64, rep *MemberReport) error {
-	insert := func(t *Table, tmp string) (int64, error) {
-		tag, err := tx.Exec(ctx, "INSERT INTO "+t.QualifiedName()+" ("+columnList(t.Columns)+") OVERRIDING SYSTEM VALUE SELECT "+
-			columnList(t.Columns)+" FROM "+tmp+" s WHERE NOT EXISTS (SELECT 1 FROM "+t.QualifiedName()+" x WHERE x.id = s.id)")
+func applyMember(ctx context.Context, tx pgx.Tx, tables map[string]*backup.Table, member int64, rep *Report) error {
+	insert := func(t *backup.Table, tmp string) (int64, error) {
+		tag, err := tx.Exec(ctx, "INSERT INTO "+t.QualifiedName()+" ("+backup.ColumnList(t.Columns)+") OVERRIDING SYSTEM VALUE SELECT "+
+			backup.ColumnList(t.Columns)+" FROM "+tmp+" s WHERE NOT EXISTS (SELECT 1 FROM "+t.QualifiedName()+" x WHERE x.id = s.id)")
 		return tag.RowsAffected(), err
 	}
 	count := func(sql string) (int64, error) {
@@ -194,110 +194,6 @@ func applyMember(ctx context.Context, tx pgx.Tx, tables map[string]*Table, membe
 		}
 	}
 	return nil
-}
-
-type filtered struct {
-	data []byte
-	n    int64
-}
-
-// memberRows reads every chunk of t and keeps the COPY rows whose column col equals id.
-// COPY text escapes tabs inside values, so splitting on tab bytes is exact.
-func memberRows(ctx context.Context, st Store, t *Table, col int, id int64) (*filtered, error) {
-	if t.Binary() {
-		return memberRowsBinary(ctx, st, t, col, id)
-	}
-	want := []byte(strconv.FormatInt(id, 10))
-	out := &filtered{}
-	for _, c := range t.Chunks {
-		rc, err := OpenObject(ctx, st, c.Object)
-		if err != nil {
-			return nil, err
-		}
-		br := bufio.NewReaderSize(rc, 256<<10)
-		for {
-			line, err := br.ReadSlice('\n')
-			if errors.Is(err, bufio.ErrBufferFull) {
-				// A row longer than the buffer: gather it whole.
-				long := append([]byte{}, line...)
-				for errors.Is(err, bufio.ErrBufferFull) {
-					line, err = br.ReadSlice('\n')
-					long = append(long, line...)
-				}
-				line = long
-			}
-			if len(line) > 0 && bytes.Equal(field(line, col), want) {
-				out.data = append(out.data, line...)
-				out.n++
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				rc.Close()
-				return nil, fmt.Errorf("read %s: %w", c.Key, err)
-			}
-		}
-		rc.Close()
-	}
-	return out, nil
-}
-
-// memberRowsBinary is memberRows for binary COPY chunks: the owner column is a
-// big-endian integer of 2, 4 or 8 bytes. The result is one binary COPY stream.
-func memberRowsBinary(ctx context.Context, st Store, t *Table, col int, id int64) (*filtered, error) {
-	out := &filtered{data: append([]byte{}, binarySignature...)}
-	out.data = append(out.data, 0, 0, 0, 0, 0, 0, 0, 0) // flags, header extension length
-	for _, c := range t.Chunks {
-		rc, err := OpenObject(ctx, st, c.Object)
-		if err != nil {
-			return nil, err
-		}
-		tuples := binaryTuples{each: func(row []byte) {
-			f, ok := binaryField(row, col)
-			var v int64
-			switch {
-			case ok && len(f) == 8:
-				v = int64(binary.BigEndian.Uint64(f))
-			case ok && len(f) == 4:
-				v = int64(int32(binary.BigEndian.Uint32(f)))
-			case ok && len(f) == 2:
-				v = int64(int16(binary.BigEndian.Uint16(f)))
-			default:
-				return
-			}
-			if v == id {
-				out.data = append(out.data, row...)
-				out.n++
-			}
-		}}
-		_, err = io.Copy(&tuples, rc)
-		rc.Close()
-		if err == nil {
-			err = tuples.Close()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", c.Key, err)
-		}
-	}
-	out.data = append(out.data, 0xff, 0xff) // trailer
-	return out, nil
-}
-
-// field returns column i of a COPY text line (without the trailing newline).
-func field(line []byte, i int) []byte {
-	line = bytes.TrimSuffix(line, []byte{'\n'})
-	for ; i > 0; i-- {
-		j := bytes.IndexByte(line, '\t')
-		if j < 0 {
-			return nil
-		}
-		line = line[j+1:]
-	}
-	if j := bytes.IndexByte(line, '\t'); j >= 0 {
-		return line[:j]
-	}
-	return line
 }
 
 func columnIndex(cols []string, name string) int {

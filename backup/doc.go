@@ -1,0 +1,56 @@
+// Package backup takes consistent logical snapshots of a PostgreSQL database into a
+// Store, restores them into any database, proves every restore row by row, and keeps a
+// standby copy that is only ever replaced by a proven one. It knows no member, no
+// bookmark and no mail: any schema backs up and restores the same. One member's rows
+// are restored by the subpackage member, which reads a snapshot through RowsWhere.
+//
+// # Snapshot layout
+//
+// A Store is a flat key space (Store in store.go; file and s3 in subpackages, one
+// conformance suite in storetest). One snapshot is:
+//
+//	snapshots/<id>/manifest.json                          written last: a snapshot exists only with it
+//	snapshots/<id>/schema/pre-data.sql.zst                pg_dump --schema-only --section=pre-data
+//	snapshots/<id>/schema/post-data.sql.zst               pg_dump --schema-only --section=post-data
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst    COPY text of table nnnn, chunk cccc
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.zst  the same in binary COPY format
+//	standby/<database>.json                               the last standby refresh attempt
+//
+// The id is the UTC start time (IDFormat). The manifest (manifest.go) lists every object
+// with its size and SHA-256, every table's row count and row digest (digest.go: an
+// order-independent sum of per-row hashes, so chunks and parallel reads add up), the
+// sequences, and the server and pg_dump versions.
+//
+// # Phases and files
+//
+// Backup (snapshot.go) runs, in order:
+//   - connect.go: the coordinator session, the server's identity, the pg_dump check;
+//   - lock.go: one advisory lock per store and database, so two runs never interleave;
+//   - orphans.go: objects of snapshots that never got a manifest are removed;
+//   - snapshot_plan.go: inside one exported snapshot, the catalog (catalog.go) becomes a
+//     plan: tables locked, large tables split into ctid ranges (tasks);
+//   - snapshot_copy.go: pg_dump writes the schema, worker sessions COPY the tasks
+//     (binary where portable, copybinary.go) through zstd into the store (object.go);
+//   - manifest.go: the manifest, written only when every object is stored.
+//
+// Restore (restore.go) runs:
+//   - restore_rails.go: refusals before any change (own source, non-empty target, older
+//     server), ErrRefused;
+//   - restore_schema.go: pre-data (sqlscript.go parses pg_dump's script), later post-data
+//     split into indexes, constraints and foreign keys;
+//   - restore_data.go: COPY FROM of every chunk, each object's SHA-256 checked while it
+//     streams;
+//   - restore_proof.go: every table read back and its rows and digest compared with the
+//     manifest (ErrMismatch names the tables), alongside the constraints;
+//   - restore_finish.go: sequences, materialized views, ANALYZE.
+//
+// Verify (verify.go) re-reads a snapshot's objects without a database. Refresh
+// (standby.go) restores into <db>__incoming on the standby server, proves it, and swaps
+// it in, keeping <db>__previous; a failure leaves the serving copy untouched.
+// RowsWhere (rowfilter.go) reads the rows of one table whose integer column equals a
+// value, for the member restore in backup/member. GatherStatus and EvaluateStatus (status.go, status_eval.go) turn the
+// store's and the standby's facts into one judgement; internal/statusview renders it.
+//
+// Connections share SessionSettings, so that COPY prints values the same way on the
+// source and on every restored copy, which is what makes the digests comparable.
+package backup
