@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -14,7 +16,7 @@ import (
 func ConnConfig(dsn, appName string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("parse DSN %s: %w", StripPassword(dsn), redactErr(err))
+		return nil, fmt.Errorf("parse DSN %s: %w", pgdsn.Strip(dsn), redactErr(err))
 	}
 	for k, v := range SessionSettings {
 		cfg.RuntimeParams[k] = v
@@ -62,7 +64,7 @@ func openSource(ctx context.Context, opts Options) (*source, error) {
 	ccfg.RuntimeParams["tcp_keepalives_count"] = "6"
 	coord, err := pgx.ConnectConfig(ctx, ccfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to source %s: %w", StripPassword(opts.Source), err)
+		return nil, fmt.Errorf("connect to source %s: %w", pgdsn.Strip(opts.Source), err)
 	}
 	m, err := readServer(ctx, coord, opts)
 	if err != nil {

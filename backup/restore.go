@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -100,7 +102,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	cfg.RuntimeParams["synchronous_commit"] = "off"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to target %s: %w", StripPassword(opts.Target), err)
+		return nil, fmt.Errorf("connect to target %s: %w", pgdsn.Strip(opts.Target), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
 	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ func schemaDump(t *testing.T, dsn string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("pg_dump", "--schema-only", "--no-password", "--dbname="+backup.StripPassword(dsn))
+	cmd := exec.Command("pg_dump", "--schema-only", "--no-password", "--dbname="+pgdsn.Strip(dsn))
 	cmd.Env = append(cmd.Environ(), "PGPASSWORD="+cfg.Password)
 	out, err := cmd.Output()
 	if err != nil {

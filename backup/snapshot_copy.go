@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 )
@@ -22,7 +24,7 @@ func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot 
 	g, ctx := errgroup.WithContext(ctx)
 	encs := newEncoders(opts.CompressionLevel)
 	password := cfg.Password
-	dumpDSN := StripPassword(opts.Source)
+	dumpDSN := pgdsn.Strip(opts.Source)
 	for _, section := range []string{"pre-data", "post-data"} {
 		g.Go(func() error {
 			obj, err := putCompressed(ctx, opts.Store, encs, prefix+"schema/"+section+".sql.zst", 1<<20, func(w io.Writer) error {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -135,7 +137,7 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to standby server %s: %w", StripPassword(opts.Server), err)
+		return nil, fmt.Errorf("connect to standby server %s: %w", pgdsn.Strip(opts.Server), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	sysid, err := checkStandbyServer(ctx, conn, opts, m, name)
@@ -282,7 +284,7 @@ func ReadStandbyRecord(ctx context.Context, server, name string) (*StandbyRecord
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to standby server %s: %w", StripPassword(server), err)
+		return nil, fmt.Errorf("connect to standby server %s: %w", pgdsn.Strip(server), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var comment *string

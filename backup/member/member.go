@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/linkagogo/linkbackup/backup"
 )
@@ -89,7 +91,7 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to target %s: %w", backup.StripPassword(opts.Target), err)
+		return nil, fmt.Errorf("connect to target %s: %w", pgdsn.Strip(opts.Target), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 

@@ -79,18 +79,11 @@ func TestConfigErrorsAreUsageErrors(t *testing.T) {
 	}
 }
 
-func TestRedactDSN(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres://u:p%40ss@h:5432/db?sslmode=disable": "postgres://u:**redacted**@h:5432/db?sslmode=disable",
-		"postgres://h/db?password=sekret&user=u":        "postgres://h/db?password=**redacted**&user=u",
-		"host=h password=sekret dbname=db":              "host=h password=**redacted** dbname=db",
-		"postgres://u@h/db":                             "postgres://u@h/db",
-	} {
-		if got := RedactDSN(in); got != want {
-			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
-		}
-	}
+func TestSecretNeverPrints(t *testing.T) {
 	if s := Secret("x").String(); s != "**redacted**" {
+		t.Fatal(s)
+	}
+	if s := DSN("host=h password='two words'").String(); s != "host=h password=**redacted**" {
 		t.Fatal(s)
 	}
 }

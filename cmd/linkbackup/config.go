@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -198,36 +200,10 @@ func (c *Config) Validate() error {
 // DSN is a PostgreSQL connection string whose String() hides the password.
 type DSN string
 
-func (d DSN) String() string { return RedactDSN(string(d)) }
+func (d DSN) String() string { return pgdsn.Redact(string(d)) }
 
 // MarshalYAML keeps passwords out of `linkbackup config` output.
 func (d DSN) MarshalYAML() (any, error) { return d.String(), nil }
-
-// RedactDSN replaces the password of a URL or key=value DSN with "**redacted**".
-func RedactDSN(dsn string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "**unparsable dsn redacted**"
-		}
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return strings.ReplaceAll(u.String(), "xxxxx", "**redacted**")
-	}
-	fields := strings.Fields(dsn)
-	for i, f := range fields {
-		if strings.HasPrefix(f, "password=") {
-			fields[i] = "password=**redacted**"
-		}
-	}
-	return strings.Join(fields, " ")
-}
 
 // Secret is a string that never prints.
 type Secret string

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/internal/bookmarkgen"
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
 )
 
 // The hidden `dev` group holds developer tools: test data for demos and benchmarks.
@@ -80,7 +81,7 @@ func runDevGen(ctx context.Context, out io.Writer, dsn string, f devGenFlags) er
 	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		return fmt.Errorf("dev gen: connect %s: %w", RedactDSN(dsn), err)
+		return fmt.Errorf("dev gen: connect %s: %w", pgdsn.Redact(dsn), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	start := time.Now()

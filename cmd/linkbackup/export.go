@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -153,7 +155,7 @@ func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
 
 	conn, err := pgx.Connect(ctx, o.Source)
 	if err != nil {
-		return sum, fmt.Errorf("export: connect to %s: %w", RedactDSN(o.Source), err)
+		return sum, fmt.Errorf("export: connect to %s: %w", pgdsn.Redact(o.Source), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
@@ -174,7 +176,7 @@ func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
 				}
 			})
 		if err != nil {
-			return fmt.Errorf("export: read %s: %w", RedactDSN(o.Source), err)
+			return fmt.Errorf("export: read %s: %w", pgdsn.Redact(o.Source), err)
 		}
 		return nil
 	})

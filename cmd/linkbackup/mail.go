@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
 	"github.com/linkagogo/linkbackup/mailer"
 	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
@@ -103,16 +104,16 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	openPool := func(dsn string, max int32) (*pgxpool.Pool, error) {
 		pc, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
-			return nil, usageError(fmt.Errorf("dsn %s: %w", RedactDSN(dsn), err))
+			return nil, usageError(fmt.Errorf("dsn %s: %w", pgdsn.Redact(dsn), err))
 		}
 		pc.MaxConns = max
 		p, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
-			return nil, fmt.Errorf("connect %s: %w", RedactDSN(dsn), err)
+			return nil, fmt.Errorf("connect %s: %w", pgdsn.Redact(dsn), err)
 		}
 		if err := p.Ping(ctx); err != nil {
 			p.Close()
-			return nil, fmt.Errorf("connect %s: %w", RedactDSN(dsn), err)
+			return nil, fmt.Errorf("connect %s: %w", pgdsn.Redact(dsn), err)
 		}
 		e.closers = append(e.closers, p.Close)
 		return p, nil

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
 	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
 
@@ -36,12 +37,12 @@ Exit codes: 0 up to date; 1 error; 2 usage.`,
 			}
 			pool, err := pgxpool.New(ctx, dsn)
 			if err != nil {
-				return usageError(fmt.Errorf("state %s: %w", RedactDSN(dsn), err))
+				return usageError(fmt.Errorf("state %s: %w", pgdsn.Redact(dsn), err))
 			}
 			defer pool.Close()
 			res, err := weekly.Migrate(ctx, pool, mc.Schema, a.log)
 			if err != nil {
-				return fmt.Errorf("state %s: %w", RedactDSN(dsn), err)
+				return fmt.Errorf("state %s: %w", pgdsn.Redact(dsn), err)
 			}
 			if len(res.River)+len(res.Ledger) == 0 {
 				_, err = fmt.Fprintf(a.stdout, "state schema %s is up to date\n", mc.Schema)

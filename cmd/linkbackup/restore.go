@@ -8,6 +8,8 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/linkagogo/linkbackup/backup/member"
 
 	"github.com/spf13/cobra"
@@ -103,7 +105,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := restoreOutput{Target: backup.StripPassword(target)}
+			out := restoreOutput{Target: pgdsn.Strip(target)}
 			if memberMode {
 				rep, err := member.Restore(ctx, member.Options{Store: st, ID: id, Target: target, MemberID: memberID,
 					DryRun: dryRun, Log: a.log})

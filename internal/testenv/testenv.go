@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+
 	"github.com/linkagogo/linkbackup/internal/bookmarkgen"
 
 	"github.com/jackc/pgx/v5"
@@ -131,7 +133,7 @@ func NewDatabase(t testing.TB, serverDSN string) string {
 	defer cancel()
 	c, err := pgx.Connect(ctx, serverDSN)
 	if err != nil {
-		t.Fatalf("connect %s: %v", redact(serverDSN), err)
+		t.Fatalf("connect %s: %v", pgdsn.Redact(serverDSN), err)
 	}
 	defer c.Close(ctx)
 	if _, err := c.Exec(ctx, "CREATE DATABASE "+name); err != nil {
@@ -163,14 +165,6 @@ func WithDatabase(t testing.TB, serverDSN, name string) string {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.User, cfg.Password),
 		Host: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Path: "/" + name, RawQuery: "sslmode=disable"}
 	return u.String()
-}
-
-func redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		u.User = url.User(u.User.Username())
-		return u.String()
-	}
-	return "(dsn)"
 }
 
 // BookmarkDB creates a fresh database on the primary (dropped at test end) holding the
