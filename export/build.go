@@ -47,7 +47,6 @@ func resize[T any](s []T, n int) []T {
 // call of Build on b. A Builder must not be used by two goroutines at once.
 func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warning) {
 	b.tree = Tree{Member: m}
-	t := &b.tree
 	if cap(b.arena) > 4*arenaChunk { // do not keep a block a huge title grew
 		b.arena = nil
 	}
@@ -62,8 +61,18 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 		warns[i].IDs = append(warns[i].IDs, id)
 		warns[i].Refs = append(warns[i].Refs, ref...)
 	}
+	b.indexFolders(folders, warn)
+	b.resolveParents(warn)
+	b.breakCycles(warn)
+	b.placeFolders()
+	b.locateLinks(links, warn)
+	b.placeLinks(links)
+	return &b.tree, warns
+}
 
-	// Index the folders; later duplicates are dropped.
+// indexFolders cleans the folders into b.nodes and indexes them by id in b.index; later
+// duplicates are dropped.
+func (b *Builder) indexFolders(folders []Folder, warn func(kind string, id int64, ref ...int64)) {
 	if b.index == nil || len(b.index) > 4096 { // do not keep clearing a huge map
 		b.index = make(map[int64]int32, len(folders))
 	} else {
@@ -87,9 +96,12 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 		nodes = append(nodes, Node{Folder: f, escName: esc})
 	}
 	b.nodes = nodes
-	t.Folders = len(nodes)
+	b.tree.Folders = len(nodes)
+}
 
-	// Effective parent of each folder: -1 is the root.
+// resolveParents sets b.parent to the effective parent of each folder: -1 is the root.
+func (b *Builder) resolveParents(warn func(kind string, id int64, ref ...int64)) {
+	nodes, index := b.nodes, b.index
 	parent := resize(b.parent, len(nodes))
 	b.parent = parent
 	for i := range nodes {
@@ -106,9 +118,12 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 		}
 		parent[i] = j
 	}
-	b.breakCycles(warn)
+}
 
-	// Children: bucket the folders by parent in one backing array, then order each bucket.
+// placeFolders puts each folder under its parent: the folders are bucketed by parent in
+// one backing array, then each bucket is ordered.
+func (b *Builder) placeFolders() {
+	t, nodes, parent := &b.tree, b.nodes, b.parent
 	counts := resize(b.counts, len(nodes)+1) // counts[i+1]: children of i; counts[0]: root
 	b.counts = counts
 	for i := range nodes {
@@ -137,11 +152,15 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 	for i := range nodes {
 		sortFolders(nodes[i].Folders)
 	}
+}
 
-	// Links: same bucketing; duplicates (same id) are dropped.
+// locateLinks sets b.where to the folder of each link (node index, -1 root, -2 dropped
+// as a duplicate id) and b.lcounts to the number of links per folder.
+func (b *Builder) locateLinks(links []Link, warn func(kind string, id int64, ref ...int64)) {
+	index := b.index
 	where := resize(b.where, len(links)) // node index, -1 root, -2 dropped
 	b.where = where
-	lcounts := resize(b.lcounts, len(nodes)+1)
+	lcounts := resize(b.lcounts, len(b.nodes)+1)
 	b.lcounts = lcounts
 	var seen map[int64]struct{}
 	if b.hasDuplicateID(links) {
@@ -169,10 +188,16 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 		where[i] = w
 		lcounts[w+1]++
 	}
+}
+
+// placeLinks cleans each link into its folder's bucket (one backing array, sized by
+// locateLinks), then orders each bucket.
+func (b *Builder) placeLinks(links []Link) {
+	t, nodes, where, lcounts := &b.tree, b.nodes, b.where, b.lcounts
 	all := resize(b.all, len(links))
 	b.all = all
 	lassign := func(off int, n int32) []Bookmark { return all[off : off : off+int(n)] }
-	off = 0
+	off := 0
 	t.Root.Links = lassign(off, lcounts[0])
 	off += int(lcounts[0])
 	for i := range nodes {
@@ -197,7 +222,6 @@ func (b *Builder) Build(m Member, folders []Folder, links []Link) (*Tree, []Warn
 	for i := range nodes {
 		sortLinks(nodes[i].Links)
 	}
-	return t, warns
 }
 
 // hasDuplicateID reports whether two links share an id.
