@@ -15,19 +15,7 @@ import (
 // returns its content; unknown elements or attributes are errors.
 func XBEL(data []byte) (Doc, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
-	var d Doc
-	var path []string
-	var cur *Link
-	var text strings.Builder
-	seenIDs := map[string]bool{}
-	date := func(v string) (int64, error) {
-		if v == "" {
-			return NoDate, nil
-		}
-		t, err := time.Parse("2006-01-02T15:04:05Z", v)
-		return t.Unix(), err
-	}
-	var stack []string
+	r := xbelReader{seenIDs: map[string]bool{}}
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -38,86 +26,120 @@ func XBEL(data []byte) (Doc, error) {
 		}
 		switch tk := tok.(type) {
 		case xml.StartElement:
-			parent := ""
-			if len(stack) > 0 {
-				parent = stack[len(stack)-1]
-			}
-			stack = append(stack, tk.Name.Local)
-			text.Reset()
-			a := map[string]string{}
-			for _, at := range tk.Attr {
-				a[at.Name.Local] = at.Value
-			}
-			if id, ok := a["id"]; ok {
-				if seenIDs[id] {
-					return Doc{}, fmt.Errorf("duplicate id %q", id)
-				}
-				seenIDs[id] = true
-			}
-			switch tk.Name.Local {
-			case "xbel":
-				if a["version"] != "1.0" {
-					return Doc{}, errors.New("xbel version must be 1.0")
-				}
-			case "folder":
-				add, err := date(a["added"])
-				if err != nil {
-					return Doc{}, err
-				}
-				path = append(path, "")
-				d.Folders = append(d.Folders, Folder{Added: add, Modified: NoDate})
-			case "bookmark":
-				l := Link{Path: join(path), URL: a["href"], Visited: NoDate}
-				var err1, err2, err3 error
-				l.Added, err1 = date(a["added"])
-				l.Modified, err2 = date(a["modified"])
-				l.Visited, err3 = date(a["visited"])
-				if err := errors.Join(err1, err2, err3); err != nil {
-					return Doc{}, err
-				}
-				if v, ok := a["tags"]; ok {
-					l.Tags = strings.Split(v, ",")
-					slices.Sort(l.Tags)
-				}
-				l.Private = a["private"] == "yes"
-				l.ReadLater = a["read-later"] == "yes"
-				d.Links = append(d.Links, l)
-				cur = &d.Links[len(d.Links)-1]
-			case "title", "desc":
-				if parent == "" {
-					return Doc{}, fmt.Errorf("<%s> outside xbel", tk.Name.Local)
-				}
-			default:
-				return Doc{}, fmt.Errorf("unexpected element <%s>", tk.Name.Local)
+			if err := r.start(tk); err != nil {
+				return Doc{}, err
 			}
 		case xml.CharData:
-			text.Write(tk)
+			r.text.Write(tk)
 		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-			parent := ""
-			if len(stack) > 0 {
-				parent = stack[len(stack)-1]
-			}
-			switch tk.Name.Local {
-			case "folder":
-				path = path[:len(path)-1]
-			case "bookmark":
-				cur = nil
-			case "title":
-				switch parent {
-				case "folder":
-					path[len(path)-1] = text.String()
-					d.Folders[len(d.Folders)-1].Name = text.String()
-					d.Folders[len(d.Folders)-1].Path = join(path)
-				case "bookmark":
-					cur.Title = text.String()
-				}
-			case "desc":
-				if parent == "bookmark" {
-					cur.Notes = text.String()
-				}
-			}
+			r.end(tk)
 		}
 	}
-	return d, nil
+	return r.d, nil
+}
+
+// xbelReader is the state of XBEL between tokens.
+type xbelReader struct {
+	d       Doc
+	path    []string
+	cur     *Link // the bookmark being read
+	text    strings.Builder
+	seenIDs map[string]bool
+	stack   []string // names of the open elements
+}
+
+// parent returns the name of the innermost open element, "" outside the document.
+func (r *xbelReader) parent() string {
+	if len(r.stack) > 0 {
+		return r.stack[len(r.stack)-1]
+	}
+	return ""
+}
+
+// start reads an opening tag.
+func (r *xbelReader) start(tk xml.StartElement) error {
+	parent := r.parent()
+	r.stack = append(r.stack, tk.Name.Local)
+	r.text.Reset()
+	a := map[string]string{}
+	for _, at := range tk.Attr {
+		a[at.Name.Local] = at.Value
+	}
+	if id, ok := a["id"]; ok {
+		if r.seenIDs[id] {
+			return fmt.Errorf("duplicate id %q", id)
+		}
+		r.seenIDs[id] = true
+	}
+	switch tk.Name.Local {
+	case "xbel":
+		if a["version"] != "1.0" {
+			return errors.New("xbel version must be 1.0")
+		}
+	case "folder":
+		add, err := xbelDate(a["added"])
+		if err != nil {
+			return err
+		}
+		r.path = append(r.path, "")
+		r.d.Folders = append(r.d.Folders, Folder{Added: add, Modified: NoDate})
+	case "bookmark":
+		l := Link{Path: join(r.path), URL: a["href"], Visited: NoDate}
+		var err1, err2, err3 error
+		l.Added, err1 = xbelDate(a["added"])
+		l.Modified, err2 = xbelDate(a["modified"])
+		l.Visited, err3 = xbelDate(a["visited"])
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
+		}
+		if v, ok := a["tags"]; ok {
+			l.Tags = strings.Split(v, ",")
+			slices.Sort(l.Tags)
+		}
+		l.Private = a["private"] == "yes"
+		l.ReadLater = a["read-later"] == "yes"
+		r.d.Links = append(r.d.Links, l)
+		r.cur = &r.d.Links[len(r.d.Links)-1]
+	case "title", "desc":
+		if parent == "" {
+			return fmt.Errorf("<%s> outside xbel", tk.Name.Local)
+		}
+	default:
+		return fmt.Errorf("unexpected element <%s>", tk.Name.Local)
+	}
+	return nil
+}
+
+// end reads a closing tag: a title or desc sets the text read since its opening tag.
+func (r *xbelReader) end(tk xml.EndElement) {
+	r.stack = r.stack[:len(r.stack)-1]
+	parent := r.parent()
+	switch tk.Name.Local {
+	case "folder":
+		r.path = r.path[:len(r.path)-1]
+	case "bookmark":
+		r.cur = nil
+	case "title":
+		switch parent {
+		case "folder":
+			r.path[len(r.path)-1] = r.text.String()
+			r.d.Folders[len(r.d.Folders)-1].Name = r.text.String()
+			r.d.Folders[len(r.d.Folders)-1].Path = join(r.path)
+		case "bookmark":
+			r.cur.Title = r.text.String()
+		}
+	case "desc":
+		if parent == "bookmark" {
+			r.cur.Notes = r.text.String()
+		}
+	}
+}
+
+// xbelDate parses an XBEL timestamp; "" is NoDate.
+func xbelDate(v string) (int64, error) {
+	if v == "" {
+		return NoDate, nil
+	}
+	t, err := time.Parse("2006-01-02T15:04:05Z", v)
+	return t.Unix(), err
 }
