@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/wneessen/go-mail"
 
 	"github.com/linkagogo/linkbackup/export"
 	"github.com/linkagogo/linkbackup/export/pgsource"
@@ -85,20 +86,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	w.once.Do(w.prepare)
 
 	// 1. Record the attempt; learn the previous export's time for "links added since".
-	// The member's rows are read meanwhile (step 2), from the source: the two round
-	// trips overlap.
-	type loaded struct {
-		rows *pgsource.Rows
-		err  error
-	}
-	read := make(chan loaded, 1)
-	go func() {
-		r, err := w.load(ctx, a.MemberID)
-		read <- loaded{r, err}
-	}()
-	var prevAsOf *time.Time
-	err := c.State.QueryRow(ctx, w.attemptSQL, a.Period, a.MemberID, c.WorkerName).Scan(&prevAsOf)
-	ld := <-read
+	prevAsOf, ld, err := w.claim(ctx, a)
 	if errors.Is(err, pgx.ErrNoRows) {
 		log.Debug("already sent")
 		return nil
@@ -113,77 +101,133 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return w.failed(ctx, job, log, err, "")
 	}
 	if rows == nil {
-		_, err := c.State.Exec(context.WithoutCancel(ctx), `UPDATE `+c.table()+`
+		return w.skip(ctx, a, log)
+	}
+	zip := newSpill(c.MaxAttachment)
+	defer zip.release()
+	r, err := w.render(ctx, a, log, rows, prevAsOf, zip)
+	if err != nil {
+		return w.failed(ctx, job, log, err, rows.Member.Email)
+	}
+
+	// 3. and 4. Send, and record it.
+	return w.send(ctx, job, log, r)
+}
+
+// loaded is a member's rows as read from the source (nil: no longer selected).
+type loaded struct {
+	rows *pgsource.Rows
+	err  error
+}
+
+// claim marks the ledger row "sending" and returns the member's previous as_of (nil for
+// a first export), or pgx.ErrNoRows when the row was already sent. The member's rows
+// are read meanwhile, from the source: the two round trips overlap.
+func (w *worker) claim(ctx context.Context, a Args) (*time.Time, loaded, error) {
+	c := w.cfg
+	read := make(chan loaded, 1)
+	go func() {
+		r, err := w.load(ctx, a.MemberID)
+		read <- loaded{r, err}
+	}()
+	var prevAsOf *time.Time
+	err := c.State.QueryRow(ctx, w.attemptSQL, a.Period, a.MemberID, c.WorkerName).Scan(&prevAsOf)
+	ld := <-read
+	return prevAsOf, ld, err
+}
+
+// skip records that the member is no longer selected (opted out, downgraded or deleted).
+func (w *worker) skip(ctx context.Context, a Args, log *slog.Logger) error {
+	c := w.cfg
+	_, err := c.State.Exec(context.WithoutCancel(ctx), `UPDATE `+c.table()+`
 SET state = 'skipped', last_reply = 'no longer selected (opted out, downgraded or deleted)', updated_at = now()
 WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID)
-		log.Info("member no longer selected: skipped")
-		return err
-	}
+	log.Info("member no longer selected: skipped")
+	return err
+}
+
+// rendered is a composed message, ready to send.
+type rendered struct {
+	msg         *mail.Msg
+	messageID   string
+	recipient   string
+	asOf        time.Time
+	downloadKey *string // set when the zip is linked instead of attached
+}
+
+// render builds the member's tree, zips it into zip and composes the message, with the
+// zip attached or, above MaxAttachment with a Linker, uploaded and linked.
+func (w *worker) render(ctx context.Context, a Args, log *slog.Logger, rows *pgsource.Rows, prevAsOf *time.Time, zip *spill) (rendered, error) {
+	c := w.cfg
 	asOf := c.Now().UTC().Truncate(time.Second)
 	tree, warns := export.BuildTree(rows.Member, rows.Folders, rows.Links)
 	for _, wn := range warns {
 		log.Warn(wn.Message(), "kind", wn.Kind, "ids", wn.IDs)
 	}
-	newLinks := -1
-	if prevAsOf != nil {
-		newLinks = 0
-		for i := range rows.Links {
-			if rows.Links[i].CreatedAt.After(*prevAsOf) {
-				newLinks++
-			}
-		}
-	}
-	zip := newSpill(c.MaxAttachment)
-	defer zip.release()
 	st, err := export.WriteZip(zip, tree, export.ZipOptions{Date: asOf, Level: c.ZipLevel})
 	if err != nil {
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return rendered{}, err
 	}
-	msg := mailer.Weekly{Member: rows.Member, Period: a.Period, Date: asOf, Stats: st, NewLinks: newLinks}
+	msg := mailer.Weekly{Member: rows.Member, Period: a.Period, Date: asOf, Stats: st, NewLinks: newLinks(rows, prevAsOf)}
 	var downloadKey *string
+	zr, err := zip.reader()
+	if err != nil {
+		return rendered{}, err
+	}
 	if st.Bytes > c.MaxAttachment && c.Linker != nil {
-		r, err := zip.reader()
-		if err != nil {
-			return w.failed(ctx, job, log, err, rows.Member.Email)
-		}
 		key := DownloadKey(c.Composer.Unsubscribe.Secret, a.MemberID, a.Period)
-		url, expires, err := c.Linker.Link(ctx, key, r, st.Bytes)
+		url, expires, err := c.Linker.Link(ctx, key, zr, st.Bytes)
 		if err != nil {
-			return w.failed(ctx, job, log, fmt.Errorf("weekly: upload %s: %w", key, err), rows.Member.Email)
+			return rendered{}, fmt.Errorf("weekly: upload %s: %w", key, err)
 		}
 		msg.Download = &mailer.Download{URL: url, Expires: expires, Size: st.Bytes}
 		downloadKey = &key
 	} else {
-		r, err := zip.reader()
-		if err != nil {
-			return w.failed(ctx, job, log, err, rows.Member.Email)
-		}
-		msg.Attachment = &mailer.Attachment{Name: mailer.AttachmentName(a.Period), Data: r, Size: st.Bytes}
+		msg.Attachment = &mailer.Attachment{Name: mailer.AttachmentName(a.Period), Data: zr, Size: st.Bytes}
 	}
 	m, err := c.Composer.Weekly(msg)
 	if err != nil {
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return rendered{}, err
 	}
-	messageID := c.Composer.MessageID(a.MemberID, a.Period)
+	return rendered{msg: m, messageID: c.Composer.MessageID(a.MemberID, a.Period), recipient: rows.Member.Email,
+		asOf: asOf, downloadKey: downloadKey}, nil
+}
 
-	// 3. Prepare "sent" and the job's completion in one transaction, then send.
-	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return w.failed(ctx, job, log, fmt.Errorf("weekly: rate limit: %w", err), rows.Member.Email)
+// newLinks counts the links created after prevAsOf; -1 without a previous export.
+func newLinks(rows *pgsource.Rows, prevAsOf *time.Time) int {
+	if prevAsOf == nil {
+		return -1
+	}
+	n := 0
+	for i := range rows.Links {
+		if rows.Links[i].CreatedAt.After(*prevAsOf) {
+			n++
 		}
 	}
-	tx, ours, err := w.beginSent(ctx, job, rows.Member.Email, messageID, asOf, downloadKey)
+	return n
+}
+
+// send prepares "sent" and the job's completion in one transaction, sends r, then
+// commits.
+func (w *worker) send(ctx context.Context, job *river.Job[Args], log *slog.Logger, r rendered) error {
+	c := w.cfg
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return w.failed(ctx, job, log, fmt.Errorf("weekly: rate limit: %w", err), r.recipient)
+		}
+	}
+	tx, ours, err := w.beginSent(ctx, job, r.recipient, r.messageID, r.asOf, r.downloadKey)
 	if err != nil {
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return w.failed(ctx, job, log, err, r.recipient)
 	}
 	if !ours { // another worker sent it while we rendered
 		log.Info("sent by another worker meanwhile")
 		return nil
 	}
-	res, err := c.Transport.Send(ctx, m)
+	res, err := c.Transport.Send(ctx, r.msg)
 	if err != nil {
 		tx.rollback(ctx)
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return w.failed(ctx, job, log, err, r.recipient)
 	}
 	// 4. The at-least-once window: the server accepted; only this COMMIT remains.
 	if err := tx.commit(ctx, res.Size, res.Reply); err != nil {
