@@ -1,8 +1,6 @@
 package export
 
-import (
-	"unsafe"
-)
+import "unsafe"
 
 // arenaChunk is the size of the blocks the Builder's arena is allocated in.
 const arenaChunk = 64 << 10

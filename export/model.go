@@ -1,8 +1,6 @@
 package export
 
-import (
-	"time"
-)
+import "time"
 
 // Member is the owner of an export. BuildTree uses only ID (in warnings); Email and
 // DisplayName are carried for the caller (the mailer) and are not written to the files.
