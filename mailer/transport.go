@@ -18,6 +18,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/wneessen/go-mail"
 )
@@ -109,3 +111,34 @@ func ReplyOf(err error) string {
 
 // ErrInvalidAddress marks an address go-mail cannot use (a permanent failure).
 var ErrInvalidAddress = errors.New("invalid address")
+
+// Open returns the transport named by raw: smtp://... (see ParseSMTPURL) or
+// file:///abs/dir (see NewFile). password, when not empty, replaces the URL's.
+// connections, when > 0, sets the SMTP pool size unless the URL sets it.
+func Open(raw, password string, connections int) (Transport, error) {
+	switch {
+	case strings.HasPrefix(raw, "smtp://"):
+		cfg, err := ParseSMTPURL(raw)
+		if err != nil {
+			return nil, err
+		}
+		if password != "" {
+			cfg.Password = password
+		}
+		if connections > 0 && !strings.Contains(raw, "connections=") {
+			cfg.Connections = connections
+		}
+		return NewSMTP(cfg)
+	case strings.HasPrefix(raw, "file:"):
+		u, err := url.Parse(raw)
+		if err != nil || u.Host != "" && u.Host != "localhost" || !strings.HasPrefix(u.Path, "/") || u.RawQuery != "" {
+			return nil, fmt.Errorf("mailer: %q: want file:///abs/dir", raw)
+		}
+		return NewFile(u.Path)
+	}
+	shown := raw
+	if u, err := url.Parse(raw); err == nil {
+		shown = u.Redacted()
+	}
+	return nil, fmt.Errorf("mailer: transport %q: want smtp://host:port?tls=starttls|tls|none or file:///abs/dir", shown)
+}

@@ -28,21 +28,9 @@ var urlParams = []string{
 // AWS_ACCESS_KEY_ID[_FILE]/AWS_SECRET_ACCESS_KEY[_FILE] or an AWS profile.
 func ParseURL(raw string) (Config, error) {
 	var c Config
-	u, err := url.Parse(raw)
+	u, err := parseLocation(raw)
 	if err != nil {
-		return c, fmt.Errorf("s3 url: %w", err)
-	}
-	if u.Scheme != "s3" {
-		return c, fmt.Errorf("s3 url %q: scheme must be s3://", raw)
-	}
-	if u.Opaque != "" || u.Host == "" {
-		return c, fmt.Errorf("s3 url %q: want s3://bucket[/prefix][?endpoint=...]", raw)
-	}
-	if u.User != nil {
-		return c, fmt.Errorf("s3 url: credentials do not belong in the URL (they would show in process lists and logs): use AWS_ACCESS_KEY_ID_FILE/AWS_SECRET_ACCESS_KEY_FILE, the AWS_* variables or an AWS profile")
-	}
-	if u.Fragment != "" {
-		return c, fmt.Errorf("s3 url %q: unexpected fragment #%s", raw, u.Fragment)
+		return c, err
 	}
 	c.Bucket = u.Host
 	c.Prefix = strings.Trim(u.Path, "/")
@@ -61,52 +49,8 @@ func ParseURL(raw string) (Config, error) {
 			errs = append(errs, fmt.Errorf("parameter %q given %d times", k, len(vs)))
 			continue
 		}
-		v := vs[0]
-		switch k {
-		case "endpoint":
-			e, err := url.Parse(v)
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				errs = append(errs, fmt.Errorf("endpoint %q: want http://host[:port] or https://host[:port]", v))
-			}
-			c.Endpoint = strings.TrimRight(v, "/")
-		case "region":
-			c.Region = v
-		case "path_style":
-			c.PathStyle, err = strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("path_style %q: want true or false", v))
-			}
-		case "create_bucket":
-			c.CreateBucket, err = strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("create_bucket %q: want true or false", v))
-			}
-		case "checksum":
-			switch v {
-			case "when_required":
-				c.ChecksumWhenRequired = true
-			case "when_supported":
-			default:
-				errs = append(errs, fmt.Errorf("checksum %q: want when_required or when_supported", v))
-			}
-		case "part_size_mb":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < MinPartSize>>20 || n > MaxPartSize>>20 {
-				errs = append(errs, fmt.Errorf("part_size_mb %q: want a whole number from 5 to 5120", v))
-			}
-			c.PartSize = n << 20
-		case "concurrency":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 64 {
-				errs = append(errs, fmt.Errorf("concurrency %q: want a whole number from 1 to 64", v))
-			}
-			c.Concurrency = n
-		case "max_attempts":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 20 {
-				errs = append(errs, fmt.Errorf("max_attempts %q: want a whole number from 1 to 20", v))
-			}
-			c.MaxAttempts = n
+		if err := applyParam(&c, k, vs[0]); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -116,4 +60,79 @@ func ParseURL(raw string) (Config, error) {
 		return Config{}, fmt.Errorf("s3 url %q: %w", u.Redacted(), err)
 	}
 	return c, nil
+}
+
+// parseLocation parses raw and checks its shape: s3://bucket[/prefix][?query], no
+// credentials, no fragment.
+func parseLocation(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("s3 url: %w", err)
+	}
+	if u.Scheme != "s3" {
+		return nil, fmt.Errorf("s3 url %q: scheme must be s3://", raw)
+	}
+	if u.Opaque != "" || u.Host == "" {
+		return nil, fmt.Errorf("s3 url %q: want s3://bucket[/prefix][?endpoint=...]", raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("s3 url: credentials do not belong in the URL (they would show in process lists and logs): use AWS_ACCESS_KEY_ID_FILE/AWS_SECRET_ACCESS_KEY_FILE, the AWS_* variables or an AWS profile")
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("s3 url %q: unexpected fragment #%s", raw, u.Fragment)
+	}
+	return u, nil
+}
+
+// applyParam sets the Config field of the known query parameter k to v. The field is set
+// even when v is out of range (the error is reported and the Config discarded).
+func applyParam(c *Config, k, v string) error {
+	var err error
+	switch k {
+	case "endpoint":
+		e, perr := url.Parse(v)
+		c.Endpoint = strings.TrimRight(v, "/")
+		if perr != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+			return fmt.Errorf("endpoint %q: want http://host[:port] or https://host[:port]", v)
+		}
+	case "region":
+		c.Region = v
+	case "path_style":
+		c.PathStyle, err = strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("path_style %q: want true or false", v)
+		}
+	case "create_bucket":
+		c.CreateBucket, err = strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("create_bucket %q: want true or false", v)
+		}
+	case "checksum":
+		switch v {
+		case "when_required":
+			c.ChecksumWhenRequired = true
+		case "when_supported":
+		default:
+			return fmt.Errorf("checksum %q: want when_required or when_supported", v)
+		}
+	case "part_size_mb":
+		n, err := strconv.ParseInt(v, 10, 64)
+		c.PartSize = n << 20
+		if err != nil || n < MinPartSize>>20 || n > MaxPartSize>>20 {
+			return fmt.Errorf("part_size_mb %q: want a whole number from 5 to 5120", v)
+		}
+	case "concurrency":
+		n, err := strconv.Atoi(v)
+		c.Concurrency = n
+		if err != nil || n < 1 || n > 64 {
+			return fmt.Errorf("concurrency %q: want a whole number from 1 to 64", v)
+		}
+	case "max_attempts":
+		n, err := strconv.Atoi(v)
+		c.MaxAttempts = n
+		if err != nil || n < 1 || n > 20 {
+			return fmt.Errorf("max_attempts %q: want a whole number from 1 to 20", v)
+		}
+	}
+	return nil
 }

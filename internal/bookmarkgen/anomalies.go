@@ -11,42 +11,15 @@ import (
 // The rows are chosen by queries over the generated data, so they are deterministic too.
 func addAnomalies(ctx context.Context, tx pgx.Tx, opts Options) ([]Anomaly, error) {
 	f := int64(opts.folders())
-	var a, b int64
-	err := tx.QueryRow(ctx, `SELECT coalesce((SELECT m.id FROM members m
-		WHERE m.plan = 'premium' AND m.weekly_backup AND m.deleted_at IS NULL
-		  AND EXISTS (SELECT FROM links l WHERE l.member_id = m.id) ORDER BY m.id LIMIT 1), 0)`).Scan(&a)
+	a, b, c, d, err := pickMembers(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("bookmarkgen: inconsistent: pick member: %w", err)
+		return nil, err
 	}
-	if a == 0 {
-		// No premium opted-in member with links (e.g. PremiumPercent 0): make member 1 one.
-		a = 1
-		if _, err := tx.Exec(ctx, `UPDATE members SET plan = 'premium', weekly_backup = true, deleted_at = NULL WHERE id = 1`); err != nil {
-			return nil, fmt.Errorf("bookmarkgen: inconsistent: promote member 1: %w", err)
-		}
-	}
-	b = 1
-	if a == 1 {
-		b = 2
-	}
-	var cd []int64
-	rows, err := tx.Query(ctx, `SELECT id FROM members WHERE id NOT IN ($1, $2) AND id % $3 <> 0
-		ORDER BY id DESC LIMIT 2`, a, b, int64(emptyMemberEvery))
-	if err == nil {
-		cd, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-	}
-	if err == nil && len(cd) < 2 {
-		err = fmt.Errorf("only %d members left besides %d and %d", len(cd), a, b)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bookmarkgen: inconsistent: pick members: %w", err)
-	}
-	c, d := cd[0], cd[1]
 	firstFolder := func(m int64) int64 { return (m-1)*f + 1 }
 	fa, fb := firstFolder(a), firstFolder(b)
 
 	var aLinks []int64
-	rows, err = tx.Query(ctx, `SELECT id FROM links WHERE member_id = $1 ORDER BY id LIMIT 2`, a)
+	rows, err := tx.Query(ctx, `SELECT id FROM links WHERE member_id = $1 ORDER BY id LIMIT 2`, a)
 	if err == nil {
 		aLinks, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 	}
@@ -92,4 +65,40 @@ func addAnomalies(ctx context.Context, tx pgx.Tx, opts Options) ([]Anomaly, erro
 		out = append(out, s.an)
 	}
 	return out, nil
+}
+
+// pickMembers chooses the members the anomalies are planted on: a, a premium opted-in
+// member with links (member 1, promoted, when there is none); b, another member whose
+// folder a's rows point into; c and d, two more members that are not empty.
+func pickMembers(ctx context.Context, tx pgx.Tx) (a, b, c, d int64, err error) {
+	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT m.id FROM members m
+		WHERE m.plan = 'premium' AND m.weekly_backup AND m.deleted_at IS NULL
+		  AND EXISTS (SELECT FROM links l WHERE l.member_id = m.id) ORDER BY m.id LIMIT 1), 0)`).Scan(&a)
+	if err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("bookmarkgen: inconsistent: pick member: %w", err)
+	}
+	if a == 0 {
+		// No premium opted-in member with links (e.g. PremiumPercent 0): make member 1 one.
+		a = 1
+		if _, err := tx.Exec(ctx, `UPDATE members SET plan = 'premium', weekly_backup = true, deleted_at = NULL WHERE id = 1`); err != nil {
+			return 0, 0, 0, 0, fmt.Errorf("bookmarkgen: inconsistent: promote member 1: %w", err)
+		}
+	}
+	b = 1
+	if a == 1 {
+		b = 2
+	}
+	var cd []int64
+	rows, err := tx.Query(ctx, `SELECT id FROM members WHERE id NOT IN ($1, $2) AND id % $3 <> 0
+		ORDER BY id DESC LIMIT 2`, a, b, int64(emptyMemberEvery))
+	if err == nil {
+		cd, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	if err == nil && len(cd) < 2 {
+		err = fmt.Errorf("only %d members left besides %d and %d", len(cd), a, b)
+	}
+	if err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("bookmarkgen: inconsistent: pick members: %w", err)
+	}
+	return a, b, cd[0], cd[1], nil
 }

@@ -1,23 +1,16 @@
 package weekly
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
-	"golang.org/x/time/rate"
+	"github.com/wneessen/go-mail"
 
 	"github.com/linkagogo/linkbackup/export"
 	"github.com/linkagogo/linkbackup/export/pgsource"
@@ -39,164 +32,6 @@ type Args struct {
 
 // Kind implements river.JobArgs.
 func (Args) Kind() string { return Kind }
-
-// Config is what workers and Enqueue need. Zero durations and sizes take the
-// defaults named on each field.
-type Config struct {
-	State  *pgxpool.Pool // River's tables and the ledger
-	Schema string        // default DefaultSchema
-	Source *pgxpool.Pool // members, folders, links
-	// Queries select members and read their rows (export/pgsource); zero fields take
-	// the reference schema's defaults.
-	Queries   pgsource.Queries
-	Composer  *mailer.Composer
-	Transport mailer.Transport
-	// Rate is the most messages per second started by all processes sharing the
-	// state database together (0: unlimited), or by this process alone with
-	// RatePerProcess. The wait happens before the ledger transaction opens, so
-	// waiting jobs hold no database connection.
-	Rate           float64
-	RatePerProcess bool
-	// Linker uploads zips above MaxAttachment and returns their download URL. Nil:
-	// large zips are attached anyway.
-	Linker Linker
-	// MaxAttachment is the largest zip attached (bytes); larger ones go through
-	// Linker. Default 10 MB.
-	MaxAttachment int64
-	// Concurrency is the number of jobs run at once per process. Default 8.
-	Concurrency int
-	// MaxAttempts bounds the deliveries tried per member and period. Default 8.
-	MaxAttempts int
-	// RetryBase and RetryMax shape the backoff: RetryBase * 2^(attempt-1), at most
-	// RetryMax, ±10% jitter. Defaults 30s and 1h.
-	RetryBase, RetryMax time.Duration
-	// JobTimeout bounds one job (render + send). Default 5m.
-	JobTimeout time.Duration
-	// RescueAfter: a job running longer than this is taken to belong to a dead worker
-	// and is retried (River's rescuer). Must exceed JobTimeout. Default 15m.
-	RescueAfter time.Duration
-	// WorkerName is recorded in the ledger. Default host:pid.
-	WorkerName string
-	// ZipLevel is the deflate level (export.ZipOptions). Default export.DefaultZipLevel.
-	ZipLevel int
-	Log      *slog.Logger
-	// Now is the clock (tests). Default time.Now.
-	Now func() time.Time
-
-	limiter interface{ Wait(context.Context) error }
-}
-
-func (c *Config) defaults() {
-	if c.Schema == "" {
-		c.Schema = DefaultSchema
-	}
-	if c.MaxAttachment <= 0 {
-		c.MaxAttachment = 10_000_000
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = 8
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 8
-	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = 30 * time.Second
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = time.Hour
-	}
-	if c.JobTimeout <= 0 {
-		c.JobTimeout = 5 * time.Minute
-	}
-	if c.RescueAfter <= c.JobTimeout {
-		c.RescueAfter = max(15*time.Minute, c.JobTimeout+time.Minute)
-	}
-	if c.WorkerName == "" {
-		h, _ := os.Hostname()
-		c.WorkerName = fmt.Sprintf("%s:%d", h, os.Getpid())
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Rate > 0 && c.limiter == nil {
-		if c.RatePerProcess {
-			c.limiter = rate.NewLimiter(rate.Limit(c.Rate), 1)
-		} else {
-			c.limiter = newSharedLimiter(c.State, pgx.Identifier{c.Schema, "weekly_rate"}.Sanitize(), c.Rate)
-		}
-	}
-}
-
-// table returns the schema-qualified ledger table.
-func (c *Config) table() string { return pgx.Identifier{c.Schema, "weekly_ledger"}.Sanitize() }
-
-// Client is a River client set up for the weekly jobs.
-type Client = river.Client[pgx.Tx]
-
-// NewClient returns a River client on the state database. With work, it runs the
-// weekly jobs (Concurrency at a time) once started; without, it only inserts.
-func NewClient(cfg *Config, work bool) (*Client, error) {
-	cfg.defaults()
-	rc := &river.Config{
-		Schema:               cfg.Schema,
-		Logger:               quiet(cfg.Log),
-		MaxAttempts:          cfg.MaxAttempts,
-		RetryPolicy:          retryPolicy{base: cfg.RetryBase, max: cfg.RetryMax},
-		JobTimeout:           cfg.JobTimeout,
-		RescueStuckJobsAfter: cfg.RescueAfter,
-		ID:                   cleanID(cfg.WorkerName),
-	}
-	if work {
-		if cfg.Source == nil || cfg.Composer == nil || cfg.Transport == nil {
-			return nil, errors.New("weekly: a working client needs a source, a composer and a transport")
-		}
-		workers := river.NewWorkers()
-		if err := river.AddWorkerSafely(workers, &worker{cfg: cfg}); err != nil {
-			return nil, err
-		}
-		rc.Workers = workers
-		rc.Queues = map[string]river.QueueConfig{Queue: {MaxWorkers: cfg.Concurrency}}
-		// River fetches at most once per FetchCooldown; with short jobs the 100ms default
-		// would cap throughput at Concurrency*10 jobs/s.
-		rc.FetchCooldown = 5 * time.Millisecond
-		rc.FetchPollInterval = 500 * time.Millisecond
-	}
-	c, err := river.NewClient(riverpgxv5.New(cfg.State), rc)
-	if err != nil {
-		return nil, fmt.Errorf("weekly: river client: %w", err)
-	}
-	return c, nil
-}
-
-// cleanID makes a River client id: River wants it short and without spaces.
-func cleanID(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c <= ' ' || c >= 0x7f {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 100 {
-		b = b[:100]
-	}
-	return fmt.Sprintf("%s_%04x", b, rand.Uint32()&0xffff)
-}
-
-// retryPolicy: exponential backoff with jitter, capped.
-type retryPolicy struct{ base, max time.Duration }
-
-func (p retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
-	d := p.base
-	for i := 1; i < job.Attempt && d < p.max; i++ {
-		d *= 2
-	}
-	d = min(d, p.max)
-	d += time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
-	return time.Now().Add(max(d, time.Millisecond))
-}
 
 // worker runs one job.
 type worker struct {
@@ -240,9 +75,6 @@ SET state = 'completed', finalized_at = now() WHERE id = $1 AND state = 'running
 
 func (w *worker) Timeout(*river.Job[Args]) time.Duration { return w.cfg.JobTimeout }
 
-// bufPool keeps zip buffers (see spill) between jobs.
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // Work delivers one member's message (see the package doc for the steps).
 func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	c := w.cfg
@@ -254,20 +86,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	w.once.Do(w.prepare)
 
 	// 1. Record the attempt; learn the previous export's time for "links added since".
-	// The member's rows are read meanwhile (step 2), from the source: the two round
-	// trips overlap.
-	type loaded struct {
-		rows *pgsource.Rows
-		err  error
-	}
-	read := make(chan loaded, 1)
-	go func() {
-		r, err := w.load(ctx, a.MemberID)
-		read <- loaded{r, err}
-	}()
-	var prevAsOf *time.Time
-	err := c.State.QueryRow(ctx, w.attemptSQL, a.Period, a.MemberID, c.WorkerName).Scan(&prevAsOf)
-	ld := <-read
+	prevAsOf, ld, err := w.claim(ctx, a)
 	if errors.Is(err, pgx.ErrNoRows) {
 		log.Debug("already sent")
 		return nil
@@ -282,77 +101,133 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return w.failed(ctx, job, log, err, "")
 	}
 	if rows == nil {
-		_, err := c.State.Exec(context.WithoutCancel(ctx), `UPDATE `+c.table()+`
+		return w.skip(ctx, a, log)
+	}
+	zip := newSpill(c.MaxAttachment)
+	defer zip.release()
+	r, err := w.render(ctx, a, log, rows, prevAsOf, zip)
+	if err != nil {
+		return w.failed(ctx, job, log, err, rows.Member.Email)
+	}
+
+	// 3. and 4. Send, and record it.
+	return w.send(ctx, job, log, r)
+}
+
+// loaded is a member's rows as read from the source (nil: no longer selected).
+type loaded struct {
+	rows *pgsource.Rows
+	err  error
+}
+
+// claim marks the ledger row "sending" and returns the member's previous as_of (nil for
+// a first export), or pgx.ErrNoRows when the row was already sent. The member's rows
+// are read meanwhile, from the source: the two round trips overlap.
+func (w *worker) claim(ctx context.Context, a Args) (*time.Time, loaded, error) {
+	c := w.cfg
+	read := make(chan loaded, 1)
+	go func() {
+		r, err := w.load(ctx, a.MemberID)
+		read <- loaded{r, err}
+	}()
+	var prevAsOf *time.Time
+	err := c.State.QueryRow(ctx, w.attemptSQL, a.Period, a.MemberID, c.WorkerName).Scan(&prevAsOf)
+	ld := <-read
+	return prevAsOf, ld, err
+}
+
+// skip records that the member is no longer selected (opted out, downgraded or deleted).
+func (w *worker) skip(ctx context.Context, a Args, log *slog.Logger) error {
+	c := w.cfg
+	_, err := c.State.Exec(context.WithoutCancel(ctx), `UPDATE `+c.table()+`
 SET state = 'skipped', last_reply = 'no longer selected (opted out, downgraded or deleted)', updated_at = now()
 WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID)
-		log.Info("member no longer selected: skipped")
-		return err
-	}
+	log.Info("member no longer selected: skipped")
+	return err
+}
+
+// rendered is a composed message, ready to send.
+type rendered struct {
+	msg         *mail.Msg
+	messageID   string
+	recipient   string
+	asOf        time.Time
+	downloadKey *string // set when the zip is linked instead of attached
+}
+
+// render builds the member's tree, zips it into zip and composes the message, with the
+// zip attached or, above MaxAttachment with a Linker, uploaded and linked.
+func (w *worker) render(ctx context.Context, a Args, log *slog.Logger, rows *pgsource.Rows, prevAsOf *time.Time, zip *spill) (rendered, error) {
+	c := w.cfg
 	asOf := c.Now().UTC().Truncate(time.Second)
 	tree, warns := export.BuildTree(rows.Member, rows.Folders, rows.Links)
 	for _, wn := range warns {
 		log.Warn(wn.Message(), "kind", wn.Kind, "ids", wn.IDs)
 	}
-	newLinks := -1
-	if prevAsOf != nil {
-		newLinks = 0
-		for i := range rows.Links {
-			if rows.Links[i].CreatedAt.After(*prevAsOf) {
-				newLinks++
-			}
-		}
-	}
-	zip := newSpill(c.MaxAttachment)
-	defer zip.release()
 	st, err := export.WriteZip(zip, tree, export.ZipOptions{Date: asOf, Level: c.ZipLevel})
 	if err != nil {
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return rendered{}, err
 	}
-	msg := mailer.Weekly{Member: rows.Member, Period: a.Period, Date: asOf, Stats: st, NewLinks: newLinks}
+	msg := mailer.Weekly{Member: rows.Member, Period: a.Period, Date: asOf, Stats: st, NewLinks: newLinks(rows, prevAsOf)}
 	var downloadKey *string
+	zr, err := zip.reader()
+	if err != nil {
+		return rendered{}, err
+	}
 	if st.Bytes > c.MaxAttachment && c.Linker != nil {
-		r, err := zip.reader()
-		if err != nil {
-			return w.failed(ctx, job, log, err, rows.Member.Email)
-		}
 		key := DownloadKey(c.Composer.Unsubscribe.Secret, a.MemberID, a.Period)
-		url, expires, err := c.Linker.Link(ctx, key, r, st.Bytes)
+		url, expires, err := c.Linker.Link(ctx, key, zr, st.Bytes)
 		if err != nil {
-			return w.failed(ctx, job, log, fmt.Errorf("weekly: upload %s: %w", key, err), rows.Member.Email)
+			return rendered{}, fmt.Errorf("weekly: upload %s: %w", key, err)
 		}
 		msg.Download = &mailer.Download{URL: url, Expires: expires, Size: st.Bytes}
 		downloadKey = &key
 	} else {
-		r, err := zip.reader()
-		if err != nil {
-			return w.failed(ctx, job, log, err, rows.Member.Email)
-		}
-		msg.Attachment = &mailer.Attachment{Name: mailer.AttachmentName(a.Period), Data: r, Size: st.Bytes}
+		msg.Attachment = &mailer.Attachment{Name: mailer.AttachmentName(a.Period), Data: zr, Size: st.Bytes}
 	}
 	m, err := c.Composer.Weekly(msg)
 	if err != nil {
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return rendered{}, err
 	}
-	messageID := c.Composer.MessageID(a.MemberID, a.Period)
+	return rendered{msg: m, messageID: c.Composer.MessageID(a.MemberID, a.Period), recipient: rows.Member.Email,
+		asOf: asOf, downloadKey: downloadKey}, nil
+}
 
-	// 3. Prepare "sent" and the job's completion in one transaction, then send.
-	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return w.failed(ctx, job, log, fmt.Errorf("weekly: rate limit: %w", err), rows.Member.Email)
+// newLinks counts the links created after prevAsOf; -1 without a previous export.
+func newLinks(rows *pgsource.Rows, prevAsOf *time.Time) int {
+	if prevAsOf == nil {
+		return -1
+	}
+	n := 0
+	for i := range rows.Links {
+		if rows.Links[i].CreatedAt.After(*prevAsOf) {
+			n++
 		}
 	}
-	tx, ours, err := w.beginSent(ctx, job, rows.Member.Email, messageID, asOf, downloadKey)
+	return n
+}
+
+// send prepares "sent" and the job's completion in one transaction, sends r, then
+// commits.
+func (w *worker) send(ctx context.Context, job *river.Job[Args], log *slog.Logger, r rendered) error {
+	c := w.cfg
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return w.failed(ctx, job, log, fmt.Errorf("weekly: rate limit: %w", err), r.recipient)
+		}
+	}
+	tx, ours, err := w.beginSent(ctx, job, r.recipient, r.messageID, r.asOf, r.downloadKey)
 	if err != nil {
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return w.failed(ctx, job, log, err, r.recipient)
 	}
 	if !ours { // another worker sent it while we rendered
 		log.Info("sent by another worker meanwhile")
 		return nil
 	}
-	res, err := c.Transport.Send(ctx, m)
+	res, err := c.Transport.Send(ctx, r.msg)
 	if err != nil {
 		tx.rollback(ctx)
-		return w.failed(ctx, job, log, err, rows.Member.Email)
+		return w.failed(ctx, job, log, err, r.recipient)
 	}
 	// 4. The at-least-once window: the server accepted; only this COMMIT remains.
 	if err := tx.commit(ctx, res.Size, res.Reply); err != nil {
@@ -394,56 +269,4 @@ WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID,
 	}
 	log.Info("temporary failure: will retry", "reply", reply, "final", state == "failed")
 	return err
-}
-
-// spill holds a zip in memory up to limit bytes and in a temp file beyond.
-type spill struct {
-	buf   *bytes.Buffer
-	f     *os.File
-	limit int64
-}
-
-func newSpill(limit int64) *spill {
-	b := bufPool.Get().(*bytes.Buffer)
-	b.Reset()
-	return &spill{buf: b, limit: limit}
-}
-
-func (s *spill) Write(p []byte) (int, error) {
-	if s.f == nil && int64(s.buf.Len()+len(p)) > s.limit {
-		f, err := os.CreateTemp("", "linkbackup-zip-*")
-		if err != nil {
-			return 0, err
-		}
-		os.Remove(f.Name()) // unlinked: gone when closed, whatever happens
-		if _, err := f.Write(s.buf.Bytes()); err != nil {
-			f.Close()
-			return 0, err
-		}
-		s.f = f
-		s.buf.Reset()
-	}
-	if s.f != nil {
-		return s.f.Write(p)
-	}
-	return s.buf.Write(p)
-}
-
-// reader returns a reader of everything written, from the start.
-func (s *spill) reader() (io.ReadSeeker, error) {
-	if s.f != nil {
-		_, err := s.f.Seek(0, io.SeekStart)
-		return s.f, err
-	}
-	return bytes.NewReader(s.buf.Bytes()), nil
-}
-
-func (s *spill) release() {
-	if s.f != nil {
-		s.f.Close()
-	}
-	if s.buf.Cap() <= 4<<20 {
-		bufPool.Put(s.buf)
-	}
-	s.buf = nil
 }
