@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/linkagogo/linkbackup/internal/atomicfile"
 	"github.com/wneessen/go-mail"
 )
 
@@ -73,44 +74,8 @@ func (f *File) Send(ctx context.Context, msg *mail.Msg) (Result, error) {
 		return Result{}, &SendError{Stage: StageCompose, Err: err, Reply: err.Error()}
 	}
 	path := filepath.Join(f.dir, FileName(id))
-	if err := writeAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return Result{}, &SendError{Stage: StageWrite, Err: err, Reply: err.Error()}
 	}
 	return Result{Reply: "written to " + path, Size: int64(buf.Len())}, nil
-}
-
-// writeAtomic writes data to path through a temp file, fsync and rename.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

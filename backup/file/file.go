@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/atomicfile"
 )
 
 // tempPrefix starts the names of files that Put has not finished; List skips them and
@@ -117,13 +118,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (backup.Object
 
 func (s *Store) put(ctx context.Context, key, p string, r io.Reader) (info backup.ObjectInfo, err error) {
 	dir := filepath.Dir(p)
-	var f *os.File
+	var f *atomicfile.File
 	// A concurrent Delete may remove an empty parent between mkdir and create: retry.
 	for attempt := 0; ; attempt++ {
 		if err := s.mkdirAll(dir); err != nil {
 			return info, err
 		}
-		f, err = os.CreateTemp(dir, tempPrefix+"*")
+		f, err = atomicfile.Create(p, tempPrefix+"*")
 		if err == nil {
 			break
 		}
@@ -131,25 +132,13 @@ func (s *Store) put(ctx context.Context, key, p string, r io.Reader) (info backu
 			return info, err
 		}
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer f.Abort() // after Commit: nothing
 	n, err := io.Copy(f, ctxReader{ctx, r})
 	if err != nil {
 		return info, err
 	}
-	if err := f.Sync(); err != nil {
-		return info, err
-	}
 	fi, err := f.Stat()
 	if err != nil {
-		return info, err
-	}
-	if err := f.Close(); err != nil {
 		return info, err
 	}
 	if fi.Size() != n {
@@ -159,11 +148,9 @@ func (s *Store) put(ctx context.Context, key, p string, r io.Reader) (info backu
 	if err := ctx.Err(); err != nil {
 		return info, err
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		return info, err
-	}
-	if err := syncDir(dir); err != nil {
-		// The object is in place but its name may not survive a crash: report it.
+	// An error from the directory's fsync comes after the rename: the object is in place
+	// but its name may not survive a crash, so it is reported.
+	if err := f.Commit(); err != nil {
 		return info, err
 	}
 	return backup.ObjectInfo{Key: key, Size: n, ModTime: fi.ModTime()}, nil
@@ -192,7 +179,7 @@ func (s *Store) mkdirAll(dir string) error {
 		}
 		return err
 	}
-	return syncDir(parent)
+	return atomicfile.SyncDir(parent)
 }
 
 func (s *Store) rel(p string) string {
@@ -201,18 +188,6 @@ func (s *Store) rel(p string) string {
 		return p
 	}
 	return filepath.ToSlash(r)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Open opens key for reading.
@@ -349,7 +324,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("file: delete %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("file: delete %s: %w", key, err)
 	}
 	// Best effort: remove now-empty parents (fails harmlessly when not empty).

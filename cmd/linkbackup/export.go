@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/linkagogo/linkbackup/internal/atomicfile"
 	"github.com/linkagogo/linkbackup/internal/pgdsn"
 
 	"github.com/jackc/pgx/v5"
@@ -221,7 +222,7 @@ func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := syncExportDir(o.OutDir); err != nil {
+	if err := atomicfile.SyncDir(o.OutDir); err != nil {
 		return sum, fmt.Errorf("export: %w", err)
 	}
 	if o.MemberID != 0 && sum.Members == 0 {
@@ -258,44 +259,26 @@ const exportTempPrefix = ".tmp-"
 // writeMemberFile writes dir/name through a temp file in dir: write, fsync, close,
 // rename. On any error the temp file is removed and dir/name is untouched. It returns
 // the number of bytes written. The directory itself is synced by the caller, once.
-func writeMemberFile(dir, name string, write func(io.Writer) error) (n int64, err error) {
-	f, err := os.CreateTemp(dir, exportTempPrefix+name+"-*") // mode 0600: bookmarks are private
+func writeMemberFile(dir, name string, write func(io.Writer) error) (int64, error) {
+	f, err := atomicfile.Create(filepath.Join(dir, name), exportTempPrefix+name+"-*") // mode 0600: bookmarks are private
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	f.SkipDirSync = true
 	cw := &export.CountingWriter{W: f}
 	bw := bufio.NewWriterSize(cw, 64<<10)
-	if err = write(bw); err != nil {
+	if err := write(bw); err != nil {
+		f.Abort()
 		return 0, err
 	}
-	if err = bw.Flush(); err != nil {
+	if err := bw.Flush(); err != nil {
+		f.Abort()
 		return 0, err
 	}
-	if err = f.Sync(); err != nil {
-		return 0, err
-	}
-	if err = f.Close(); err != nil {
-		return 0, err
-	}
-	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
+	if err := f.Commit(); err != nil {
 		return 0, err
 	}
 	return cw.N, nil
-}
-
-func syncExportDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // removeExportTemps deletes temp files an interrupted export left in dir.
