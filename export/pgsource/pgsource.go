@@ -238,24 +238,21 @@ func Statement(q Queries) (string, error) {
 	// few rows, never a sort of the batch.
 	return `SELECT s.id AS member_id, x.kind, x.id, x.ref, x.a, x.b, x.c, x.tags, x.p, x.r, x.pos, x.t1, x.t2, x.t3
 FROM (
-  SELECT DISTINCT ON (m.id) m.id::bigint AS id, coalesce(m.email::text, '') AS email,
-         coalesce(m.display_name::text, '') AS display_name
+  SELECT DISTINCT ON (m.id) ` + memberCols + `
   FROM (` + m + `) AS m
   WHERE m.id > $1 AND ($3::bigint = 0 OR m.id = $3::bigint)
-  ORDER BY m.id LIMIT $2) AS s
+  ORDER BY m.id LIMIT $2) AS s (id, email, display_name)
 CROSS JOIN LATERAL (
   SELECT 0 AS kind, 0::bigint AS id, 0::bigint AS ref, s.email AS a, s.display_name AS b, ''::text AS c,
          NULL::text[] AS tags, false AS p, false AS r, 0::integer AS pos,
          NULL::timestamptz AS t1, NULL::timestamptz AS t2, NULL::timestamptz AS t3
   UNION ALL
-  SELECT 1, f.id::bigint, coalesce(f.parent_id::bigint, 0), coalesce(f.name::text, ''), '', '', NULL,
-         false, false, coalesce(f.position::integer, 0), f.created_at::timestamptz, f.updated_at::timestamptz, NULL
+  SELECT 1, ` + folderID + `, ` + folderParent + `, ` + folderName + `, '', '', NULL,
+         false, false, ` + folderPosition + `, ` + folderTimes + `, NULL
   FROM (` + f + `) AS f WHERE f.member_id = s.id
   UNION ALL
-  SELECT 2, l.id::bigint, coalesce(l.folder_id::bigint, 0), coalesce(l.url::text, ''), coalesce(l.title::text, ''),
-         coalesce(l.notes::text, ''), array_remove(l.tags::text[], NULL), coalesce(l.is_private::boolean, false),
-         coalesce(l.read_later::boolean, false), coalesce(l.position::integer, 0), l.created_at::timestamptz,
-         l.updated_at::timestamptz, l.last_visited_at::timestamptz
+  SELECT 2, ` + linkID + `, ` + linkFolder + `, ` + linkTexts + `, ` + linkTags + `,
+         ` + linkFlags + `, ` + linkPosTime + `
   FROM (` + l + `) AS l WHERE l.member_id = s.id
 ) AS x
 ORDER BY s.id, x.kind, x.pos, x.id`, nil

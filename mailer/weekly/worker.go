@@ -39,14 +39,14 @@ type worker struct {
 	cfg *Config
 
 	once                                       sync.Once
-	qm, qf, ql                                 string
+	reader                                     *pgsource.MemberReader
 	attemptSQL, sentSQL, completeSQL, replySQL string
 }
 
 // prepare builds the member read statements (source) and the ledger's (state).
 func (w *worker) prepare() {
 	c := w.cfg
-	w.qm, w.qf, w.ql = memberStatements(c.Queries)
+	w.reader = pgsource.NewMemberReader(c.Queries)
 	// Step 1: mark the row "sending" (attempts+1; a row already sent is left alone
 	// and no row returned) and read the member's previous as_of.
 	w.attemptSQL = `WITH up AS (
