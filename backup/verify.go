@@ -37,7 +37,8 @@ type VerifyReport struct {
 // Verify re-reads every object of snapshot id: stored size and SHA-256, decompression,
 // and for data objects the row count and digest of every chunk and table. It returns a
 // report naming every broken object; the error wraps ErrVerify when there are problems
-// and is another error only when the store cannot be read at all.
+// and is another error only when the store cannot be read at all. jobs objects are read
+// at once (<= 0: 4); log and progress may be nil.
 func Verify(ctx context.Context, st Store, id string, jobs int, log *slog.Logger, progress *Progress) (*VerifyReport, error) {
 	if jobs <= 0 {
 		jobs = 4

@@ -59,9 +59,9 @@ func addMailConnFlags(cmd *cobra.Command, a *app) {
 	if cmd.Flags().Lookup("store") == nil {
 		f.String("store", "", "store for zips too large to attach: file:///abs/dir or s3://... ($LINKBACKUP_MAIL_STORE)")
 	}
-	f.Float64("rate", 50, "messages per second, over all workers sharing the state database (see --rate-scope), 0: unlimited ($LINKBACKUP_MAIL_RATE)")
-	f.String("rate-scope", "all", "what --rate limits: all (every process sharing the state database together) or process (each alone) ($LINKBACKUP_MAIL_RATE_SCOPE)")
-	f.Int("concurrency", 8, "members rendered and sent at once per process ($LINKBACKUP_MAIL_CONCURRENCY)")
+	f.Float64("rate", 0, "messages per second, over all workers sharing the state database (see --rate-scope), 0: unlimited ($LINKBACKUP_MAIL_RATE)")
+	f.String("rate-scope", "", "what --rate limits: all (every process sharing the state database together) or process (each alone) ($LINKBACKUP_MAIL_RATE_SCOPE)")
+	f.Int("concurrency", 0, "members rendered and sent at once per process ($LINKBACKUP_MAIL_CONCURRENCY)")
 	a.bind(cmd, "state", "mail.state")
 	a.bind(cmd, "mailer", "mail.mailer")
 	a.bind(cmd, "from", "mail.from")

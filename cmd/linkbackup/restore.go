@@ -129,7 +129,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow restoring over the snapshot's own source database")
 	f.BoolVar(&allowDowngrade, "allow-downgrade", false, "allow a target server older than the snapshot's source")
 	f.BoolVar(&noOwner, "no-owner", false, "leave out ALTER ... OWNER TO (objects belong to the restoring role)")
-	f.Int("jobs", 4, "parallel restore sessions ($LINKBACKUP_BACKUP_JOBS)")
+	f.Int("jobs", 0, "parallel restore sessions ($LINKBACKUP_BACKUP_JOBS)")
 	f.StringSliceVar(&tables, "tables", nil, "restore only these tables' data (schema.table or table), comma-separated")
 	f.Int64Var(&memberID, "member", 0, "restore one member's rows (members, folders, links) into an existing database")
 	f.BoolVar(&dryRun, "dry-run", false, "with --member: report what would be restored, change nothing")

@@ -5,9 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -154,10 +156,33 @@ func (a *app) bind(cmd *cobra.Command, name, key string) {
 	if f == nil {
 		panic("bind: no flag " + name)
 	}
-	if _, err := lookupKey(&a.cfg, key); err != nil {
+	def := DefaultConfig()
+	v, err := lookupKey(&def, key)
+	if err != nil {
 		panic("bind: " + err.Error())
 	}
+	// The flag's default (shown by --help) is the config default: one source of truth;
+	// flags are declared with zero values.
+	if def := defaultString(v); def != f.DefValue {
+		if _, isSlice := v.Interface().([]string); !isSlice {
+			if err := f.Value.Set(def); err != nil {
+				panic("bind: default of --" + name + ": " + err.Error())
+			}
+		}
+		f.DefValue = def
+	}
 	a.bindings[f] = key
+}
+
+// defaultString formats a config default as pflag prints the default of its flag.
+func defaultString(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case []string:
+		return "[" + strings.Join(x, ",") + "]"
+	case time.Duration:
+		return x.String()
+	}
+	return fmt.Sprint(v.Interface())
 }
 
 // setup loads config (defaults < file < env < flags), validates it and builds the logger.

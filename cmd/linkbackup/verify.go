@@ -54,7 +54,7 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 		},
 	}
 	cmd.Flags().String("store", "", "store URL ($LINKBACKUP_STORE)")
-	cmd.Flags().Int("jobs", 4, "objects read in parallel")
+	cmd.Flags().Int("jobs", 0, "objects read in parallel")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
