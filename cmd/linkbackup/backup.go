@@ -16,7 +16,9 @@ func newBackupCmd(a *app) *cobra.Command {
 		Long: `Take one consistent snapshot of a PostgreSQL database into a store.
 
 All tables of all non-system schemas are copied in parallel under one exported snapshot
-(COPY text, zstd-compressed, streamed into the store without local files); the schema
+(binary COPY for tables whose column types all have a portable binary form, COPY text
+for the rest or for all with --copy-format text; zstd-compressed, streamed into the
+store without local files); the schema
 comes from pg_dump --schema-only under the same snapshot. Every object gets a SHA-256,
 every table a row count and an order-independent row digest. The manifest is written
 last: a snapshot without one does not exist. Prints the new snapshot id on stdout.
