@@ -93,9 +93,8 @@ func readServer(ctx context.Context, coord *pgx.Conn, opts Options) (*Manifest, 
 	if comment != nil && strings.HasPrefix(*comment, StandbyMarkPrefix) {
 		m.Server.Standby = *comment
 		if !opts.AllowStandbySource {
-			return nil, fmt.Errorf("database %s is a standby copy restored by linkbackup (%q): backing it up into "+
-				"a store would mix a copy into the primary's snapshot history; point --source at the primary, "+
-				"or pass --allow-standby-source to back up the copy on purpose", m.Database, *comment)
+			return nil, fixable(FixStandbySource, "", "database %s is a standby copy restored by linkbackup (%q): backing it up into "+
+				"a store would mix a copy into the primary's snapshot history", m.Database, *comment)
 		}
 	}
 	dumpMajor, dumpVersion, err := PgDumpVersion(ctx, opts.PgDump)

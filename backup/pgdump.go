@@ -16,7 +16,7 @@ import (
 func PgDumpVersion(ctx context.Context, bin string) (major int, full string, err error) {
 	out, err := exec.CommandContext(ctx, bin, "--version").Output()
 	if err != nil {
-		return 0, "", fmt.Errorf("run %s --version: %w: install the PostgreSQL client (Debian: apt-get install postgresql-client-15) or set backup.pg_dump (--pg-dump) to its path", bin, err)
+		return 0, "", fixable(FixPgDump, "", "run %s --version: %w", bin, err)
 	}
 	// "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
 	m := regexp.MustCompile(`\(PostgreSQL\) (\d+)(\.\d+)?`).FindStringSubmatch(string(out))
@@ -34,9 +34,8 @@ func CheckPgDump(bin string, dumpMajor, serverNum int) error {
 	if dumpMajor >= serverMajor {
 		return nil
 	}
-	return fmt.Errorf("%s is version %d but the server is PostgreSQL %d: pg_dump cannot dump a newer server. "+
-		"Install pg_dump %d or newer (Debian/Ubuntu: apt-get install postgresql-client-%d) and set backup.pg_dump "+
-		"(--pg-dump) to it, e.g. /usr/lib/postgresql/%d/bin/pg_dump", bin, dumpMajor, serverMajor, serverMajor, serverMajor, serverMajor)
+	return fixable(FixPgDumpNewer, strconv.Itoa(serverMajor), "%s is version %d but the server is PostgreSQL %d: pg_dump cannot dump a newer server",
+		bin, dumpMajor, serverMajor)
 }
 
 // pgDumpSchema runs pg_dump --schema-only for one section under an exported snapshot

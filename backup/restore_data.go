@@ -42,9 +42,9 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 		}
 		if err != nil {
 			if binaryMismatch(j.table, err) {
-				return fmt.Errorf("load table %s from %s: %w; the table is stored as binary COPY, which PostgreSQL reads only "+
+				return fixable(FixWholeRestore, "", "load table %s from %s: %w; the table is stored as binary COPY, which PostgreSQL reads only "+
 					"into columns of the snapshot's types (schema/pre-data.sql.zst in the snapshot has them): make the target's "+
-					"column types match, or restore into an empty database without --tables", j.table, j.chunk.Key, err)
+					"column types match, or restore into an empty database", j.table, j.chunk.Key, err)
 			}
 			return fmt.Errorf("load table %s from %s: %w", j.table, j.chunk.Key, err)
 		}

@@ -21,13 +21,13 @@ func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOp
 		log.Warn("cannot read the target's system identifier", "err", err)
 	}
 	if sysid != "" && sysid == m.Server.SystemIdentifier && db == m.Database && !opts.ForceSameCluster {
-		return fmt.Errorf("%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
-			"production is almost never meant. Restore into another database, or pass --force-same-cluster", ErrRefused, sysid, db)
+		return fixable(FixOtherTarget, "", "%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
+			"production is almost never meant", ErrRefused, sysid, db)
 	}
 	if verNum/10000 < m.Server.VersionNum/10000 {
 		if !opts.AllowDowngrade {
-			return fmt.Errorf("%w: the target runs PostgreSQL %d but the snapshot comes from %d; the schema may use "+
-				"features the older server lacks. Pass --allow-downgrade to try anyway", ErrRefused, verNum/10000, m.Server.VersionNum/10000)
+			return fixable(FixAllowDowngrade, "", "%w: the target runs PostgreSQL %d but the snapshot comes from %d; the schema may use "+
+				"features the older server lacks", ErrRefused, verNum/10000, m.Server.VersionNum/10000)
 		}
 		log.Warn("restoring onto an older PostgreSQL major version", "target", verNum, "snapshot", m.Server.VersionNum)
 	}
@@ -43,10 +43,10 @@ func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOp
 			var nonEmpty bool
 			err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+QuoteIdent(s)+"."+QuoteIdent(t)+")").Scan(&nonEmpty)
 			if err != nil {
-				return fmt.Errorf("%w: table %s on the target: %v (with --tables the schema must exist)", ErrRefused, n, err)
+				return fixable(FixTablesNeedSchema, "", "%w: table %s on the target: %v", ErrRefused, n, err)
 			}
 			if nonEmpty {
-				return fmt.Errorf("%w: table %s on the target has rows; pass --force to truncate it first", ErrRefused, n)
+				return fixable(FixTruncate, "", "%w: table %s on the target has rows", ErrRefused, n)
 			}
 		}
 		return nil
@@ -57,13 +57,13 @@ func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOp
 		return fmt.Errorf("inspect target: %w", err)
 	}
 	if objects > 0 && !opts.Force {
-		return fmt.Errorf("%w: target database %s is not empty (%d tables, views or sequences); restore into a new "+
-			"database (createdb), or pass --force to DROP every schema of %s first", ErrRefused, db, objects, db)
+		return fixable(FixDropSchemas, db, "%w: target database %s is not empty (%d tables, views or sequences); restore into a new "+
+			"database (createdb)", ErrRefused, db, objects)
 	}
 	return nil
 }
 
-// dropUserSchemas empties the target (--force): every non-system schema is dropped, and
+// dropUserSchemas empties the target (RestoreOptions.Force): every non-system schema is dropped, and
 // public is recreated as PostgreSQL 15 creates it.
 func dropUserSchemas(ctx context.Context, conn *pgx.Conn) error {
 	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace n WHERE `+systemSchemaFilter)
@@ -80,7 +80,7 @@ func dropUserSchemas(ctx context.Context, conn *pgx.Conn) error {
 	}
 	b.WriteString("CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;\n")
 	if err := execScript(ctx, conn, b.String()); err != nil {
-		return fmt.Errorf("--force: empty the target: %w", err)
+		return fmt.Errorf("empty the target (drop its schemas): %w", err)
 	}
 	return nil
 }

@@ -243,7 +243,8 @@ func TestRestoreRails(t *testing.T) {
 	}
 	o = ro(testenv.NewDatabase(t, testenv.StandbyDSN(t)))
 	o.ID = m.ID
-	if _, err := backup.Restore(ctx, o); !errors.Is(err, backup.ErrRefused) || !strings.Contains(err.Error(), "--allow-downgrade") {
+	var fe *backup.FixableError
+	if _, err := backup.Restore(ctx, o); !errors.Is(err, backup.ErrRefused) || !errors.As(err, &fe) || fe.Fix != backup.FixAllowDowngrade {
 		t.Fatalf("downgrade: %v", err)
 	}
 }

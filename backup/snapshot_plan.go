@@ -46,9 +46,8 @@ func planSnapshot(ctx context.Context, tx pgx.Tx, opts *Options, m *Manifest) (*
 	}
 	if cat.LargeObjects > 0 {
 		if !opts.SkipLargeObjects {
-			return nil, fmt.Errorf("database %s has %d large objects (pg_largeobject); linkbackup does not back them up. "+
-				"Move them into bytea columns, or set backup.skip_large_objects (--skip-large-objects) to back up "+
-				"everything else and record them as skipped in the manifest", m.Database, cat.LargeObjects)
+			return nil, fixable(FixSkipLargeObjects, "", "database %s has %d large objects (pg_largeobject); linkbackup does not back them up",
+				m.Database, cat.LargeObjects)
 		}
 		m.LargeObjects = cat.LargeObjects
 		log.Warn("large objects are NOT in this snapshot (skip_large_objects)", "count", cat.LargeObjects)

@@ -76,8 +76,10 @@ type StandbyOptions struct {
 	NoOwner          bool
 	ForceSameCluster bool
 	ToolVersion      string
-	Log              *slog.Logger
-	Progress         *Progress
+	// Hint words the fixes in the error recorded in the store (nil: none).
+	Hint     Hinter
+	Log      *slog.Logger
+	Progress *Progress
 }
 
 // StandbyMark prefixes the readiness COMMENT ON DATABASE.
@@ -111,7 +113,7 @@ func RefreshStandby(ctx context.Context, opts StandbyOptions) (*StandbyRecord, e
 	rec, err := refreshStandby(ctx, opts, m, name)
 	attempt.Finished = time.Now().UTC()
 	if err != nil {
-		attempt.Error = err.Error()
+		attempt.Error = Message(err, opts.Hint)
 		// What is serving now, if the server answers.
 		if r, rerr := ReadStandbyRecord(context.WithoutCancel(ctx), opts.Server, name); rerr == nil {
 			attempt.Serving = r
@@ -359,13 +361,13 @@ func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions
 		return "", err
 	}
 	if connected == name || connected == incoming || connected == previous {
-		return "", fmt.Errorf("%w: --standby must name a maintenance database on the standby server (e.g. postgres), not %s itself", ErrRefused, connected)
+		return "", fixable(FixMaintenanceDB, "", "%w: the standby connection names %s itself, not a maintenance database on the standby server", ErrRefused, connected)
 	}
 	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
 		opts.Log.Warn("cannot read the standby's system identifier", "err", err)
 	}
 	if sysid != "" && sysid == m.Server.SystemIdentifier && !opts.ForceSameCluster {
-		return "", fmt.Errorf("%w: the standby server is the snapshot's source cluster (%s); a standby must be another server. Pass --force-same-cluster for a test setup", ErrRefused, sysid)
+		return "", fixable(FixStandbySameServer, "", "%w: the standby server is the snapshot's source cluster (%s); a standby must be another server", ErrRefused, sysid)
 	}
 
 	// Never replace a database linkbackup did not put there: a serving copy without the

@@ -58,6 +58,7 @@ type StatusThresholds struct {
 // store and the standby server; tests build them directly.
 type StatusFacts struct {
 	Now       time.Time
+	Hint      Hinter // words the fixes in problem messages (nil: none)
 	Store     string // store URL as shown (no secrets)
 	StoreErr  error  // the store could not be opened or listed
 	Snapshots int    // complete snapshots in the store
@@ -132,7 +133,7 @@ type StatusReport struct {
 }
 
 // errStandbyName: the serving name comes from the latest snapshot, which is unreadable.
-var errStandbyName = errors.New("serving database name unknown while the store is unreadable: pass --database NAME")
+var errStandbyName error = &FixableError{Fix: FixStandbyName, Err: errors.New("serving database name unknown while the store is unreadable")}
 
 // StatusOptions configure GatherStatus.
 type StatusOptions struct {
@@ -145,6 +146,7 @@ type StatusOptions struct {
 	// Database is the serving name on the standby; default: the latest snapshot's database.
 	Database string
 	Now      time.Time
+	Hint     Hinter // words the fixes in problem messages (nil: none)
 }
 
 // GatherStatus reads the facts a status check needs: the store's snapshot list and
@@ -152,7 +154,7 @@ type StatusOptions struct {
 // given), and the store's record of the last standby attempt. It never fails: every
 // error becomes a fact.
 func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
-	f := &StatusFacts{Now: o.Now, Store: o.StoreName, StoreErr: o.StoreErr, Database: o.Database}
+	f := &StatusFacts{Now: o.Now, Hint: o.Hint, Store: o.StoreName, StoreErr: o.StoreErr, Database: o.Database}
 	if f.Now.IsZero() {
 		f.Now = time.Now()
 	}

@@ -20,7 +20,7 @@ import (
 // The overall level is the most severe finding (CRITICAL > UNKNOWN > WARNING > OK).
 func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 	now := f.Now.UTC()
-	j := &judge{now: now, r: &StatusReport{Checked: now, Store: f.Store, Limits: th, Problems: []StatusProblem{},
+	j := &judge{now: now, hint: f.Hint, r: &StatusReport{Checked: now, Store: f.Store, Limits: th, Problems: []StatusProblem{},
 		Thresholds: map[string]int64{
 			"snapshot_warn_age": int64(th.SnapshotWarn.Seconds()), "snapshot_crit_age": int64(th.SnapshotCrit.Seconds()),
 			"standby_warn_age": int64(th.StandbyWarn.Seconds()), "standby_crit_age": int64(th.StandbyCrit.Seconds()),
@@ -34,12 +34,26 @@ func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 
 // judge builds one StatusReport from facts, one component at a time.
 type judge struct {
-	now time.Time
-	r   *StatusReport
+	now  time.Time
+	hint Hinter
+	r    *StatusReport
 }
 
 func (j *judge) add(l Level, component, format string, args ...any) {
 	j.r.Problems = append(j.r.Problems, StatusProblem{State: l.String(), Component: component, Message: fmt.Sprintf(format, args...), level: l})
+}
+
+// hintText is the caller's wording of fix ("" without a Hinter).
+func (j *judge) hintText(fix Fix, arg string) string {
+	if j.hint == nil {
+		return ""
+	}
+	return j.hint(fix, arg)
+}
+
+// addFix adds a problem whose message ends with the caller's wording of fix.
+func (j *judge) addFix(l Level, component string, fix Fix, arg, format string, args ...any) {
+	j.add(l, component, "%s", fmt.Sprintf(format, args...)+j.hintText(fix, arg))
 }
 
 // age adds a warning or critical problem when d is over a limit.
@@ -92,15 +106,14 @@ func (j *judge) standby(f *StatusFacts, th StatusThresholds) {
 		switch {
 		case f.StandbyErr == nil:
 		case errors.Is(f.StandbyErr, errStandbyName):
-			sb.Error = f.StandbyErr.Error()
-			j.add(LevelUnknown, "standby", "standby not checked: %v", f.StandbyErr)
+			sb.Error = f.StandbyErr.Error() + j.hintText(FixStandbyName, "")
+			j.add(LevelUnknown, "standby", "standby not checked: %s", sb.Error)
 		case errors.Is(f.StandbyErr, fs.ErrNotExist):
 			sb.Error = strings.TrimSuffix(f.StandbyErr.Error(), ": "+fs.ErrNotExist.Error())
 			if sb.Error == "standby database "+f.Database {
 				sb.Error = "database " + f.Database + " does not exist on the standby server"
 			}
-			j.add(LevelCritical, "standby", "standby %s has no verified copy: %s (never refreshed, dropped, or --database names another copy)",
-				f.Database, sb.Error)
+			j.addFix(LevelCritical, "standby", FixStandbyCopyName, "", "standby %s has no verified copy: %s", f.Database, sb.Error)
 		default:
 			sb.Error = f.StandbyErr.Error()
 			j.add(LevelCritical, "standby", "standby server unreachable: %v", f.StandbyErr)

@@ -79,7 +79,8 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 	for _, mt := range memberTables {
 		t := tables[mt.name]
 		if t == nil {
-			return nil, fmt.Errorf("%w: snapshot %s has no table public.%s: --member works on the bookmark schema", backup.ErrRefused, m.ID, mt.name)
+			return nil, &backup.FixableError{Fix: backup.FixMemberSchema,
+				Err: fmt.Errorf("%w: snapshot %s has no table public.%s", backup.ErrRefused, m.ID, mt.name)}
 		}
 		if columnIndex(t.Columns, mt.owner) < 0 {
 			return nil, fmt.Errorf("%w: public.%s in snapshot %s has no %s column", backup.ErrRefused, mt.name, m.ID, mt.owner)

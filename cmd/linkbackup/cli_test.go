@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/linkagogo/linkbackup/internal/clihint"
 )
 
 // run executes the root command in-process and returns stdout, stderr (with the error
@@ -19,7 +21,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 	ctx := context.Background()
 	err := root.ExecuteContext(ctx)
 	if err != nil {
-		errb.WriteString("\nerror: " + err.Error())
+		errb.WriteString("\nerror: " + clihint.Message(err))
 	}
 	return out.String(), errb.String(), exitCode(ctx, err)
 }

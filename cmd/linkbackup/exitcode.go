@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/clihint"
 )
 
 // Exit codes (also in `linkbackup --help`).
@@ -71,7 +72,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitOK
 	}
 	if !errors.Is(err, errSilent) {
-		fmt.Fprintln(os.Stderr, "linkbackup:", err)
+		fmt.Fprintln(os.Stderr, "linkbackup:", clihint.Message(err))
 	}
 	return codeOf(ctx, err)
 }

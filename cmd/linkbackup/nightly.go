@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/clihint"
 )
 
 const nightlyHelp = `What cron (or a systemd timer) runs every night, with one exit code and one summary:
@@ -119,7 +120,7 @@ func runNightly(ctx context.Context, a *app) error {
 		sum.OK = err == nil
 		sum.Seconds = time.Since(sum.Started).Seconds()
 		if err != nil {
-			sum.Error = err.Error()
+			sum.Error = clihint.Message(err)
 			if ctx.Err() != nil {
 				code = exitInterrupted
 			}
@@ -127,7 +128,7 @@ func runNightly(ctx context.Context, a *app) error {
 		sum.ExitCode = code
 		a.printNightly(sum)
 		if err != nil {
-			hb.Fail(ctx, err.Error())
+			hb.Fail(ctx, clihint.Message(err))
 			if code == exitInterrupted {
 				return err // main sees the cancelled context: 130
 			}
@@ -146,7 +147,7 @@ func runNightly(ctx context.Context, a *app) error {
 	}
 	sum.Backup.Seconds = time.Since(t0).Seconds()
 	if err != nil {
-		sum.Backup.Error = err.Error()
+		sum.Backup.Error = clihint.Message(err)
 		sum.Standby.Skipped = "backup failed"
 		return finish(fmt.Errorf("backup: %w", err), exitError)
 	}
@@ -161,7 +162,7 @@ func runNightly(ctx context.Context, a *app) error {
 		sum.Standby.Ran = true
 		rec, err := backup.RefreshStandby(ctx, standbyOptions(c, st, m.ID, a))
 		if err != nil {
-			sum.Standby.Error = err.Error()
+			sum.Standby.Error = clihint.Message(err)
 			stErr = fmt.Errorf("standby: %w", err)
 		} else {
 			sum.Standby = nightlyStandby{Ran: true, OK: true, Database: rec.Database, Snapshot: rec.Snapshot,
@@ -180,7 +181,7 @@ func runNightly(ctx context.Context, a *app) error {
 			err = writePrometheusFile(f, rep)
 		}
 		if err != nil {
-			sum.Status.Error = err.Error()
+			sum.Status.Error = clihint.Message(err)
 			a.log.Warn("cannot write the status textfile", "file", f, "err", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/linkagogo/linkbackup/internal/clihint"
 	"github.com/linkagogo/linkbackup/internal/pgdsn"
 
 	"github.com/linkagogo/linkbackup/backup/member"
@@ -144,7 +145,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 func (a *app) finishRestore(out restoreOutput, err error, asJSON bool) error {
 	out.OK = err == nil
 	if err != nil {
-		out.Error = err.Error()
+		out.Error = clihint.Message(err)
 	}
 	if asJSON {
 		enc := json.NewEncoder(a.stdout)

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/clihint"
 )
 
 const standbyHelp = `Refresh the standby (the failover target) from a snapshot (default: latest).
@@ -109,6 +110,6 @@ func writeStandbyRecord(w io.Writer, r *backup.StandbyRecord) {
 
 // standbyOptions are the options of a standby refresh built from the config (standby and nightly).
 func standbyOptions(c Config, st backup.Store, id string, a *app) backup.StandbyOptions {
-	return backup.StandbyOptions{Store: st, ID: id, Server: string(c.Standby.Server), Database: c.Standby.Database,
+	return backup.StandbyOptions{Hint: clihint.Text, Store: st, ID: id, Server: string(c.Standby.Server), Database: c.Standby.Database,
 		Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, Tablespace: c.Standby.Tablespace, ToolVersion: toolVersion(), Log: a.log}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/atomicfile"
+	"github.com/linkagogo/linkbackup/internal/clihint"
 	"github.com/linkagogo/linkbackup/internal/statusview"
 )
 
@@ -139,7 +140,7 @@ func unknownOnError(err error) error {
 // evaluates the status as of now. Only a malformed store URL is an error.
 func checkStatus(ctx context.Context, a *app, now time.Time) (*backup.StatusReport, error) {
 	c := a.cfg
-	o := backup.StatusOptions{StoreName: showURL(c.Store), StandbyServer: string(c.Standby.Server),
+	o := backup.StatusOptions{Hint: clihint.Text, StoreName: showURL(c.Store), StandbyServer: string(c.Standby.Server),
 		Database: c.Standby.Database, Now: now}
 	st, err := openStore(ctx, c.Store, a.log)
 	var ce *codeError

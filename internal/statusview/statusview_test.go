@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/clihint"
 	"github.com/linkagogo/linkbackup/internal/statusview"
 )
 
@@ -56,7 +57,7 @@ func statusCases() map[string]*backup.StatusFacts {
 	twoNights := manifestAt(statusNow.Add(-54 * time.Hour)) // 02:00 the day before
 	lateNight := manifestAt(statusNow.Add(-25*time.Hour - 30*time.Minute))
 	base := func(latest *backup.Manifest, n int) *backup.StatusFacts {
-		return &backup.StatusFacts{Now: statusNow, Store: statusStore, Snapshots: n, Latest: latest, Database: "bookmarks"}
+		return &backup.StatusFacts{Now: statusNow, Hint: clihint.Text, Store: statusStore, Snapshots: n, Latest: latest, Database: "bookmarks"}
 	}
 	cases := map[string]*backup.StatusFacts{}
 
@@ -89,7 +90,7 @@ func statusCases() map[string]*backup.StatusFacts {
 	cases["store-unreachable"] = f
 
 	// --standby given, but the serving name is unknown without the store.
-	f = &backup.StatusFacts{Now: statusNow, Store: statusStore, StandbyChecked: true,
+	f = &backup.StatusFacts{Now: statusNow, Hint: clihint.Text, Store: statusStore, StandbyChecked: true,
 		StoreErr:   errors.New(`list snapshots: s3 list nightly/bookmarks/snapshots/: dial tcp 127.0.0.1:7070: connect: connection refused`),
 		StandbyErr: backup.GatherStatus(context.Background(), backup.StatusOptions{StandbyServer: "postgres://x@127.0.0.1:1/postgres"}).StandbyErr}
 	cases["store-unreachable-standby-name-unknown"] = f
