@@ -26,6 +26,8 @@ import (
 	"github.com/linkagogo/linkbackup/export/pgsource"
 )
 
+// newExportCmd is over 80 lines only for its help text and flag list; the work is in
+// runExport and exportMember.
 func newExportCmd(a *app) *cobra.Command {
 	var member int64
 	var mf *mailFlags // --mail and its flags: mail.go
@@ -160,9 +162,7 @@ func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
-	var (
-		members, folders, links, omitted, bytes, warnings atomic.Int64
-	)
+	var n exportCounts
 	g, gctx := errgroup.WithContext(ctx)
 	work := make(chan *pgsource.Rows, jobs)
 	g.Go(func() error {
@@ -185,40 +185,16 @@ func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
 		g.Go(func() error {
 			var builder export.Builder
 			for r := range work {
-				tree, warns := builder.Build(r.Member, r.Folders, r.Links)
-				for _, w := range warns {
-					logExportWarning(o.Log, w)
-				}
-				name := "member-" + strconv.FormatInt(r.Member.ID, 10) + "." + o.Format
-				var st export.Stats
-				n, err := writeMemberFile(o.OutDir, name, func(w io.Writer) error {
-					var err error
-					switch o.Format {
-					case "html":
-						st, err = export.WriteHTML(w, tree)
-					case "xbel":
-						st, err = export.WriteXBEL(w, tree)
-					default:
-						st, err = export.WriteZip(w, tree, export.ZipOptions{Date: o.Date, Level: o.ZipLevel})
-					}
+				if err := exportMember(o, &builder, r, &n); err != nil {
 					return err
-				})
-				if err != nil {
-					return fmt.Errorf("export: member %d: %w", r.Member.ID, err)
 				}
-				members.Add(1)
-				folders.Add(int64(tree.Folders))
-				links.Add(int64(tree.Links))
-				omitted.Add(int64(st.OmittedHTML))
-				bytes.Add(n)
-				warnings.Add(int64(len(warns)))
 			}
 			return nil
 		})
 	}
 	err = g.Wait()
-	sum.Members, sum.Folders, sum.Links, sum.Omitted = members.Load(), folders.Load(), links.Load(), omitted.Load()
-	sum.Bytes, sum.Warnings, sum.Elapsed = bytes.Load(), warnings.Load(), time.Since(start)
+	sum.Members, sum.Folders, sum.Links, sum.Omitted = n.members.Load(), n.folders.Load(), n.links.Load(), n.omitted.Load()
+	sum.Bytes, sum.Warnings, sum.Elapsed = n.bytes.Load(), n.warnings.Load(), time.Since(start)
 	if err != nil {
 		return sum, err
 	}
@@ -251,6 +227,43 @@ func logExportWarning(log *slog.Logger, w export.Warning) {
 		attrs = append(attrs, "refs", refs)
 	}
 	log.Warn("export: "+w.Message(), attrs...)
+}
+
+// exportCounts adds up what the export workers wrote.
+type exportCounts struct {
+	members, folders, links, omitted, bytes, warnings atomic.Int64
+}
+
+// exportMember builds one member's tree and writes it as o.Format into o.OutDir.
+func exportMember(o exportOptions, builder *export.Builder, r *pgsource.Rows, n *exportCounts) error {
+	tree, warns := builder.Build(r.Member, r.Folders, r.Links)
+	for _, w := range warns {
+		logExportWarning(o.Log, w)
+	}
+	name := "member-" + strconv.FormatInt(r.Member.ID, 10) + "." + o.Format
+	var st export.Stats
+	size, err := writeMemberFile(o.OutDir, name, func(w io.Writer) error {
+		var err error
+		switch o.Format {
+		case "html":
+			st, err = export.WriteHTML(w, tree)
+		case "xbel":
+			st, err = export.WriteXBEL(w, tree)
+		default:
+			st, err = export.WriteZip(w, tree, export.ZipOptions{Date: o.Date, Level: o.ZipLevel})
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("export: member %d: %w", r.Member.ID, err)
+	}
+	n.members.Add(1)
+	n.folders.Add(int64(tree.Folders))
+	n.links.Add(int64(tree.Links))
+	n.omitted.Add(int64(st.OmittedHTML))
+	n.bytes.Add(size)
+	n.warnings.Add(int64(len(warns)))
+	return nil
 }
 
 // exportTempPrefix marks files being written; removeExportTemps deletes what a crash left.

@@ -101,28 +101,11 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	}
 	e := &mailEnv{mc: mc}
 	fail := func(err error) (*mailEnv, error) { e.close(); return nil, err }
-	openPool := func(dsn string, max int32) (*pgxpool.Pool, error) {
-		pc, err := pgxpool.ParseConfig(dsn)
-		if err != nil {
-			return nil, usageError(fmt.Errorf("dsn %s: %w", pgdsn.Redact(dsn), err))
-		}
-		pc.MaxConns = max
-		p, err := pgxpool.NewWithConfig(ctx, pc)
-		if err != nil {
-			return nil, fmt.Errorf("connect %s: %w", pgdsn.Redact(dsn), err)
-		}
-		if err := p.Ping(ctx); err != nil {
-			p.Close()
-			return nil, fmt.Errorf("connect %s: %w", pgdsn.Redact(dsn), err)
-		}
-		e.closers = append(e.closers, p.Close)
-		return p, nil
-	}
-	state, err := openPool(stateDSN, int32(mc.Concurrency)+6)
+	state, err := e.openPool(ctx, stateDSN, int32(mc.Concurrency)+6)
 	if err != nil {
 		return fail(err)
 	}
-	source, err := openPool(string(c.Source), int32(mc.Concurrency)+2)
+	source, err := e.openPool(ctx, string(c.Source), int32(mc.Concurrency)+2)
 	if err != nil {
 		return fail(err)
 	}
@@ -141,15 +124,46 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	if !send {
 		return e, nil
 	}
+	if err := e.openSending(ctx, a); err != nil {
+		return fail(err)
+	}
+	return e, nil
+}
+
+// openPool opens and pings a pool on dsn; e closes it.
+func (e *mailEnv) openPool(ctx context.Context, dsn string, max int32) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("dsn %s: %w", pgdsn.Redact(dsn), err))
+	}
+	pc.MaxConns = max
+	p, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", pgdsn.Redact(dsn), err)
+	}
+	if err := p.Ping(ctx); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("connect %s: %w", pgdsn.Redact(dsn), err)
+	}
+	e.closers = append(e.closers, p.Close)
+	return p, nil
+}
+
+// openSending adds what sending needs to e.cfg: the composer, the transport (its
+// password from the config's secret), the rate, and a Linker when a store is set for
+// zips too large to attach.
+func (e *mailEnv) openSending(ctx context.Context, a *app) error {
+	c, mc, cfg := a.cfg, e.mc, e.cfg
+	var err error
 	if cfg.Composer, err = composer(mc); err != nil {
-		return fail(usageError(err))
+		return usageError(err)
 	}
 	if mc.Mailer == "" {
-		return fail(usageError(errors.New("no mailer: set --mailer smtp://host:port?tls=... or file:///dir, LINKBACKUP_MAIL_MAILER or mail.mailer")))
+		return usageError(errors.New("no mailer: set --mailer smtp://host:port?tls=... or file:///dir, LINKBACKUP_MAIL_MAILER or mail.mailer"))
 	}
 	pw, err := mc.password()
 	if err != nil {
-		return fail(usageError(err))
+		return usageError(err)
 	}
 	mailerURL := string(mc.Mailer)
 	if strings.HasPrefix(mailerURL, "smtp://") && !strings.Contains(mailerURL, "timeout=") {
@@ -161,7 +175,7 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	}
 	tr, err := mailer.Open(mailerURL, pw, mc.Connections)
 	if err != nil {
-		return fail(usageError(err))
+		return usageError(err)
 	}
 	e.closers = append(e.closers, func() { tr.Close() })
 	cfg.Transport, cfg.Rate, cfg.RatePerProcess = tr, mc.Rate, mc.RateScope == "process"
@@ -172,14 +186,14 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 	if storeURL != "" {
 		st, err := openStore(ctx, storeURL, a.log)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		if cfg.Linker, err = weekly.NewLinker(st, mc.LinkExpiry, mc.LinkBaseURL); err != nil {
-			return fail(usageError(err))
+			return usageError(err)
 		}
 	}
 	a.log.Debug("mail ready", "transport", tr.String(), "state_schema", mc.Schema)
-	return e, nil
+	return nil
 }
 
 // composer builds the message settings from the config.
