@@ -13,7 +13,7 @@ import (
 
 // The exported fields as SQL over the configured queries (aliased m, f, l): one list,
 // used by the batch statement (Statement) and by the one-member read (MemberReader).
-// Missing values become '' / 0 / false; timestamps stay NULL (tstz makes them zero).
+// Missing values become ” / 0 / false; timestamps stay NULL (tstz makes them zero).
 const (
 	memberCols = `m.id::bigint, coalesce(m.email::text, ''), coalesce(m.display_name::text, '')`
 
