@@ -17,6 +17,7 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/backup/file"
 	"github.com/linkagogo/linkbackup/internal/bookmarkgen"
+	"github.com/linkagogo/linkbackup/internal/clihint"
 	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
@@ -510,7 +511,7 @@ func TestBackupRefusals(t *testing.T) {
 	})
 	t.Run("old pg_dump", func(t *testing.T) {
 		err := backup.CheckPgDump("pg_dump", 15, 160004)
-		if err == nil || !strings.Contains(err.Error(), "postgresql-client-16") {
+		if err == nil || !strings.Contains(clihint.Message(err), "postgresql-client-16") {
 			t.Fatalf("err = %v; want advice to install postgresql-client-16", err)
 		}
 		if err := backup.CheckPgDump("pg_dump", 16, 150018); err != nil {
@@ -521,7 +522,7 @@ func TestBackupRefusals(t *testing.T) {
 		os.WriteFile(fake, []byte("#!/bin/sh\necho 'pg_dump (PostgreSQL) 14.9'\n"), 0o755)
 		o := opts(t, dsn, fileStore(t))
 		o.PgDump = fake
-		if _, err := backup.Backup(ctx, o); err == nil || !strings.Contains(err.Error(), "postgresql-client-15") {
+		if _, err := backup.Backup(ctx, o); err == nil || !strings.Contains(clihint.Message(err), "postgresql-client-15") {
 			t.Fatalf("err = %v; want the pg_dump version refusal", err)
 		}
 	})
