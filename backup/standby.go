@@ -44,6 +44,11 @@ type StandbyRecord struct {
 	StandbyHost    string    `json:"standby_system_identifier"`
 	RestoreSeconds float64   `json:"restore_seconds"`
 	SwapSeconds    float64   `json:"swap_seconds"`
+	// TableRows are the proven rows per table, the baseline of the next night's
+	// row-drop check.
+	TableRows map[string]int64 `json:"table_rows,omitempty"`
+	// Invariants are the drill's checks on this copy before it was served.
+	Invariants []InvariantResult `json:"invariants,omitempty"`
 }
 
 // StandbyAttempt is the store's record of the last refresh attempt (ok or not), so that
@@ -56,6 +61,8 @@ type StandbyAttempt struct {
 	OK       bool           `json:"ok"`
 	Error    string         `json:"error,omitempty"`
 	Serving  *StandbyRecord `json:"serving,omitempty"` // what the standby serves after the attempt
+	// Invariants of the attempt's copy, also when they kept it from being served.
+	Invariants []InvariantResult `json:"invariants,omitempty"`
 }
 
 // StandbyOptions configure RefreshStandby.
@@ -76,6 +83,8 @@ type StandbyOptions struct {
 	NoOwner          bool
 	ForceSameCluster bool
 	ToolVersion      string
+	// Drill holds the invariants checked on the restored copy before the swap.
+	Drill DrillOptions
 	// Hint words the fixes in the error recorded in the store (nil: none).
 	Hint     Hinter
 	Log      *slog.Logger
@@ -112,6 +121,12 @@ func RefreshStandby(ctx context.Context, opts StandbyOptions) (*StandbyRecord, e
 	attempt := &StandbyAttempt{Database: name, Snapshot: m.ID, Started: started}
 	rec, err := refreshStandby(ctx, opts, m, name)
 	attempt.Finished = time.Now().UTC()
+	var ie *InvariantsError
+	if errors.As(err, &ie) {
+		attempt.Invariants = ie.Results
+	} else if rec != nil {
+		attempt.Invariants = rec.Invariants
+	}
 	if err != nil {
 		attempt.Error = Message(err, opts.Hint)
 		// What is serving now, if the server answers.
@@ -159,6 +174,10 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 	rec := &StandbyRecord{Database: name, Snapshot: m.ID, SourceDatabase: m.Database, SourceSystemID: m.Server.SystemIdentifier,
 		SourceTime: m.Started, Verified: rep.Verified, Tables: len(rep.Tables), Rows: rep.Rows, Tool: opts.ToolVersion,
 		StandbyHost: sysid, RestoreSeconds: time.Since(t0).Seconds()}
+	if err := drillInvariants(ctx, opts, m, name, withDatabase(opts.Server, incoming), rep, rec, log); err != nil {
+		dropSide(ctx, opts.Server, incoming, log)
+		return nil, fmt.Errorf("standby copy of %s not served; %s keeps serving its previous copy: %w", m.ID, name, err)
+	}
 	t1 := time.Now()
 	if err := swap(ctx, conn, name, incoming, previous, rec, opts.Grace, log); err != nil {
 		dropSide(ctx, opts.Server, incoming, log)

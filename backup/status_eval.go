@@ -126,6 +126,11 @@ func (j *judge) standby(f *StatusFacts, th StatusThresholds) {
 		return
 	}
 	sb.Serving = serving
+	for _, inv := range serving.Invariants {
+		if inv.Level == InvariantWarning {
+			j.add(LevelWarning, "invariant", "served copy breaks invariant %s (no more than the copy before it)", inv.String())
+		}
+	}
 	d := j.now.Sub(serving.SourceTime)
 	secs := int64(d.Seconds())
 	sb.DataAgeSeconds = &secs

@@ -1,7 +1,8 @@
-// Package member restores one member's rows of the reference bookmark schema (members,
-// folders, links) from a snapshot into a live database, without touching anyone else's
-// rows. It is the one place that knows the bookmark schema on the restore side; package
-// backup reads the snapshot for it (backup.RowsWhere) and knows no member.
+// Package member holds what the backup side knows about the reference bookmark schema
+// (members, folders, links): Restore puts one member's rows from a snapshot back into a
+// live database without touching anyone else's rows, and ReferenceInvariants are the
+// schema's truths the standby drill checks on every restored copy. Package backup
+// reads snapshots and runs checks for it and knows no member.
 package member
 
 import (

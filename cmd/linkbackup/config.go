@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/pgdsn"
 
 	"gopkg.in/yaml.v3"
@@ -35,12 +37,31 @@ type Config struct {
 	Export ExportConfig `yaml:"export"`
 	// Standby configures the standby server refreshed by `linkbackup standby` and `nightly`.
 	Standby StandbyConfig `yaml:"standby"`
+	// Drill configures the invariants checked on every restored standby copy before it
+	// is served, and by `linkbackup check`.
+	Drill DrillConfig `yaml:"drill"`
 	// Status holds the thresholds of `linkbackup status`.
 	Status StatusConfig `yaml:"status"`
 	// Nightly configures `linkbackup nightly` (what cron runs).
 	Nightly NightlyConfig `yaml:"nightly"`
 	// Mail configures the weekly backup email (export --mail, worker, migrate).
 	Mail MailConfig `yaml:"mail"`
+}
+
+// DrillConfig configures the invariants of the standby drill and of `linkbackup check`.
+type DrillConfig struct {
+	// Invariants are named SQL checks, each returning the rows that violate it (the first
+	// column is shown as the row id). Absent: the reference bookmark schema's checks when
+	// the snapshot has that schema (docs/operations.md, "Invariants"); [] : none. YAML
+	// only (no environment variable); write $$ for a literal $.
+	Invariants []backup.Invariant `yaml:"invariants"`
+	// Timeout is the time limit of a check without its own. Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// RowDropPercent: a table that had at least RowDropMinRows rows on the served copy
+	// and lost more than this percentage of them overnight is critical. Default 20; 0 off.
+	RowDropPercent float64 `yaml:"row_drop_percent"`
+	// RowDropMinRows: smaller tables are not checked for drops. Default 1000.
+	RowDropMinRows int64 `yaml:"row_drop_min_rows"`
 }
 
 // StandbyConfig configures the standby refresh.
@@ -140,6 +161,7 @@ func DefaultConfig() Config {
 		},
 		Export:  DefaultExportConfig(),
 		Standby: StandbyConfig{Grace: 30 * time.Second, Jobs: 4},
+		Drill:   DrillConfig{Timeout: 60 * time.Second, RowDropPercent: 20, RowDropMinRows: 1000},
 		Status: StatusConfig{SnapshotWarnAge: 25 * time.Hour, SnapshotCritAge: 49 * time.Hour,
 			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second},
 		Nightly: NightlyConfig{HeartbeatTimeout: 10 * time.Second},
@@ -170,6 +192,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Standby.Jobs < 1 || c.Standby.Jobs > 64 {
 		errs = append(errs, fmt.Errorf("standby.jobs (--jobs) = %d: want 1..64", c.Standby.Jobs))
+	}
+	if d := c.Drill; d.Timeout <= 0 || d.RowDropPercent < 0 || d.RowDropPercent > 100 || d.RowDropMinRows < 0 {
+		errs = append(errs, fmt.Errorf("drill.timeout = %s, drill.row_drop_percent = %g, drill.row_drop_min_rows = %d: "+
+			"want timeout > 0, 0 <= percent <= 100, min rows >= 0", d.Timeout, d.RowDropPercent, d.RowDropMinRows))
+	}
+	if err := backup.ValidateInvariants(context.Background(), nil, c.Drill.Invariants); err != nil {
+		errs = append(errs, fmt.Errorf("drill.invariants: %w", err))
 	}
 	if c.Standby.Grace < 0 {
 		errs = append(errs, fmt.Errorf("standby.grace (--grace) = %s: want >= 0", c.Standby.Grace))
@@ -244,6 +273,9 @@ func configKeys() []string {
 			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
 			if tag == "" || tag == "-" {
 				continue
+			}
+			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+				continue // lists of records (drill.invariants) are set in YAML only
 			}
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
 				walk(f.Type, prefix+tag+".")

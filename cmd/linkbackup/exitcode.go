@@ -18,6 +18,7 @@ const (
 	exitPartial     = 3
 	exitRefused     = 4 // restore, standby: a safety rail refused before anything was changed
 	exitMismatch    = 5 // restore, standby: restored data differ from the snapshot (the tables are named)
+	exitInvariant   = 6 // standby, nightly, check: an invariant refused the copy (the standby keeps its previous one)
 	exitInterrupted = 130
 )
 
@@ -85,12 +86,14 @@ func codeOf(ctx context.Context, err error) int {
 		return exitOK
 	case errors.As(err, &ce):
 		return ce.code
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage), errors.Is(err, backup.ErrInvalidInvariant):
 		return exitUsage
 	case errors.Is(err, backup.ErrRefused):
 		return exitRefused
 	case errors.Is(err, backup.ErrMismatch):
 		return exitMismatch
+	case errors.Is(err, backup.ErrInvariant):
+		return exitInvariant
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitInterrupted
 	}

@@ -37,6 +37,8 @@ Exit codes:
   2    usage error (bad config)
   3    backup stored, but the standby refresh failed: the standby keeps serving its
        previous verified copy (` + "`linkbackup status`" + ` reports CRITICAL)
+  6    backup stored, but an invariant refused the restored copy: the standby keeps
+       serving its previous copy (status CRITICAL names the invariant)
   130  interrupted`
 
 // nightlySummary is the one summary line of a night.
@@ -138,6 +140,14 @@ func runNightly(ctx context.Context, a *app) error {
 		return nil
 	}
 
+	// 0. A configured invariant that does not parse on the source is a configuration
+	// error now, not a failed drill at the end of the night.
+	if c.Standby.Server != "" && len(c.Drill.Invariants) > 0 {
+		if err := validateInvariantsOn(ctx, string(c.Source), c.Drill.Invariants); err != nil {
+			return finish(err, exitUsage)
+		}
+	}
+
 	// 1. Backup.
 	t0 := time.Now()
 	st, err := openStore(ctx, c.Store, a.log)
@@ -156,6 +166,7 @@ func runNightly(ctx context.Context, a *app) error {
 
 	// 2. Standby.
 	var stErr error
+	stCode := exitPartial
 	if c.Standby.Server == "" {
 		sum.Standby.Skipped = "no standby configured (standby.server)"
 	} else {
@@ -164,6 +175,9 @@ func runNightly(ctx context.Context, a *app) error {
 		if err != nil {
 			sum.Standby.Error = clihint.Message(err)
 			stErr = fmt.Errorf("standby: %w", err)
+			if errors.Is(err, backup.ErrInvariant) {
+				stCode = exitInvariant
+			}
 		} else {
 			sum.Standby = nightlyStandby{Ran: true, OK: true, Database: rec.Database, Snapshot: rec.Snapshot,
 				RestoreSeconds: rec.RestoreSeconds, SwapSeconds: rec.SwapSeconds}
@@ -186,7 +200,7 @@ func runNightly(ctx context.Context, a *app) error {
 		}
 	}
 	if stErr != nil {
-		return finish(stErr, exitPartial)
+		return finish(stErr, stCode)
 	}
 	return finish(nil, exitOK)
 }

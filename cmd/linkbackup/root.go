@@ -116,6 +116,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.MarkHidden("cpuprofile")
 	root.AddCommand(
 		newBackupCmd(a),
+		newCheckCmd(a),
 		newConfigCmd(a),
 		newDevCmd(a),
 		newExportCmd(a),

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/backup/member"
 	"github.com/linkagogo/linkbackup/internal/clihint"
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
 )
 
 const standbyHelp = `Refresh the standby (the failover target) from a snapshot (default: latest).
@@ -25,6 +29,15 @@ terminated. So <db> always holds a complete, verified copy.
 Any failure before the swap (PostgreSQL killed, corrupted object, digest mismatch, disk
 full) leaves <db> serving its previous copy untouched; the side database is dropped (or,
 if the server is gone, left marked and dropped by the next run).
+
+Before the swap, the drill's invariants (drill.invariants; by default the reference
+bookmark schema's: a link in another member's folder, a folder under another member's
+folder, folder cycles, deleted members still mailed, and any table losing more than
+drill.row_drop_percent of its rows overnight) run read-only on <db>__incoming. A count
+that grew since the served copy, or any violation of an always_critical check, or a
+check that fails or hits its time limit, keeps <db> on its previous copy (exit 6); a
+steady count is a warning and the swap goes ahead. Results name the check and a few row
+ids, never row content, and go into the readiness record.
 
 Readiness is recorded as COMMENT ON DATABASE <db> on the standby (snapshot id, source
 time, verified time, tool version) and, with the outcome of every attempt, in the store
@@ -41,6 +54,8 @@ Exit codes:
   4    refused (e.g. --standby names the serving database, or the standby server is the
        snapshot's own source): nothing was changed
   5    proof mismatch (tables named): <db> keeps serving its previous copy
+  6    an invariant refused the copy (named, with row ids): <db> keeps serving its
+       previous copy
   130  interrupted`
 
 func newStandbyCmd(a *app) *cobra.Command {
@@ -69,6 +84,20 @@ func newStandbyCmd(a *app) *cobra.Command {
 			o.NoOwner, o.ForceSameCluster, o.Progress = noOwner, forceSame, progress
 			rec, err := backup.RefreshStandby(ctx, o)
 			stop()
+			var ie *backup.InvariantsError
+			if errors.As(err, &ie) {
+				if asJSON {
+					enc := json.NewEncoder(a.stdout)
+					enc.SetIndent("", "  ")
+					enc.Encode(struct {
+						OK         bool                     `json:"ok"`
+						Error      string                   `json:"error"`
+						Invariants []backup.InvariantResult `json:"invariants"`
+					}{false, clihint.Message(err), ie.Results})
+				} else {
+					writeInvariants(a.stdout, ie.Results)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -106,10 +135,43 @@ func writeStandbyRecord(w io.Writer, r *backup.StandbyRecord) {
 	fmt.Fprintf(w, "verified %s: %d tables, %d rows proven equal to the snapshot\n", ts(r.Verified), r.Tables, r.Rows)
 	fmt.Fprintf(w, "restore %.2fs (restore + proof), swap %.2fs; the copy it replaced, if any, is %s%s\n",
 		r.RestoreSeconds, r.SwapSeconds, r.Database, backup.PreviousSuffix)
+	writeInvariants(w, r.Invariants)
+}
+
+// writeInvariants prints one line per invariant result (nothing for none).
+func writeInvariants(w io.Writer, rs []backup.InvariantResult) {
+	for _, r := range rs {
+		fmt.Fprintf(w, "invariant %-8s %s (%d ms)\n", r.Level, r.String(), r.Millis)
+	}
 }
 
 // standbyOptions are the options of a standby refresh built from the config (standby and nightly).
 func standbyOptions(c Config, st backup.Store, id string, a *app) backup.StandbyOptions {
 	return backup.StandbyOptions{Hint: clihint.Text, Store: st, ID: id, Server: string(c.Standby.Server), Database: c.Standby.Database,
-		Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, Tablespace: c.Standby.Tablespace, ToolVersion: toolVersion(), Log: a.log}
+		Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, Tablespace: c.Standby.Tablespace, ToolVersion: toolVersion(), Log: a.log,
+		Drill: drillOptions(c)}
+}
+
+// drillOptions are the invariant checks configured in drill.* (standby, nightly, check).
+func drillOptions(c Config) backup.DrillOptions {
+	return backup.DrillOptions{Invariants: c.Drill.Invariants, Timeout: c.Drill.Timeout, Defaults: member.ReferenceInvariants,
+		RowDropPercent: c.Drill.RowDropPercent, RowDropMinRows: c.Drill.RowDropMinRows}
+}
+
+// validateInvariantsOn parses and plans invs on the database behind dsn (nothing runs);
+// a failure is a usage error naming the invariant.
+func validateInvariantsOn(ctx context.Context, dsn string, invs []backup.Invariant) error {
+	cfg, err := backup.ConnConfig(dsn, "linkbackup-check")
+	if err != nil {
+		return usageError(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", pgdsn.Strip(dsn), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := backup.ValidateInvariants(ctx, conn, invs); err != nil {
+		return usageError(fmt.Errorf("drill.invariants: %w", err))
+	}
+	return nil
 }

@@ -86,6 +86,7 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 			ts(v.SourceTime), ts(v.Verified), backup.HumanDuration(time.Duration(*sb.DataAgeSeconds)*time.Second),
 			backup.HumanDuration(r.Limits.StandbyWarn), backup.HumanDuration(r.Limits.StandbyCrit))
 		line("", "%d tables, %d rows; restore %.1fs, swap %.2fs; read from the %s", v.Tables, v.Rows, v.RestoreSeconds, v.SwapSeconds, sb.Source)
+		writeInvariants(line, "invariants of the served copy", v.Invariants)
 	case sb.Error != "" && sb.Database == "":
 		line("standby", "%s", sb.Error)
 	case sb.Error != "":
@@ -109,6 +110,7 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 		line("last run", "standby refresh of %s ok, finished %s", a.Snapshot, ts(a.Finished))
 	default:
 		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
+		writeInvariants(line, "invariants of the refused copy", a.Invariants)
 	}
 	for _, p := range r.Problems {
 		line("problem", "%s %s: %s", p.State, p.Component, p.Message)
@@ -144,6 +146,12 @@ func WritePrometheus(w io.Writer, r *backup.StatusReport) error {
 		metric("linkbackup_standby_source_timestamp_seconds", "Source time of the data the standby serves (Unix time).", l, v.SourceTime.Unix())
 		metric("linkbackup_standby_data_age_seconds", "Age of the standby's data at the check (now - source time).", l, *sb.DataAgeSeconds)
 	}
+	if v := sb.Serving; v != nil && len(v.Invariants) > 0 {
+		fmt.Fprintf(&b, "# HELP linkbackup_invariant_violations Rows violating each drill invariant on the served copy.\n# TYPE linkbackup_invariant_violations gauge\n")
+		for _, inv := range v.Invariants {
+			fmt.Fprintf(&b, "linkbackup_invariant_violations{database=%q,invariant=%q} %d\n", sb.Database, inv.Name, inv.Violations)
+		}
+	}
 	if sb.PreviousChecked {
 		metric("linkbackup_standby_previous_copy", "1 if the standby keeps a previous copy to fall back to.", l, b2i(sb.Previous != nil))
 	}
@@ -175,4 +183,23 @@ func secsStr(d time.Duration) string { return strconv.FormatInt(int64(d.Seconds(
 // data separator) are replaced.
 func oneLine(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ", "|", "/").Replace(s)
+}
+
+// writeInvariants adds a summary line and one line per invariant that did not hold.
+func writeInvariants(line func(key, format string, args ...any), what string, rs []backup.InvariantResult) {
+	if len(rs) == 0 {
+		return
+	}
+	held := 0
+	for _, r := range rs {
+		if r.Level == backup.InvariantOK {
+			held++
+		}
+	}
+	line("", "%s: %d of %d hold (%s)", what, held, len(rs), backup.WorstInvariant(rs))
+	for _, r := range rs {
+		if r.Level != backup.InvariantOK {
+			line("", "  %s %s", r.Level, r.String())
+		}
+	}
 }
