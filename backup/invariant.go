@@ -63,6 +63,9 @@ func (r InvariantResult) String() string {
 		return fmt.Sprintf("%s: %s", r.Name, r.Detail)
 	}
 	s := fmt.Sprintf("%s: %d violations", r.Name, r.Violations)
+	if r.Violations == 1 {
+		s = fmt.Sprintf("%s: 1 violation", r.Name)
+	}
 	if r.Previous != nil {
 		s += fmt.Sprintf(" (last served copy: %d)", *r.Previous)
 	}
@@ -169,13 +172,23 @@ func runInvariant(ctx context.Context, conn *pgx.Conn, inv Invariant, def time.D
 		return fail(err)
 	}
 	if r.Violations > 0 {
-		rows, err := tx.Query(ctx, fmt.Sprintf("SELECT * FROM (%s) AS v LIMIT %d", q, sampleIDs), pgx.QueryResultFormats{pgx.TextFormatCode})
+		// The first column, renamed by the alias list, orders the sample: shortest text
+		// first, so integer ids come out in numeric order, and any type can be shown.
+		rows, err := tx.Query(ctx, fmt.Sprintf("SELECT v.lb_id::text FROM (%s) AS v(lb_id) ORDER BY length(v.lb_id::text), v.lb_id::text LIMIT %d",
+			q, sampleIDs))
 		if err != nil {
 			return fail(err)
 		}
 		for rows.Next() {
-			if raw := rows.RawValues(); len(raw) > 0 {
-				r.SampleIDs = append(r.SampleIDs, string(raw[0]))
+			var id *string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fail(err)
+			}
+			if id == nil {
+				r.SampleIDs = append(r.SampleIDs, "NULL")
+			} else {
+				r.SampleIDs = append(r.SampleIDs, *id)
 			}
 		}
 		rows.Close()
