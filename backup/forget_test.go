@@ -353,3 +353,26 @@ func TestPins(t *testing.T) {
 		t.Fatalf("second unpin: %v", err)
 	}
 }
+
+func TestGatherStatusPerDatabase(t *testing.T) {
+	ctx := context.Background()
+	st := fileStore(t)
+	bm := nights(t, st, "bookmarks", 3)
+	shop := nights(t, st, "shop", 2)
+	putDrill(t, st, "bookmarks", bm[1], bm[0])
+	if _, err := backup.PinSnapshot(ctx, st, bm[0].ID, "ticket 4711", "ops@h", forgetNow); err != nil {
+		t.Fatal(err)
+	}
+	f := backup.GatherStatus(ctx, backup.StatusOptions{Store: st, StoreName: st.String(), Now: forgetNow})
+	if f.DatabasesErr != nil || len(f.Databases) != 2 {
+		t.Fatalf("databases %+v, %v", f.Databases, f.DatabasesErr)
+	}
+	b, s := f.Databases[0], f.Databases[1]
+	if b.Database != "bookmarks" || b.Snapshots != 3 || b.NewestProven != bm[1].ID || !b.Oldest.Equal(bm[0].Started) ||
+		len(b.Pins) != 1 || b.Pins[0].Reason != "ticket 4711" || b.StoredBytes <= 0 {
+		t.Fatalf("bookmarks: %+v", b)
+	}
+	if s.Database != "shop" || s.Snapshots != 2 || s.NewestProven != "" || !s.Oldest.Equal(shop[0].Started) {
+		t.Fatalf("shop: %+v", s)
+	}
+}

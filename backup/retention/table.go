@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Totals counts one side of a plan.
@@ -29,15 +30,18 @@ func (p Plan) Totals() (keep, remove Totals) {
 // WriteTable writes the decision table for a terminal: one line per snapshot (database,
 // id, start time in the policy's zone, keep or remove, every reason), then the totals and
 // the warnings.
-func WriteTable(w io.Writer, p Plan, pol Policy, zone string) error {
+func WriteTable(w io.Writer, p Plan, pol Policy, loc *time.Location) error {
+	if loc == nil {
+		loc = time.UTC
+	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "DATABASE\tID\tTIME (%s)\tSIZE\tACTION\tREASONS\n", zone)
+	fmt.Fprintf(tw, "DATABASE\tID\tTIME (%s)\tSIZE\tACTION\tREASONS\n", loc)
 	for _, d := range p.Decisions {
 		action, reasons := "remove", "-"
 		if d.Keep {
 			action, reasons = "keep", strings.Join(d.Reasons, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Database, d.ID, d.Time.Format("2006-01-02 15:04 MST"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Database, d.ID, d.Time.In(loc).Format("2006-01-02 15:04 MST"),
 			humanBytes(d.Bytes), action, reasons)
 	}
 	if err := tw.Flush(); err != nil {
