@@ -2,8 +2,10 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"os"
 	"time"
 
@@ -25,7 +27,11 @@ type PGLocker struct {
 	Standby string // DSN of the standby server's maintenance database ("" = no standby lock)
 	Store   Store
 	Wait    time.Duration // how long to wait for a holder (backup.lock_timeout)
+	Log     *slog.Logger
 }
+
+// errLockUnreachable: the lock's server did not answer (not: someone holds the lock).
+var errLockUnreachable = errors.New("lock server unreachable")
 
 // Lock takes the backup lock, then the standby lock, of database.
 func (l *PGLocker) Lock(ctx context.Context, database string) (func(), error) {
@@ -45,11 +51,18 @@ func (l *PGLocker) Lock(ctx context.Context, database string) (func(), error) {
 	}
 	if l.Standby != "" {
 		r, err := lockSession(ctx, l.Standby, standbyLockKey(l.Store.String(), database), l.Wait, what)
-		if err != nil {
+		switch {
+		case errors.Is(err, errLockUnreachable) && l.Log != nil:
+			// A refresh needs that server too: none is running, at least not from here. Were
+			// one running from elsewhere on an old, unprotected snapshot, it would fail and
+			// leave the serving copy untouched; nothing proven is ever removed.
+			l.Log.Warn("standby server unreachable: forget goes on without the standby lock", "err", err)
+		case err != nil:
 			release()
 			return nil, err
+		default:
+			releases = append(releases, r)
 		}
-		releases = append(releases, r)
 	}
 	return release, nil
 }
@@ -79,7 +92,7 @@ func lockSession(ctx context.Context, dsn string, key int64, wait time.Duration,
 	cfg.RuntimeParams["tcp_keepalives_count"] = "6"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: connect to %s for the lock: %w", what, StripPassword(dsn), err)
+		return nil, fmt.Errorf("%s: %w: connect to %s: %w", what, errLockUnreachable, StripPassword(dsn), err)
 	}
 	if err := acquireLock(ctx, conn, key, wait, what); err != nil {
 		conn.Close(context.WithoutCancel(ctx))

@@ -105,15 +105,15 @@ func RefreshStandby(ctx context.Context, opts StandbyOptions) (*StandbyRecord, e
 	if name == "" {
 		name = m.Database
 	}
+	attempt := &StandbyAttempt{Database: name, Snapshot: m.ID, Started: started}
 	// The standby lock keeps forget from removing the snapshot being restored (forget.go).
 	unlock, err := lockSession(ctx, opts.Server, standbyLockKey(opts.Store.String(), m.Database), standbyLockWait,
 		fmt.Sprintf("standby refresh of %s from %s", name, opts.Store))
-	if err != nil {
-		return nil, err
+	var rec *StandbyRecord
+	if err == nil {
+		defer unlock()
+		rec, err = refreshStandby(ctx, opts, m, name)
 	}
-	defer unlock()
-	attempt := &StandbyAttempt{Database: name, Snapshot: m.ID, Started: started}
-	rec, err := refreshStandby(ctx, opts, m, name)
 	attempt.Finished = time.Now().UTC()
 	if err != nil {
 		attempt.Error = err.Error()

@@ -142,7 +142,7 @@ func (a *app) forgetLocker(st backup.Store) backup.Locker {
 		return nil
 	}
 	return &backup.PGLocker{Source: string(a.cfg.Source), Standby: string(a.cfg.Standby.Server), Store: st,
-		Wait: a.cfg.Backup.LockTimeout}
+		Wait: a.cfg.Backup.LockTimeout, Log: a.log}
 }
 
 // parseNow reads --now: RFC 3339, or a date (midnight in loc).

@@ -138,6 +138,25 @@ func TestCLINightlyFailures(t *testing.T) {
 		}
 	})
 
+	// Retention after failed drills: forget runs, and keeps what was never proven.
+	t.Run("forget after failed drills", func(t *testing.T) {
+		src := genDB(t, 5, 5)
+		store := "file://" + t.TempDir()
+		cfg := nightlyConfig(t, src, store, "postgres://postgres:x@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=3", "sb", "", "")
+		t.Setenv("LINKBACKUP_RETENTION_KEEP_LAST", "1")
+		var s nightlySummary
+		for night := range 2 {
+			out, errs, code := run(t, "nightly", "--config", cfg)
+			if code != exitPartial {
+				t.Fatalf("night %d: exit %d, want 3\n%s\n%s", night, code, out, errs)
+			}
+			s = summaryOf(t, out)
+		}
+		if r := s.Retention; !r.Ran || !r.OK || r.RemovedSnapshots != 0 || r.KeptSnapshots != 2 || !strings.Contains(r.Summary, "kept 2") {
+			t.Fatalf("retention after failed drills: %+v", r)
+		}
+	})
+
 	t.Run("heartbeat monitor down", func(t *testing.T) {
 		src := genDB(t, 5, 5)
 		cfg := nightlyConfig(t, src, store, "", "", "http://127.0.0.1:1/"+hbSecret, "")
