@@ -3,7 +3,6 @@ package backup_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,6 +120,6 @@ func BenchmarkForget1000(b *testing.B) {
 	b.ReportMetric(float64(st.deletes.Load()), "deletes/op")
 	b.ReportMetric(float64(removed), "removed/op")
 	if removed < 900 {
-		b.Fatal(fmt.Sprintf("removed only %d snapshots", removed))
+		b.Fatalf("removed only %d snapshots", removed)
 	}
 }
