@@ -189,20 +189,7 @@ func runNightly(ctx context.Context, a *app) error {
 	fgErr := a.nightlyForget(ctx, st, &sum.Retention)
 
 	// 4. Status textfile for node_exporter (never changes the night's outcome).
-	if f := c.Status.PrometheusFile; f != "" && ctx.Err() == nil {
-		sctx, cancel := context.WithTimeout(ctx, c.Status.Timeout)
-		rep, err := checkStatus(sctx, a, time.Now())
-		cancel()
-		sum.Status = &nightlyStatus{File: f}
-		if err == nil {
-			sum.Status.State = rep.State
-			err = writePrometheusFile(f, rep)
-		}
-		if err != nil {
-			sum.Status.Error = err.Error()
-			a.log.Warn("cannot write the status textfile", "file", f, "err", err)
-		}
-	}
+	a.nightlyStatus(ctx, sum)
 	if err := errors.Join(stErr, fgErr); err != nil {
 		return finish(err, exitPartial)
 	}
@@ -287,4 +274,25 @@ func (a *app) nightlyForget(ctx context.Context, st backup.Store, sum *nightlyFo
 	}
 	sum.OK = true
 	return nil
+}
+
+// nightlyStatus writes the status textfile, if configured, into sum.
+func (a *app) nightlyStatus(ctx context.Context, sum *nightlySummary) {
+	c := a.cfg
+	f := c.Status.PrometheusFile
+	if f == "" || ctx.Err() != nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.Status.Timeout)
+	rep, err := checkStatus(sctx, a, time.Now())
+	cancel()
+	sum.Status = &nightlyStatus{File: f}
+	if err == nil {
+		sum.Status.State = rep.State
+		err = writePrometheusFile(f, rep)
+	}
+	if err != nil {
+		sum.Status.Error = err.Error()
+		a.log.Warn("cannot write the status textfile", "file", f, "err", err)
+	}
 }
