@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/backup/file"
+	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
 // fakeStore is a file store holding n nightly snapshots of bookmarks (schema objects and
@@ -100,5 +101,25 @@ func TestCLIForgetDryRunPinAndUsage(t *testing.T) {
 	t.Setenv("LINKBACKUP_RETENTION_KEEP_DAILY", "3")
 	if out, errs, code := run(t, "forget", "--store", store, "--dry-run"); code != 0 || !strings.Contains(out, "policy: keep_daily 3") {
 		t.Fatalf("policy from the environment: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestCLIForgetRemoves: a real run takes the backup lock on --source, removes what the
+// policy does not keep, and status shows what is left per database.
+func TestCLIForgetRemoves(t *testing.T) {
+	store, ids := fakeStore(t, 6)
+	src := testenv.PrimaryDSN(t)
+	out, errs, code := run(t, "forget", "--store", store, "--source", src, "--keep-last", "2")
+	if code != 0 || !strings.Contains(out, "done: removed 4 snapshots") {
+		t.Fatalf("forget: exit %d\n%s\n%s", code, out, errs)
+	}
+	out, _, _ = run(t, "snapshots", "--store", store, "--json")
+	var list []snapshotSummary
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 || list[0].ID != ids[4] || list[1].ID != ids[5] {
+		t.Fatalf("left after forget: %v\n%s", err, out)
+	}
+	out, errs, _ = run(t, "status", "--store", store)
+	if !strings.Contains(out, "database   bookmarks: 2 snapshots") || !strings.Contains(out, "newest proven "+ids[5]) {
+		t.Fatalf("status lacks the per-database line:\n%s\n%s", out, errs)
 	}
 }
