@@ -49,7 +49,7 @@ func WriteTable(w io.Writer, p Plan, pol Policy, loc *time.Location) error {
 	}
 	keep, remove := p.Totals()
 	fmt.Fprintf(w, "policy: %s\n", pol)
-	fmt.Fprintf(w, "keep %d snapshots (%s), remove %d (%s)\n", keep.Snapshots, humanBytes(keep.Bytes),
+	fmt.Fprintf(w, "keep %s (%s), remove %d (%s)\n", snapshots(keep.Snapshots), humanBytes(keep.Bytes),
 		remove.Snapshots, humanBytes(remove.Bytes))
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
@@ -69,4 +69,11 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func snapshots(n int) string {
+	if n == 1 {
+		return "1 snapshot"
+	}
+	return fmt.Sprintf("%d snapshots", n)
 }

@@ -217,6 +217,19 @@ func writeDatabases(b *strings.Builder, dbs []backup.DatabaseStatus) {
 		func(d backup.DatabaseStatus) int64 { return d.StoredBytes })
 	family("linkbackup_oldest_snapshot_timestamp_seconds", "Start of the oldest complete snapshot: the oldest restorable point (Unix time).",
 		func(d backup.DatabaseStatus) int64 { return d.Oldest.Unix() })
+	var proven []backup.DatabaseStatus
+	for _, d := range dbs {
+		if d.NewestProvenTime != nil {
+			proven = append(proven, d)
+		}
+	}
+	if len(proven) > 0 {
+		name := "linkbackup_newest_proven_snapshot_timestamp_seconds"
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, "Start of the newest snapshot a standby drill proved (Unix time); absent when none.", name)
+		for _, d := range proven {
+			fmt.Fprintf(b, "%s%s %d\n", name, labels("database", d.Database), d.NewestProvenTime.Unix())
+		}
+	}
 	family("linkbackup_pinned_snapshots", "Pinned snapshots of the database (kept whatever the retention policy says).",
 		func(d backup.DatabaseStatus) int64 { return int64(len(d.Pins)) })
 }
