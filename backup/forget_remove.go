@@ -110,9 +110,12 @@ func (o *ForgetOptions) removeOne(ctx context.Context, d *retention.Decision, ke
 		d.Keep, d.Reasons = true, []string{reason}
 		r.NotRemoved = append(r.NotRemoved, d.ID)
 	}
-	pin, err := pinned(ctx, o.Store, d.ID)
-	if err != nil || pin {
-		keepAfterAll("pinned during this run (or pin unreadable)")
+	switch pin, err := pinned(ctx, o.Store, d.ID); {
+	case err != nil:
+		keepAfterAll("cannot check its pin: " + err.Error())
+		return true
+	case pin:
+		keepAfterAll("pinned during this run")
 		return true
 	}
 	if err := o.Store.Delete(ctx, ManifestKey(d.ID)); err != nil {
