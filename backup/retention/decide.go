@@ -107,7 +107,7 @@ func decideDatabase(snaps []Snapshot, prot Protections, p Policy, now time.Time,
 	}
 	warn := ""
 	if len(eligible) > 0 {
-		warn = protect(ds, eligible, prot, keep)
+		warn = protect(ds, eligible, prot, p.AllowUnproven, keep)
 	}
 	applyPolicy(ds, eligible, p, now, loc, keep)
 	for i := range ds {
@@ -123,8 +123,8 @@ func decideDatabase(snaps []Snapshot, prot Protections, p Policy, now time.Time,
 }
 
 // protect applies rules 1–3: the newest snapshot, the newest proven one, and everything
-// newer than the newest proven one (everything, when none is proven).
-func protect(ds []Decision, eligible []int, prot Protections, keep func(int, string)) string {
+// newer than the newest proven one (everything, when none is proven, unless allowUnproven).
+func protect(ds []Decision, eligible []int, prot Protections, allowUnproven bool, keep func(int, string)) string {
 	keep(eligible[0], ReasonNewest)
 	for n, i := range eligible {
 		if prot.Proven[ds[i].ID] {
@@ -134,6 +134,10 @@ func protect(ds []Decision, eligible []int, prot Protections, keep func(int, str
 			}
 			return ""
 		}
+	}
+	if allowUnproven {
+		return fmt.Sprintf("database %s: no snapshot was proven by a standby drill; retention.allow_unproven applies "+
+			"the policy anyway (the newest snapshot and pins are still kept)", ds[0].Database)
 	}
 	for _, i := range eligible {
 		keep(i, ReasonNeverProven)

@@ -244,6 +244,14 @@ func TestNeverProvenKeepsAll(t *testing.T) {
 	if len(plan.Warnings) != 1 {
 		t.Fatalf("warnings %q, want one", plan.Warnings)
 	}
+	// allow_unproven: the policy applies; the newest is still kept.
+	plan = Decide(nightly(5, end), Protections{}, Policy{Last: 2, AllowUnproven: true}, end, time.UTC)
+	if keep, remove := plan.Totals(); keep.Snapshots != 2 || remove.Snapshots != 3 || len(plan.Warnings) != 1 {
+		t.Fatalf("allow_unproven: keep %d remove %d, warnings %q", keep.Snapshots, remove.Snapshots, plan.Warnings)
+	}
+	if d := plan.Decisions[4]; d.Reasons[0] != ReasonNewest {
+		t.Fatalf("allow_unproven: newest %+v", d)
+	}
 }
 
 // --now in the past: later snapshots take no part and are kept.

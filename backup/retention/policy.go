@@ -35,6 +35,10 @@ type Policy struct {
 	Yearly  int `json:"keep_yearly,omitempty"`
 	// Within keeps every snapshot started within this span before now.
 	Within Duration `json:"keep_within,omitzero"`
+	// AllowUnproven applies the policy to a database none of whose snapshots was ever
+	// proven by a standby drill (a site without a standby for it). By default such a
+	// database keeps every snapshot: nothing newer than the newest proven one is removed.
+	AllowUnproven bool `json:"allow_unproven,omitempty"`
 }
 
 // Sentinel errors.
@@ -92,6 +96,9 @@ func (p Policy) String() string {
 	}
 	if len(parts) == 0 {
 		return "(empty)"
+	}
+	if p.AllowUnproven {
+		parts = append(parts, "allow_unproven")
 	}
 	return strings.Join(parts, ", ")
 }

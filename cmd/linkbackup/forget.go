@@ -26,7 +26,8 @@ Always kept, whatever the policy says, with the reason in the table:
   - the newest snapshot proven by a standby drill ("last proven by the drill"), and the
     ones the standby serves and keeps as previous (from the drill records in the store);
   - every snapshot newer than the newest proven one (failed drills never remove what the
-    next good night needs; a database never proven keeps everything, with a warning);
+    next good night needs; a database never proven keeps everything, with a warning,
+    unless retention.allow_unproven / --allow-unproven: a site without a standby for it);
   - pinned snapshots (linkbackup pin ID --reason TEXT).
 
 Removal: the manifest first (the snapshot is gone for every command at once), then its
@@ -91,12 +92,13 @@ func newForgetCmd(a *app) *cobra.Command {
 	f.Int("keep-yearly", d.Retention.KeepYearly, "keep the newest snapshot of each of the last N years")
 	f.String("keep-within", d.Retention.KeepWithin, "keep every snapshot started within this span before now (3d, 2w, 1y6m, 36h)")
 	f.String("time-zone", d.Retention.TimeZone, "IANA time zone of the calendar buckets")
+	f.Bool("allow-unproven", d.Retention.AllowUnproven, "apply the policy to databases no standby drill ever proved (default: keep all of theirs)")
 	f.Duration("orphan-age", d.Backup.OrphanAge, "remove incomplete snapshots and uploads older than this")
 	f.Duration("lock-timeout", d.Backup.LockTimeout, "wait this long for a running backup or standby refresh")
 	for flag, key := range map[string]string{"store": "store", "source": "source", "standby": "standby.server",
 		"keep-last": "retention.keep_last", "keep-daily": "retention.keep_daily", "keep-weekly": "retention.keep_weekly",
 		"keep-monthly": "retention.keep_monthly", "keep-yearly": "retention.keep_yearly",
-		"keep-within": "retention.keep_within", "time-zone": "retention.time_zone",
+		"keep-within": "retention.keep_within", "time-zone": "retention.time_zone", "allow-unproven": "retention.allow_unproven",
 		"orphan-age": "backup.orphan_age", "lock-timeout": "backup.lock_timeout"} {
 		a.bind(cmd, flag, key)
 	}

@@ -28,6 +28,9 @@ type RetentionConfig struct {
 	// KeepWithin keeps every snapshot started within this span before now: numbers with
 	// units y, m (months), w, d, h, e.g. "3d", "1y6m", "36h". Default "" (off).
 	KeepWithin string `yaml:"keep_within"`
+	// AllowUnproven applies the policy to a database that no standby drill ever proved (no
+	// standby for it). Default false: such a database keeps every snapshot, with a warning.
+	AllowUnproven bool `yaml:"allow_unproven"`
 	// TimeZone is the IANA zone whose calendar days, weeks, months and years the buckets
 	// follow (e.g. Europe/Berlin). Default "UTC".
 	TimeZone string `yaml:"time_zone"`
@@ -48,7 +51,7 @@ func (c RetentionConfig) Policy() (retention.Policy, *time.Location, error) {
 		return retention.Policy{}, nil, fmt.Errorf("retention.time_zone (--time-zone) %q: want an IANA zone like UTC or Europe/Berlin: %v", c.TimeZone, err)
 	}
 	return retention.Policy{Last: c.KeepLast, Daily: c.KeepDaily, Weekly: c.KeepWeekly, Monthly: c.KeepMonthly,
-		Yearly: c.KeepYearly, Within: within}, loc, nil
+		Yearly: c.KeepYearly, Within: within, AllowUnproven: c.AllowUnproven}, loc, nil
 }
 
 // Validate checks the values; an empty policy is valid here (commands decide).
