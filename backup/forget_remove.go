@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -47,7 +48,7 @@ func (o *ForgetOptions) finishEarlier(ctx context.Context, inv *inventory, r *Fo
 				continue // still complete (the plan decides again), or already gone
 			}
 			o.Log.Info("finishing the removal of a snapshot an earlier forget made invisible", "snapshot", id, "run", in.Run)
-			if o.deleteObjects(ctx, id, inv.keys[id], r) {
+			if o.deleteObjects(ctx, id, inv.keys[id], &recorder{r: r}) {
 				r.Finished = append(r.Finished, id)
 			} else {
 				clean = false
@@ -82,21 +83,38 @@ func (o *ForgetOptions) remove(ctx context.Context, inv *inventory, r *ForgetRep
 	if _, err := o.Store.Put(ctx, key, bytes.NewReader(b)); err != nil {
 		return fmt.Errorf("write forget intent record: %w (nothing removed)", err)
 	}
-	clean := true
+	// Snapshots are removed o.Jobs at a time, each manifest first; a crash leaves at most
+	// that many invisible remainders, all named by the intent record.
+	rec := &recorder{r: r}
+	var clean atomic.Bool
+	clean.Store(true)
+	var g errgroup.Group
+	g.SetLimit(o.Jobs)
+	var unreached []*retention.Decision
 	for i := range r.Decisions {
 		d := &r.Decisions[i]
-		if d.Keep {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !o.removeOne(ctx, d, inv.keys[d.ID], r) {
-			clean = false
+		switch {
+		case d.Keep:
+		case ctx.Err() != nil:
+			unreached = append(unreached, d)
+		default:
+			g.Go(func() error {
+				if !o.removeOne(ctx, d, inv.keys[d.ID], rec) {
+					clean.Store(false)
+				}
+				return nil
+			})
 		}
 	}
+	g.Wait()
+	for _, d := range unreached {
+		rec.keepAfterAll(d, "not reached: the run was interrupted")
+	}
 	r.Kept, r.Removed = r.Plan.Totals()
-	if clean {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if clean.Load() {
 		if err := o.Store.Delete(ctx, key); err != nil {
 			o.Log.Warn("cannot delete this run's forget intent record; the next run removes it", "key", key, "err", err)
 		}
@@ -104,49 +122,63 @@ func (o *ForgetOptions) remove(ctx context.Context, inv *inventory, r *ForgetRep
 	return nil
 }
 
+// recorder collects what the parallel removals report.
+type recorder struct {
+	mu sync.Mutex
+	r  *ForgetReport
+}
+
+func (rec *recorder) failed(id, key string, err error) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.r.Failures = append(rec.r.Failures, DeleteFailure{Snapshot: id, Key: key, Error: err.Error()})
+}
+
+// keepAfterAll turns a removal into a keep: the snapshot is still complete.
+func (rec *recorder) keepAfterAll(d *retention.Decision, reason string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	d.Keep, d.Reasons = true, []string{reason}
+	rec.r.NotRemoved = append(rec.r.NotRemoved, d.ID)
+}
+
 // removeOne removes snapshot d: it reports false when objects are left behind.
-func (o *ForgetOptions) removeOne(ctx context.Context, d *retention.Decision, keys []string, r *ForgetReport) bool {
-	keepAfterAll := func(reason string) {
-		d.Keep, d.Reasons = true, []string{reason}
-		r.NotRemoved = append(r.NotRemoved, d.ID)
-	}
+func (o *ForgetOptions) removeOne(ctx context.Context, d *retention.Decision, keys []string, rec *recorder) bool {
 	switch pin, err := pinned(ctx, o.Store, d.ID); {
 	case err != nil:
-		keepAfterAll("cannot check its pin: " + err.Error())
+		rec.keepAfterAll(d, "cannot check its pin: "+err.Error())
 		return true
 	case pin:
-		keepAfterAll("pinned during this run")
+		rec.keepAfterAll(d, "pinned during this run")
 		return true
 	}
 	if err := o.Store.Delete(ctx, ManifestKey(d.ID)); err != nil {
-		r.Failures = append(r.Failures, DeleteFailure{Snapshot: d.ID, Key: ManifestKey(d.ID), Error: err.Error()})
-		keepAfterAll("the store refused to delete the manifest: the snapshot stays complete")
+		rec.failed(d.ID, ManifestKey(d.ID), err)
+		rec.keepAfterAll(d, "the store refused to delete the manifest: the snapshot stays complete")
 		o.Log.Warn("the store refused to delete a manifest; the snapshot stays complete", "snapshot", d.ID, "err", err)
 		return true
 	}
 	o.Log.Info("removed snapshot", "snapshot", d.ID, "database", d.Database, "objects", len(keys)+1)
-	return o.deleteObjects(ctx, d.ID, keys, r)
+	return o.deleteObjects(ctx, d.ID, keys, rec)
 }
 
 // deleteObjects deletes keys in parallel, recording each refusal; false when any failed.
-func (o *ForgetOptions) deleteObjects(ctx context.Context, id string, keys []string, r *ForgetReport) bool {
-	var mu sync.Mutex
-	ok := true
+func (o *ForgetOptions) deleteObjects(ctx context.Context, id string, keys []string, rec *recorder) bool {
+	var ok atomic.Bool
+	ok.Store(true)
 	var g errgroup.Group
 	g.SetLimit(o.Jobs)
 	for _, k := range keys {
 		g.Go(func() error {
 			if err := o.Store.Delete(ctx, k); err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				ok = false
-				r.Failures = append(r.Failures, DeleteFailure{Snapshot: id, Key: k, Error: err.Error()})
+				ok.Store(false)
+				rec.failed(id, k, err)
 			}
 			return nil
 		})
 	}
 	g.Wait()
-	return ok
+	return ok.Load()
 }
 
 // uploadAborter is implemented by stores with multipart uploads (backup/s3).

@@ -79,7 +79,9 @@ func TestForgetOnVersityGW(t *testing.T) {
 	if _, err := backup.Forget(ctx, crashed); err == nil {
 		t.Fatal("forget through a crashing store reported success")
 	}
-	if got := assertOnlyCompleteListed(t, st); !slices.Equal(got, []string{ms[1].ID, ms[2].ID, ms[3].ID}) {
+	// Removals run in parallel: the one whose manifest went first (and maybe the other one)
+	// is gone for every command, the rest complete.
+	if got := assertOnlyCompleteListed(t, st); len(got) > 3 || !slices.Contains(got, ms[2].ID) || !slices.Contains(got, ms[3].ID) {
 		t.Fatalf("after the crash: %v", got)
 	}
 
@@ -104,7 +106,8 @@ func TestForgetOnVersityGW(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(r.Finished, []string{ms[0].ID}) || r.Removed.Snapshots != 1 || r.UploadsAborted != 1 {
+	// What the crash made invisible is finished; the rest of ms[0], ms[1] removed now.
+	if len(r.Finished) == 0 || len(r.Finished)+r.Removed.Snapshots != 2 || r.UploadsAborted != 1 {
 		t.Fatalf("finished %v, removed %+v, uploads aborted %d", r.Finished, r.Removed, r.UploadsAborted)
 	}
 	var want []string
