@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	_ "time/tzdata" // the DST cases do not depend on the host's zone files
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/retention/<case>/")

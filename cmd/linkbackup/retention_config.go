@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	// The IANA database is embedded, so retention.time_zone works on hosts without tzdata.
+	_ "time/tzdata"
 
 	"github.com/linkagogo/linkbackup/backup/retention"
 )
