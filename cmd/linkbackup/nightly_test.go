@@ -84,6 +84,24 @@ func TestCLINightly(t *testing.T) {
 	if n := scalar[int64](t, testenv.WithDatabase(t, server, name), "SELECT count(*) FROM links"); n != scalar[int64](t, src, "SELECT count(*) FROM links") {
 		t.Fatalf("standby serves %d links", n)
 	}
+
+	// With a policy, the third night's forget removes the first snapshot: the second is
+	// the standby's previous copy, the third is served (and the newest).
+	first := s.Backup.Snapshot
+	t.Setenv("LINKBACKUP_RETENTION_KEEP_LAST", "1")
+	for night := 2; night <= 3; night++ {
+		if out, errs, code = run(t, "nightly", "--config", cfg); code != 0 {
+			t.Fatalf("night %d: exit %d\n%s\n%s", night, code, out, errs)
+		}
+	}
+	s = summaryOf(t, out)
+	if r := s.Retention; !r.Ran || !r.OK || r.RemovedSnapshots != 1 || r.KeptSnapshots != 2 || r.RemovedBytes <= 0 {
+		t.Fatalf("third night's forget: %+v", r)
+	}
+	out, _, _ = run(t, "snapshots", "--store", store)
+	if strings.Contains(out, first) || strings.Count(out, "\n") != 3 {
+		t.Fatalf("after the third night:\n%s", out)
+	}
 }
 
 // TestCLINightlyFailures: an unreachable source fails the night (exit 1, /fail with the
