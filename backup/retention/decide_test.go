@@ -295,7 +295,7 @@ func TestParseDuration(t *testing.T) {
 			t.Fatalf("ParseDuration(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"3", "d", "3x", "1.5d", "-3d", "3d4"} {
+	for _, bad := range []string{"3", "d", "3x", "1.5d", "-3d", "3d4", "9223372036854775807d1d", "1000001h"} {
 		if _, err := ParseDuration(bad); !errors.Is(err, ErrBadPolicy) {
 			t.Fatalf("ParseDuration(%q): %v, want ErrBadPolicy", bad, err)
 		}
@@ -310,4 +310,24 @@ func TestParseDuration(t *testing.T) {
 	if got := (Duration{Days: 1}).Before(noon); noon.Sub(got) != 23*time.Hour {
 		t.Fatalf("1d before %s is %s (%s), want 23h earlier", noon, got, noon.Sub(got))
 	}
+}
+
+// FuzzParseDuration: whatever parses prints back to a string that parses to the same span.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"3d", "1y6m", "2w", "36h", "1y2m3d4h", "0", "", "3x", "99999999999999999999d", "9223372036854775807d1d", "1000000w1000000d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadPolicy) {
+				t.Fatalf("ParseDuration(%q): %v does not wrap ErrBadPolicy", s, err)
+			}
+			return
+		}
+		again, err := ParseDuration(d.String())
+		if err != nil || again != d {
+			t.Fatalf("ParseDuration(%q) = %+v prints %q, which parses to %+v, %v", s, d, d.String(), again, err)
+		}
+	})
 }

@@ -111,6 +111,10 @@ type Duration struct {
 	Years, Months, Days, Hours int
 }
 
+// maxDurationCount bounds each number of a Duration (a million hours is 114 years), so
+// sums cannot overflow.
+const maxDurationCount = 1_000_000
+
 // ParseDuration parses a Duration; "" and "0" are the zero Duration.
 func ParseDuration(s string) (Duration, error) {
 	var d Duration
@@ -128,8 +132,8 @@ func ParseDuration(s string) (Duration, error) {
 			return Duration{}, fmt.Errorf("%w: duration %q: want numbers with units y, m, w, d, h (e.g. 3d, 1y6m, 36h)", ErrBadPolicy, s)
 		}
 		n, err := strconv.Atoi(rest[:i])
-		if err != nil {
-			return Duration{}, fmt.Errorf("%w: duration %q: %v", ErrBadPolicy, s, err)
+		if err != nil || n > maxDurationCount {
+			return Duration{}, fmt.Errorf("%w: duration %q: %s is not a count up to %d", ErrBadPolicy, s, rest[:i], maxDurationCount)
 		}
 		switch rest[i] {
 		case 'y':
@@ -144,6 +148,9 @@ func ParseDuration(s string) (Duration, error) {
 			d.Hours += n
 		default:
 			return Duration{}, fmt.Errorf("%w: duration %q: unknown unit %q (want y, m, w, d, h)", ErrBadPolicy, s, rest[i])
+		}
+		if d.Years > maxDurationCount || d.Months > maxDurationCount || d.Days > maxDurationCount || d.Hours > maxDurationCount {
+			return Duration{}, fmt.Errorf("%w: duration %q: more than %d of one unit", ErrBadPolicy, s, maxDurationCount)
 		}
 		rest = rest[i+1:]
 	}
