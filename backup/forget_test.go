@@ -381,3 +381,31 @@ func TestGatherStatusPerDatabase(t *testing.T) {
 		t.Fatalf("shop: %+v", s)
 	}
 }
+
+// Without drill records (a store written before them), the attempt records under
+// standby/ still protect: a failed attempt's serving snapshot is served and proven, an ok
+// attempt's snapshot proven.
+func TestForgetUsesAttemptRecords(t *testing.T) {
+	ctx := context.Background()
+	st := fileStore(t)
+	bm := nights(t, st, "bookmarks", 6)
+	serving := &backup.StandbyRecord{Database: "bookmarks", Snapshot: bm[1].ID, SourceDatabase: "bookmarks"}
+	a := backup.StandbyAttempt{Database: "bookmarks", Snapshot: bm[5].ID, Error: "disk full", Serving: serving}
+	b, _ := json.Marshal(a)
+	if _, err := st.Put(ctx, backup.StandbyAttemptKey("bookmarks"), bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := backup.Forget(ctx, backup.ForgetOptions{Store: st, Policy: retention.Policy{Last: 1}, Now: forgetNow, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		bm[0].ID: "", bm[1].ID: "last proven by the drill, served by standby bookmarks",
+		bm[2].ID: "newer than the last proven", bm[5].ID: "newest snapshot, newer than the last proven, last 1 of 1",
+	}
+	for _, d := range r.Decisions {
+		if w, ok := want[d.ID]; ok && strings.Join(d.Reasons, ", ") != w {
+			t.Fatalf("%s: reasons %q, want %q", d.ID, d.Reasons, w)
+		}
+	}
+}
