@@ -311,4 +311,6 @@ func checkInvariantShape(inv Invariant) error {
 	return nil
 }
 
-func trimSQL(s string) string { return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(s), "; \t\r\n")) }
+func trimSQL(s string) string {
+	return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(s), "; \t\r\n"))
+}

@@ -56,8 +56,8 @@ func acquireLock(ctx context.Context, conn *pgx.Conn, key int64, wait time.Durat
 			if h == nil {
 				return fmt.Errorf("%s: %w by another session", what, ErrLocked)
 			}
-			return fmt.Errorf("%s: %w by %q from %s since %s (PostgreSQL backend pid %d): another backup is running; "+
-				"wait for it or raise backup.lock_timeout; if that process is gone and the session hangs, run "+
+			return fmt.Errorf("%s: %w by %q from %s since %s (PostgreSQL backend pid %d): another linkbackup run (backup, standby "+
+				"refresh or forget) is working on it; wait for it or raise backup.lock_timeout; if that process is gone and the session hangs, run "+
 				"SELECT pg_terminate_backend(%d)", what, ErrLocked, h.Application, h.Client,
 				h.Since.UTC().Format(time.RFC3339), h.PID, h.PID)
 		}

@@ -119,7 +119,14 @@ func RefreshStandby(ctx context.Context, opts StandbyOptions) (*StandbyRecord, e
 		name = m.Database
 	}
 	attempt := &StandbyAttempt{Database: name, Snapshot: m.ID, Started: started}
-	rec, err := refreshStandby(ctx, opts, m, name)
+	// The standby lock keeps forget from removing the snapshot being restored (forget.go).
+	unlock, err := lockSession(ctx, opts.Server, standbyLockKey(opts.Store.String(), m.Database), standbyLockWait,
+		fmt.Sprintf("standby refresh of %s from %s", name, opts.Store))
+	var rec *StandbyRecord
+	if err == nil {
+		defer unlock()
+		rec, err = refreshStandby(ctx, opts, m, name)
+	}
 	attempt.Finished = time.Now().UTC()
 	var ie *InvariantsError
 	if errors.As(err, &ie) {
@@ -135,6 +142,9 @@ func RefreshStandby(ctx context.Context, opts StandbyOptions) (*StandbyRecord, e
 		}
 	} else {
 		attempt.OK, attempt.Serving = true, rec
+		if derr := recordDrill(context.WithoutCancel(ctx), opts.Store, rec); derr != nil {
+			log.Warn("cannot record the proven snapshot in the store's drill record; forget keeps it anyway by the attempt record", "err", derr)
+		}
 	}
 	if werr := writeAttempt(context.WithoutCancel(ctx), opts.Store, attempt); werr != nil {
 		log.Warn("cannot record the standby attempt in the store", "err", werr)

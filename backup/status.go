@@ -73,6 +73,9 @@ type StatusFacts struct {
 	Previous       *StandbyRecord // <db>__previous, if present
 	Attempt        *StandbyAttempt
 	AttemptErr     error // reading the attempt record failed (other than not found)
+	// Databases: per database in the store (status_store.go); DatabasesErr: unreadable.
+	Databases    []DatabaseStatus
+	DatabasesErr error
 }
 
 // StatusProblem is one finding that makes a check worse than OK.
@@ -126,6 +129,9 @@ type StatusReport struct {
 	Snapshot   SnapshotStatus   `json:"snapshot"`
 	Standby    StandbyStatus    `json:"standby"`
 	Problems   []StatusProblem  `json:"problems"`
+	// Databases: snapshots, bytes, oldest restorable time, newest proven, pins per database.
+	Databases      []DatabaseStatus `json:"databases,omitempty"`
+	DatabasesError string           `json:"databases_error,omitempty"`
 	// Limits are the thresholds the report was judged by.
 	Limits StatusThresholds `json:"-"`
 	// StoreOK: the store answered (its snapshot list was read).
@@ -167,6 +173,7 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 			if len(ids) > 0 {
 				f.Latest, f.LatestErr = ReadManifest(ctx, o.Store, ids[len(ids)-1])
 			}
+			f.Databases, f.DatabasesErr = gatherDatabases(ctx, o.Store)
 		}
 	}
 	if f.Database == "" && f.Latest != nil {

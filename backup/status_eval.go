@@ -25,6 +25,11 @@ func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 			"snapshot_warn_age": int64(th.SnapshotWarn.Seconds()), "snapshot_crit_age": int64(th.SnapshotCrit.Seconds()),
 			"standby_warn_age": int64(th.StandbyWarn.Seconds()), "standby_crit_age": int64(th.StandbyCrit.Seconds()),
 		}}}
+	j.r.Databases = f.Databases
+	if f.DatabasesErr != nil {
+		j.r.DatabasesError = f.DatabasesErr.Error()
+		j.add(LevelWarning, "store", "per-database facts unreadable (forget refuses to run until fixed): %v", f.DatabasesErr)
+	}
 	j.snapshot(f, th)
 	j.standby(f, th)
 	j.attempt(f)

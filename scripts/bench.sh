@@ -9,6 +9,8 @@
 #            standby cluster                      vs  pg_restore -j2 of the pg_dump -Fd dump
 #   export:  go test -bench BenchmarkExport ./export/ (render + zip per member, 200 links),
 #            BENCH_EXPORT_COUNT runs (default 5), medians
+#   forget:  go test -bench BenchmarkForget1000 ./backup/ (1,000 snapshots in a file store,
+#            GFS policy; store requests per run), -benchtime 3x, BENCH_FORGET_COUNT runs (3)
 #   mail:    scripts/bench-mail.sh --inner (10,000 members to mailpit; BENCH_MAIL=0 skips it),
 #            its result lines and BENCHMARKS-mail.md's analysis
 #   on generated bookmark databases of two sizes (BENCH_MEMBERS, default "3750 15000";
@@ -120,6 +122,8 @@ done
 
 log "export benchmark"
 go test -run '^$' -bench BenchmarkExport -count "${BENCH_EXPORT_COUNT:-5}" ./export/ | tee "$WORK/export.txt" >&2
+log "forget benchmark"
+go test -run '^$' -bench BenchmarkForget1000 -benchtime 3x -count "${BENCH_FORGET_COUNT:-3}" ./backup/ | tee "$WORK/forget.txt" >&2
 if [ "${BENCH_MAIL:-1}" != 0 ]; then
 	log "mail benchmark (scripts/bench-mail.sh --inner, on this stack)"
 	bash scripts/bench-mail.sh --inner 2>&1 | tee "$WORK/mail.txt" >&2 || log "mail benchmark failed (section left out)"
@@ -210,6 +214,17 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 		echo
 		sed '1d' BENCHMARKS-export.md
 	fi
+	echo
+	echo "## Retention (issue 12): forget over 1,000 snapshots"
+	echo
+	echo "Command: \`go test -run '^\$' -bench BenchmarkForget1000 -benchtime 3x -count ${BENCH_FORGET_COUNT:-3} ./backup/\`"
+	echo "(file store, 1,000 nightly snapshots of one database, 5 objects each, keep_daily 7, keep_weekly 5,"
+	echo "keep_monthly 12, keep_yearly 3, the newest proven: ~978 removed per run; requests/op counts every"
+	echo "store call of one run: List, Open (manifests, records), Stat (the pin re-check), Put, Delete)."
+	echo
+	echo '```'
+	grep '^BenchmarkForget' "$WORK/forget.txt"
+	echo '```'
 	if [ -s "$WORK/mail.txt" ]; then
 		echo
 		echo "## Weekly email (issue 5): 10,000 members x 200 links to mailpit"

@@ -7,7 +7,9 @@
 #   3. creates database "bookmarks" and fills it: linkbackup dev gen --schema
 #   4. the night: backs it up to .demo/store, lists the snapshots, verifies the latest,
 #      refreshes the standby copy "bookmarks_standby" (restore, prove every table, swap),
-#      asks `status` whether the standby is ready
+#      asks `status` whether the standby is ready, and ends with `forget --dry-run`
+#      (keep_last 1, keep_daily 7): the decision table and its reasons (rerun the demo and
+#      the older snapshots of the day show up as "remove")
 #   5. any time: a member deletes links; restores that member's rows into a scratch
 #      database (dry run first), then into the live one
 #   6. weekly: exports every opted-in premium member's bookmarks to .demo/export, then
@@ -158,6 +160,8 @@ main() {
 		"$BIN" standby latest --store "$STORE" --standby "$ADMIN_DSN" --database bookmarks_standby --force-same-cluster --grace 2s
 	step "Morning check: is the standby ready? (exit 0 OK, 1 WARNING, 2 CRITICAL)" \
 		"$BIN" status --store "$STORE" --standby "$ADMIN_DSN" --database bookmarks_standby
+	step "Retention: what would forget remove? (dry run; every decision with its reasons)" \
+		"$BIN" forget --store "$STORE" --dry-run --keep-last 1 --keep-daily 7
 	step "Member 7 deletes their links (on the live database)" \
 		sql "$DSN" "DELETE FROM links WHERE member_id = 7"
 	step "Create a scratch database with the bookmark schema" scratch

@@ -324,7 +324,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("file: delete %s: %w", key, err)
 	}
-	if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
+	// ErrNotExist: a concurrent Delete of a sibling removed the emptied directory, and
+	// with it the entry this sync would have made durable.
+	if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("file: delete %s: %w", key, err)
 	}
 	// Best effort: remove now-empty parents (fails harmlessly when not empty).

@@ -91,3 +91,23 @@ func testConcurrentPuts(t *testing.T, ctx context.Context, s backup.Store, _ Opt
 	}
 	wantList(t, ctx, s, "conc/", want)
 }
+
+// testConcurrentDeletes deletes sibling keys in parallel (forget removes a snapshot's
+// objects that way): every Delete succeeds and nothing is left, although the backend
+// may remove the emptied "directory" under another Delete's feet.
+func testConcurrentDeletes(t *testing.T, ctx context.Context, s backup.Store, _ Options) {
+	for round := range 3 {
+		const n = 24
+		for i := range n {
+			put(t, ctx, s, fmt.Sprintf("cdel/%d/d/%02d", round, i), []byte{byte(i)})
+		}
+		var g errgroup.Group
+		for i := range n {
+			g.Go(func() error { return s.Delete(ctx, fmt.Sprintf("cdel/%d/d/%02d", round, i)) })
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatalf("round %d: concurrent Delete: %v", round, err)
+		}
+		wantList(t, ctx, s, "cdel/", nil)
+	}
+}

@@ -72,6 +72,7 @@ func RunOptions(t *testing.T, opts Options, newStore func(t *testing.T) backup.S
 		{"CancelledContext", testCancelledContext},
 		{"AtomicVisibility", testAtomicVisibility},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"ConcurrentDeletes", testConcurrentDeletes},
 		{"Link", testLink},
 	}
 	for _, tc := range tests {

@@ -44,6 +44,8 @@ type Config struct {
 	Status StatusConfig `yaml:"status"`
 	// Nightly configures `linkbackup nightly` (what cron runs).
 	Nightly NightlyConfig `yaml:"nightly"`
+	// Retention is the policy of `linkbackup forget` and nightly's forget step.
+	Retention RetentionConfig `yaml:"retention"`
 	// Mail configures the weekly backup email (export --mail, worker, migrate).
 	Mail MailConfig `yaml:"mail"`
 }
@@ -137,7 +139,8 @@ type BackupConfig struct {
 	// store to finish before refusing. Default 0 (refuse at once).
 	LockTimeout time.Duration `yaml:"lock_timeout"`
 	// OrphanAge: incomplete snapshots (no manifest) older than this are deleted by the next
-	// backup. Default 24h.
+	// backup or forget, which also aborts incomplete multipart uploads older than this.
+	// Default 24h.
 	OrphanAge time.Duration `yaml:"orphan_age"`
 	// SkipLargeObjects backs up a database that has large objects without them (recorded in
 	// the manifest). Default false: such a backup is refused.
@@ -164,8 +167,9 @@ func DefaultConfig() Config {
 		Drill:   DrillConfig{Timeout: 60 * time.Second, RowDropPercent: 20, RowDropMinRows: 1000},
 		Status: StatusConfig{SnapshotWarnAge: 25 * time.Hour, SnapshotCritAge: 49 * time.Hour,
 			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second},
-		Nightly: NightlyConfig{HeartbeatTimeout: 10 * time.Second},
-		Mail:    DefaultMailConfig(),
+		Nightly:   NightlyConfig{HeartbeatTimeout: 10 * time.Second},
+		Retention: DefaultRetentionConfig(),
+		Mail:      DefaultMailConfig(),
 	}
 }
 
@@ -221,6 +225,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Export.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Retention.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -20,8 +20,11 @@ const nightlyHelp = `What cron (or a systemd timer) runs every night, with one e
   2. standby  if standby.server is configured: restore that snapshot into the standby,
               prove it, swap it in (as ` + "`linkbackup standby`" + `). Skipped when the
               backup failed: the standby keeps serving its verified copy.
-  3. status   if status.prometheus_file is set: write the node_exporter textfile
-  (retention does not exist yet: snapshots are kept until you delete them)
+  3. forget   if a retention policy is set (retention.keep_*): remove what it does not
+              keep (as ` + "`linkbackup forget`" + `). Runs even when the drill failed: the
+              newest proven snapshot and everything newer are always kept. Skipped
+              when the backup failed, and when no policy is set.
+  4. status   if status.prometheus_file is set: write the node_exporter textfile
 
 Heartbeat: with nightly.heartbeat_url (healthchecks.io style) it pings <url>/start at
 the start, <url> on success and <url>/fail with the error text as the POST body on
@@ -36,7 +39,8 @@ Exit codes:
   1    backup failed: nothing new stored, standby not touched
   2    usage error (bad config)
   3    backup stored, but the standby refresh failed: the standby keeps serving its
-       previous verified copy (` + "`linkbackup status`" + ` reports CRITICAL)
+       previous verified copy (` + "`linkbackup status`" + ` reports CRITICAL); or the
+       forget step failed or some of its deletes were refused (listed in the summary)
   6    backup stored, but an invariant refused the restored copy: the standby keeps
        serving its previous copy (status CRITICAL names the invariant)
   130  interrupted`
@@ -50,7 +54,7 @@ type nightlySummary struct {
 	Seconds   float64        `json:"seconds"`
 	Backup    nightlyBackup  `json:"backup"`
 	Standby   nightlyStandby `json:"standby"`
-	Retention string         `json:"retention"`
+	Retention nightlyForget  `json:"retention"`
 	Status    *nightlyStatus `json:"status,omitempty"`
 	Error     string         `json:"error,omitempty"`
 }
@@ -74,6 +78,18 @@ type nightlyStandby struct {
 	RestoreSeconds float64 `json:"restore_seconds,omitempty"`
 	SwapSeconds    float64 `json:"swap_seconds,omitempty"`
 	Error          string  `json:"error,omitempty"`
+}
+
+type nightlyForget struct {
+	Ran              bool   `json:"ran"`
+	Skipped          string `json:"skipped,omitempty"`
+	OK               bool   `json:"ok"`
+	RemovedSnapshots int    `json:"removed_snapshots"`
+	RemovedBytes     int64  `json:"removed_bytes"`
+	KeptSnapshots    int    `json:"kept_snapshots"`
+	KeptBytes        int64  `json:"kept_bytes"`
+	Summary          string `json:"summary,omitempty"`
+	Error            string `json:"error,omitempty"`
 }
 
 type nightlyStatus struct {
@@ -114,8 +130,7 @@ func newNightlyCmd(a *app) *cobra.Command {
 func runNightly(ctx context.Context, a *app) error {
 	c := a.cfg
 	hb := newHeartbeat(string(c.Nightly.HeartbeatURL), c.Nightly.HeartbeatTimeout, a.log)
-	sum := &nightlySummary{Msg: "nightly", Started: time.Now().UTC(),
-		Retention: "not implemented yet: snapshots are kept until deleted"}
+	sum := &nightlySummary{Msg: "nightly", Started: time.Now().UTC()}
 	hb.Start(ctx)
 
 	finish := func(err error, code int) error {
@@ -159,6 +174,7 @@ func runNightly(ctx context.Context, a *app) error {
 	if err != nil {
 		sum.Backup.Error = clihint.Message(err)
 		sum.Standby.Skipped = "backup failed"
+		sum.Retention.Skipped = "backup failed"
 		return finish(fmt.Errorf("backup: %w", err), exitError)
 	}
 	sum.Backup = nightlyBackup{OK: true, Snapshot: m.ID, Tables: m.Totals.Tables, Rows: m.Totals.Rows,
@@ -184,23 +200,16 @@ func runNightly(ctx context.Context, a *app) error {
 		}
 	}
 
-	// 3. Status textfile for node_exporter (never changes the night's outcome).
-	if f := c.Status.PrometheusFile; f != "" && ctx.Err() == nil {
-		sctx, cancel := context.WithTimeout(ctx, c.Status.Timeout)
-		rep, err := checkStatus(sctx, a, time.Now())
-		cancel()
-		sum.Status = &nightlyStatus{File: f}
-		if err == nil {
-			sum.Status.State = rep.State
-			err = writePrometheusFile(f, rep)
+	// 3. Forget (also after a failed drill: the protections keep what matters).
+	fgErr := a.nightlyForget(ctx, st, &sum.Retention)
+
+	// 4. Status textfile for node_exporter (never changes the night's outcome).
+	a.nightlyStatus(ctx, sum)
+	if err := errors.Join(stErr, fgErr); err != nil {
+		if stErr != nil {
+			return finish(err, stCode)
 		}
-		if err != nil {
-			sum.Status.Error = clihint.Message(err)
-			a.log.Warn("cannot write the status textfile", "file", f, "err", err)
-		}
-	}
-	if stErr != nil {
-		return finish(stErr, stCode)
+		return finish(err, exitPartial)
 	}
 	return finish(nil, exitOK)
 }
@@ -228,7 +237,14 @@ func (s *nightlySummary) text() string {
 	default:
 		fmt.Fprintf(&b, "; standby skipped: %s", s.Standby.Skipped)
 	}
-	b.WriteString("; retention: not implemented yet")
+	switch r := s.Retention; {
+	case r.Ran && r.Summary != "":
+		fmt.Fprintf(&b, "; forget %s", r.Summary)
+	case r.Ran:
+		fmt.Fprintf(&b, "; forget FAILED: %s", r.Error)
+	default:
+		fmt.Fprintf(&b, "; forget skipped: %s", r.Skipped)
+	}
 	if s.Status != nil && s.Status.State != "" {
 		fmt.Fprintf(&b, "; status %s", s.Status.State)
 	}
@@ -249,4 +265,52 @@ func (a *app) printNightly(s *nightlySummary) {
 		return
 	}
 	fmt.Fprintln(a.stdout, string(b))
+}
+
+// nightlyForget runs the forget step into sum; a skipped step (no policy) is no error.
+func (a *app) nightlyForget(ctx context.Context, st backup.Store, sum *nightlyForget) error {
+	if pol, _, err := a.cfg.Retention.Policy(); err == nil && pol.Empty() {
+		sum.Skipped = "no retention policy (retention.keep_*): every snapshot is kept"
+		return nil
+	}
+	sum.Ran = true
+	o, err := a.forgetOptions("", false)
+	var r *backup.ForgetReport
+	if err == nil {
+		o.Store, o.Lock = st, a.forgetLocker(st)
+		r, err = backup.Forget(ctx, o)
+	}
+	if r != nil {
+		sum.RemovedSnapshots, sum.RemovedBytes = r.Removed.Snapshots, r.Removed.Bytes
+		sum.KeptSnapshots, sum.KeptBytes = r.Kept.Snapshots, r.Kept.Bytes
+		sum.Summary = forgetSummary(r)
+	}
+	if err != nil {
+		sum.Error = err.Error()
+		a.log.Warn("forget step failed", "err", err)
+		return fmt.Errorf("forget: %w", err)
+	}
+	sum.OK = true
+	return nil
+}
+
+// nightlyStatus writes the status textfile, if configured, into sum.
+func (a *app) nightlyStatus(ctx context.Context, sum *nightlySummary) {
+	c := a.cfg
+	f := c.Status.PrometheusFile
+	if f == "" || ctx.Err() != nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.Status.Timeout)
+	rep, err := checkStatus(sctx, a, time.Now())
+	cancel()
+	sum.Status = &nightlyStatus{File: f}
+	if err == nil {
+		sum.Status.State = rep.State
+		err = writePrometheusFile(f, rep)
+	}
+	if err != nil {
+		sum.Status.Error = clihint.Message(err)
+		a.log.Warn("cannot write the status textfile", "file", f, "err", err)
+	}
 }

@@ -64,7 +64,7 @@ func TestCLINightly(t *testing.T) {
 	s := summaryOf(t, out)
 	if !s.OK || s.ExitCode != 0 || !s.Backup.OK || s.Backup.Snapshot == "" || !s.Standby.OK ||
 		s.Standby.Snapshot != s.Backup.Snapshot || s.Standby.Database != name || s.Status == nil || s.Status.State != "OK" ||
-		!strings.Contains(s.Retention, "not implemented") {
+		s.Retention.Ran || !strings.Contains(s.Retention.Skipped, "no retention policy") {
 		t.Fatalf("summary: %s", out)
 	}
 	got := hb.got()
@@ -83,6 +83,24 @@ func TestCLINightly(t *testing.T) {
 	}
 	if n := scalar[int64](t, testenv.WithDatabase(t, server, name), "SELECT count(*) FROM links"); n != scalar[int64](t, src, "SELECT count(*) FROM links") {
 		t.Fatalf("standby serves %d links", n)
+	}
+
+	// With a policy, the third night's forget removes the first snapshot: the second is
+	// the standby's previous copy, the third is served (and the newest).
+	first := s.Backup.Snapshot
+	t.Setenv("LINKBACKUP_RETENTION_KEEP_LAST", "1")
+	for night := 2; night <= 3; night++ {
+		if out, errs, code = run(t, "nightly", "--config", cfg); code != 0 {
+			t.Fatalf("night %d: exit %d\n%s\n%s", night, code, out, errs)
+		}
+	}
+	s = summaryOf(t, out)
+	if r := s.Retention; !r.Ran || !r.OK || r.RemovedSnapshots != 1 || r.KeptSnapshots != 2 || r.RemovedBytes <= 0 {
+		t.Fatalf("third night's forget: %+v", r)
+	}
+	out, _, _ = run(t, "snapshots", "--store", store)
+	if strings.Contains(out, first) || strings.Count(out, "\n") != 3 {
+		t.Fatalf("after the third night:\n%s", out)
 	}
 }
 
@@ -135,6 +153,25 @@ func TestCLINightlyFailures(t *testing.T) {
 		got := hb.got()
 		if len(got) != 2 || got[1].Path != "/"+hbSecret+"/fail" || !strings.Contains(got[1].Body, "standby") {
 			t.Fatalf("heartbeat pings: %+v", got)
+		}
+	})
+
+	// Retention after failed drills: forget runs, and keeps what was never proven.
+	t.Run("forget after failed drills", func(t *testing.T) {
+		src := genDB(t, 5, 5)
+		store := "file://" + t.TempDir()
+		cfg := nightlyConfig(t, src, store, "postgres://postgres:x@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=3", "sb", "", "")
+		t.Setenv("LINKBACKUP_RETENTION_KEEP_LAST", "1")
+		var s nightlySummary
+		for night := range 2 {
+			out, errs, code := run(t, "nightly", "--config", cfg)
+			if code != exitPartial {
+				t.Fatalf("night %d: exit %d, want 3\n%s\n%s", night, code, out, errs)
+			}
+			s = summaryOf(t, out)
+		}
+		if r := s.Retention; !r.Ran || !r.OK || r.RemovedSnapshots != 0 || r.KeptSnapshots != 2 || !strings.Contains(r.Summary, "kept 2") {
+			t.Fatalf("retention after failed drills: %+v", r)
 		}
 	})
 

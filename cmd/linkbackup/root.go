@@ -47,7 +47,7 @@ type app struct {
 const rootHelp = `linkbackup backs up the LinkaGoGo bookmark database, proves every snapshot by
 restoring it into a standby, and mails premium members their links.
 
-Nightly (cron):  linkbackup nightly --config FILE    backup, then standby refresh, heartbeats
+Nightly (cron):  linkbackup nightly --config FILE    backup, standby refresh, forget, heartbeats
   linkbackup backup     snapshot PostgreSQL into a store (file:// or s3://)
   linkbackup standby    restore a snapshot into the standby, prove every table, swap it in
   linkbackup status     is the standby ready? (Nagios/Icinga exit codes, Prometheus file)
@@ -55,6 +55,9 @@ Any time:
   linkbackup restore    restore a snapshot (or one member's rows) into any database, safely
   linkbackup snapshots  list the complete snapshots in a store
   linkbackup verify     re-read a snapshot and prove every object and table digest
+  linkbackup forget     remove what the retention policy does not keep (never the last
+                        proven snapshot); --dry-run shows the decisions and reasons
+  linkbackup pin        keep a snapshot whatever the policy says (unpin lifts it)
 Weekly:
   linkbackup export     member bookmark files (Netscape HTML + XBEL, zipped); --mail
                         emails each opted-in premium member exactly once per week
@@ -120,12 +123,15 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newConfigCmd(a),
 		newDevCmd(a),
 		newExportCmd(a),
+		newForgetCmd(a),
 		newMigrateCmd(a),
 		newNightlyCmd(a),
+		newPinCmd(a),
 		newRestoreCmd(a),
 		newSnapshotsCmd(a),
 		newStandbyCmd(a),
 		newStatusCmd(a),
+		newUnpinCmd(a),
 		newVerifyCmd(a),
 		newVersionCmd(a),
 		newWorkerCmd(a),

@@ -28,6 +28,9 @@ standby ready?
             the last attempt in the store is judged instead.
   last run  the last standby refresh attempt, from the store: a failure is CRITICAL
             and its error is shown
+  database  per database in the store: snapshot count, bytes stored, the oldest
+            restorable time, the newest snapshot proven by a drill, and the pins
+            (an unreadable pin or drill record is a WARNING: forget refuses to run)
 
 The first line is Nagios/Icinga plugin output with performance data; the rest is
 detail. Thresholds (config status.*, env LINKBACKUP_STATUS_*): latest snapshot older
@@ -36,7 +39,9 @@ standby_warn_age (25h) / standby_crit_age (26h). The standby database name defau
 the latest snapshot's database (--database to override).
 
 --prometheus FILE also writes a node_exporter textfile (atomically: temp file + rename)
-with timestamps, sizes, the standby's data age, last attempt ok (0/1) and the status.
+with timestamps, sizes, the standby's data age, last attempt ok (0/1), the status, and
+per database linkbackup_snapshots, linkbackup_store_bytes,
+linkbackup_oldest_snapshot_timestamp_seconds and linkbackup_pinned_snapshots.
 
 Exit codes (Nagios/Icinga plugin convention):
   0  OK

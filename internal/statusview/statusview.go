@@ -112,6 +112,15 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
 		writeInvariants(line, "invariants of the refused copy", a.Invariants)
 	}
+	for _, d := range r.Databases {
+		line("database", "%s", databaseLine(d))
+		for _, p := range d.Pins {
+			line("", "pinned %s: %s (by %s, %s)", p.Snapshot, p.Reason, p.By, ts(p.Created))
+		}
+	}
+	if r.DatabasesError != "" {
+		line("database", "unknown: %s", r.DatabasesError)
+	}
 	for _, p := range r.Problems {
 		line("problem", "%s %s: %s", p.State, p.Component, p.Message)
 	}
@@ -128,7 +137,10 @@ func WritePrometheus(w io.Writer, r *backup.StatusReport) error {
 	}
 	metric("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", "", int64(r.Code))
 	metric("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", "", r.Checked.Unix())
-	if r.StoreOK {
+	switch {
+	case len(r.Databases) > 0:
+		writeDatabases(&b, r.Databases)
+	case r.StoreOK:
 		metric("linkbackup_snapshots", "Complete snapshots in the store.", "", int64(r.Snapshot.Count))
 	}
 	if s := &r.Snapshot; s.ID != "" {
@@ -202,4 +214,49 @@ func writeInvariants(line func(key, format string, args ...any), what string, rs
 			line("", "  %s %s", r.Level, r.String())
 		}
 	}
+}
+
+// databaseLine is one database's line of the text output.
+func databaseLine(d backup.DatabaseStatus) string {
+	proven := "none proven by a standby drill yet"
+	if d.NewestProvenTime != nil {
+		proven = "newest proven " + d.NewestProven
+	}
+	plural := "s"
+	if d.Snapshots == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("%s: %d snapshot%s, %s stored, oldest restorable %s, %s, %d pinned", d.Database, d.Snapshots, plural,
+		backup.HumanBytes(d.StoredBytes), d.Oldest.UTC().Format("2006-01-02 15:04:05 UTC"), proven, len(d.Pins))
+}
+
+// writeDatabases writes the per-database gauges, one family each.
+func writeDatabases(b *strings.Builder, dbs []backup.DatabaseStatus) {
+	family := func(name, help string, v func(backup.DatabaseStatus) int64) {
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
+		for _, d := range dbs {
+			fmt.Fprintf(b, "%s%s %d\n", name, labels("database", d.Database), v(d))
+		}
+	}
+	family("linkbackup_snapshots", "Complete snapshots in the store, per database.",
+		func(d backup.DatabaseStatus) int64 { return int64(d.Snapshots) })
+	family("linkbackup_store_bytes", "Bytes stored by the complete snapshots of the database.",
+		func(d backup.DatabaseStatus) int64 { return d.StoredBytes })
+	family("linkbackup_oldest_snapshot_timestamp_seconds", "Start of the oldest complete snapshot: the oldest restorable point (Unix time).",
+		func(d backup.DatabaseStatus) int64 { return d.Oldest.Unix() })
+	var proven []backup.DatabaseStatus
+	for _, d := range dbs {
+		if d.NewestProvenTime != nil {
+			proven = append(proven, d)
+		}
+	}
+	if len(proven) > 0 {
+		name := "linkbackup_newest_proven_snapshot_timestamp_seconds"
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, "Start of the newest snapshot a standby drill proved (Unix time); absent when none.", name)
+		for _, d := range proven {
+			fmt.Fprintf(b, "%s%s %d\n", name, labels("database", d.Database), d.NewestProvenTime.Unix())
+		}
+	}
+	family("linkbackup_pinned_snapshots", "Pinned snapshots of the database (kept whatever the retention policy says).",
+		func(d backup.DatabaseStatus) int64 { return int64(len(d.Pins)) })
 }

@@ -117,6 +117,21 @@ func statusCases() map[string]*backup.StatusFacts {
 
 	// No standby at all (a site without one).
 	cases["no-standby"] = base(tonight, 2)
+
+	// Two databases in the store after retention: per-database counts, bytes, oldest
+	// restorable time, newest proven snapshot and pins.
+	f = base(tonight, 41)
+	f.StandbyChecked, f.Standby, f.Previous = true, recordOf(tonight), recordOf(lastNight)
+	f.Attempt = attemptOf(tonight, recordOf(tonight), "")
+	provenAt := tonight.Started.UTC()
+	f.Databases = []backup.DatabaseStatus{
+		{Database: "bookmarks", Snapshots: 35, StoredBytes: 1_456_000_000, Oldest: time.Date(2025, 3, 31, 2, 0, 0, 0, time.UTC),
+			NewestProven: tonight.ID, NewestProvenTime: &provenAt,
+			Pins: []backup.Pin{{Snapshot: "20251215T020000.000Z", Database: "bookmarks", Reason: "ticket 4711", By: "ops@db1",
+				Created: time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)}}},
+		{Database: "shop", Snapshots: 6, StoredBytes: 31_457_280, Oldest: time.Date(2026, 2, 1, 3, 0, 0, 0, time.UTC)},
+	}
+	cases["retention"] = f
 	return cases
 }
 
@@ -126,7 +141,7 @@ func TestStatusGolden(t *testing.T) {
 		"attempt-failed": backup.LevelCritical, "store-unreachable": backup.LevelUnknown,
 		"store-unreachable-standby-name-unknown": backup.LevelUnknown, "no-snapshots": backup.LevelCritical,
 		"standby-unreachable": backup.LevelCritical, "standby-missing": backup.LevelCritical,
-		"store-record-only": backup.LevelOK, "no-standby": backup.LevelOK,
+		"store-record-only": backup.LevelOK, "no-standby": backup.LevelOK, "retention": backup.LevelOK,
 	}
 	cases := statusCases()
 	if len(cases) != len(wantCodes) {
