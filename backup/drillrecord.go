@@ -62,6 +62,9 @@ func readDrill(ctx context.Context, st Store, key string) (*DrillRecord, error) 
 	return &d, nil
 }
 
+// ReasonPassedInvariants keeps a served copy whose drill passed every critical invariant.
+const ReasonPassedInvariants = "passed every critical invariant"
+
 // DrillFacts are the standby facts retention needs, read from the store.
 type DrillFacts struct {
 	// Proven: snapshot ids proven by a drill (served now or before, or a successful attempt).
@@ -80,8 +83,15 @@ func ReadDrillFacts(ctx context.Context, st Store) (*DrillFacts, error) {
 			return
 		}
 		f.Proven[r.Snapshot] = true
-		if !slices.Contains(f.Reasons[r.Snapshot], reason) {
-			f.Reasons[r.Snapshot] = append(f.Reasons[r.Snapshot], reason)
+		reasons := []string{reason}
+		if len(r.Invariants) > 0 && InvariantError(r.Invariants) == nil {
+			// The copy from before a bad release stays while someone notices.
+			reasons = append(reasons, ReasonPassedInvariants)
+		}
+		for _, reason := range reasons {
+			if !slices.Contains(f.Reasons[r.Snapshot], reason) {
+				f.Reasons[r.Snapshot] = append(f.Reasons[r.Snapshot], reason)
+			}
 		}
 	}
 	drills, err := st.List(ctx, DrillsPrefix)

@@ -9,7 +9,9 @@
 #      refreshes the standby copy "bookmarks_standby" (restore, prove every table, swap),
 #      asks `status` whether the standby is ready, and ends with `forget --dry-run`
 #      (keep_last 1, keep_daily 7): the decision table and its reasons (rerun the demo and
-#      the older snapshots of the day show up as "remove")
+#      the older snapshots of the day show up as "remove"); then an application bug files a
+#      link into another member's folder, and night 2's copy is refused by the drill's
+#      invariant (exit 6): status CRITICAL names it, the standby keeps serving night 1
 #   5. any time: a member deletes links; restores that member's rows into a scratch
 #      database (dry run first), then into the live one
 #   6. weekly: exports every opted-in premium member's bookmarks to .demo/export, then
@@ -134,6 +136,17 @@ build() {
 }
 
 createdb() { "$LB_PGBIN/psql" "$ADMIN_DSN" -XAqc "CREATE DATABASE $1"; }
+# expect CODE CMD... runs CMD and fails unless it exits with CODE (a refusal the demo shows).
+expect() {
+	local want=$1 rc=0
+	shift
+	"$@" || rc=$?
+	if [ "$rc" != "$want" ]; then
+		lb_log "exit $rc, the demo expected $want"
+		return 1
+	fi
+	printf '   (exit %s, as expected)\n' "$rc"
+}
 sql() { "$LB_PGBIN/psql" "$1" -XAq -v ON_ERROR_STOP=1 -c "$2"; }
 scratch() {
 	createdb bookmarks_scratch
@@ -162,6 +175,17 @@ main() {
 		"$BIN" status --store "$STORE" --standby "$ADMIN_DSN" --database bookmarks_standby
 	step "Retention: what would forget remove? (dry run; every decision with its reasons)" \
 		"$BIN" forget --store "$STORE" --dry-run --keep-last 1 --keep-daily 7
+	step "An application bug files a link into another member's folder" \
+		sql "$DSN" "UPDATE links SET folder_id = (SELECT min(f.id) FROM folders f WHERE f.member_id <> links.member_id) WHERE id = (SELECT min(id) FROM links WHERE folder_id IS NOT NULL)"
+	step "Night 2: back it up again" "$BIN" backup --source "$DSN" --store "$STORE"
+	step "Night 2: the standby restores and proves the copy, the invariant link_in_foreign_folder refuses it (exit 6); bookmarks_standby keeps serving night 1" \
+		expect 6 "$BIN" standby latest --store "$STORE" --standby "$ADMIN_DSN" --database bookmarks_standby --force-same-cluster --grace 2s
+	step "Morning check: CRITICAL, naming the invariant and the link's id (never its content)" \
+		expect 2 "$BIN" status --store "$STORE" --standby "$ADMIN_DSN" --database bookmarks_standby
+	step "The operator runs the same checks on production" \
+		expect 6 "$BIN" check --target "$DSN" --store "$STORE" --database bookmarks_standby
+	step "The bug is fixed and the row repaired" \
+		sql "$DSN" "UPDATE links l SET folder_id = NULL FROM folders f WHERE f.id = l.folder_id AND f.member_id <> l.member_id"
 	step "Member 7 deletes their links (on the live database)" \
 		sql "$DSN" "DELETE FROM links WHERE member_id = 7"
 	step "Create a scratch database with the bookmark schema" scratch

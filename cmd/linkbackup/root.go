@@ -77,6 +77,7 @@ Exit codes (each command's --help has its own details):
   3    partial: some items failed, the rest succeeded (see the report)
   4    refused by a safety rail before any change (restore, standby)
   5    restored data differs from the snapshot (restore, standby)
+  6    an invariant refused the restored copy (standby, nightly, check)
   130  interrupted (SIGINT/SIGTERM)
   status uses 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios/Icinga)
 `
