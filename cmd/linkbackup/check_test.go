@@ -26,8 +26,9 @@ func TestCLIInvariantsNightAndCheck(t *testing.T) {
 	}
 	server := testenv.StandbyDSN(t)
 	name := standbyName(t, server)
+	t.Setenv("LINKBACKUP_STANDBY_DATABASE", name)
 	night := func(extra ...string) (string, string, int) {
-		return run(t, append([]string{"nightly", "--source", src, "--store", store, "--standby", server, "--database", name}, extra...)...)
+		return run(t, append([]string{"nightly", "--source", src, "--store", store, "--standby", server}, extra...)...)
 	}
 	if out, errs, code := night(); code != 0 {
 		t.Fatalf("night 1: exit %d\n%s\n%s", code, out, errs)
