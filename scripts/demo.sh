@@ -164,7 +164,7 @@ main() {
 	step "Start a throwaway PostgreSQL 15" start_postgres
 	step "Create database bookmarks" createdb bookmarks
 	step "Load testdata/schema.sql and generate $MEMBERS members x $LINKS links" \
-		"$BIN" dev gen --dsn "$DSN" --schema --members "$MEMBERS" --links "$LINKS"
+		"$BIN" dev gen --dsn "$DSN" --schema --members "$MEMBERS" --links "$LINKS" --deleted-percent 0
 	step "Back it up to $STORE" "$BIN" backup --source "$DSN" --store "$STORE"
 	step "List the complete snapshots in the store" "$BIN" snapshots --store "$STORE"
 	step "Verify the latest snapshot (re-read every object, check digests)" \
