@@ -409,3 +409,32 @@ func TestForgetUsesAttemptRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetKeepsTheCopyThatPassedItsInvariants: a run of nights refused by an invariant
+// leaves the served copy, which passed its invariants, kept with that reason.
+func TestForgetKeepsTheCopyThatPassedItsInvariants(t *testing.T) {
+	ctx := context.Background()
+	st := fileStore(t)
+	bm := nights(t, st, "bookmarks", 6)
+	serving := &backup.StandbyRecord{Database: "bookmarks", Snapshot: bm[1].ID, SourceDatabase: "bookmarks",
+		Invariants: []backup.InvariantResult{{Name: "link_in_foreign_folder", Level: backup.InvariantOK}}}
+	refused := []backup.InvariantResult{{Name: "link_in_foreign_folder", Violations: 1, Level: backup.InvariantCritical}}
+	a := backup.StandbyAttempt{Database: "bookmarks", Snapshot: bm[5].ID, Error: "invariant violated", Serving: serving, Invariants: refused}
+	b, _ := json.Marshal(a)
+	if _, err := st.Put(ctx, backup.StandbyAttemptKey("bookmarks"), bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := backup.Forget(ctx, backup.ForgetOptions{Store: st, Policy: retention.Policy{Last: 1}, Now: forgetNow, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range r.Decisions {
+		if d.ID == bm[1].ID {
+			if !d.Keep || !slices.Contains(d.Reasons, backup.ReasonPassedInvariants) {
+				t.Fatalf("served copy: keep %v, reasons %q", d.Keep, d.Reasons)
+			}
+			return
+		}
+	}
+	t.Fatal("served copy not in the decisions")
+}
