@@ -166,7 +166,7 @@ func TestBackupBookmarksFileStore(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0] != m.ID {
 		t.Fatalf("SnapshotIDs = %v, %v", ids, err)
 	}
-	rep, err := backup.Verify(ctx, st, m.ID, 2, testLog(t), nil)
+	rep, err := backup.Verify(ctx, st, m.ID, backup.VerifyOptions{Jobs: 2, Log: testLog(t)})
 	if err != nil {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
@@ -177,7 +177,7 @@ func TestBackupBookmarksFileStore(t *testing.T) {
 
 func readObject(t *testing.T, st backup.Store, o backup.Object) string {
 	t.Helper()
-	rc, err := backup.OpenObject(context.Background(), st, o)
+	rc, err := backup.OpenObject(context.Background(), st, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestBackupAwkwardSchema(t *testing.T) {
 	if !strings.Contains(data, `tab\there\nnewline \\ backslash`) || !strings.Contains(data, "\\x00ff") || !strings.Contains(data, "NaN") {
 		t.Fatalf("COPY text not in the fixed session format:\n%s", data)
 	}
-	if _, err := backup.Verify(ctx, st, m.ID, 2, testLog(t), nil); err != nil {
+	if _, err := backup.Verify(ctx, st, m.ID, backup.VerifyOptions{Jobs: 2, Log: testLog(t)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -354,7 +354,7 @@ func TestBackupSplitsLargeTablesSameDigest(t *testing.T) {
 			t.Fatalf("links copied in %d chunks, want several", len(tb.Chunks))
 		}
 	}
-	if _, err := backup.Verify(ctx, o.Store, split.ID, 2, testLog(t), nil); err != nil {
+	if _, err := backup.Verify(ctx, o.Store, split.ID, backup.VerifyOptions{Jobs: 2, Log: testLog(t)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -590,7 +590,7 @@ func TestVerifyNamesCorruptAndTruncatedObjects(t *testing.T) {
 	os.WriteFile(p, b[:len(b)-7], 0o644)
 	os.Remove(filepath.Join(st.Dir(), filepath.FromSlash(m.PostData.Key)))
 
-	rep, err := backup.Verify(ctx, st, m.ID, 2, testLog(t), nil)
+	rep, err := backup.Verify(ctx, st, m.ID, backup.VerifyOptions{Jobs: 2, Log: testLog(t)})
 	if !errors.Is(err, backup.ErrVerify) {
 		t.Fatalf("verify err = %v, want ErrVerify", err)
 	}

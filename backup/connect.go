@@ -78,6 +78,12 @@ func openSource(ctx context.Context, opts Options) (*source, error) {
 func readServer(ctx context.Context, coord *pgx.Conn, opts Options) (*Manifest, error) {
 	m := &Manifest{Format: FormatVersion, Tool: opts.ToolVersion, Started: opts.now().UTC(), Compression: "zstd",
 		Settings: SessionSettings, Excluded: Excluded{Schemas: opts.ExcludeSchemas, Tables: opts.ExcludeTables}}
+	if k := opts.Keys; k != nil && len(k.Recipients) > 0 {
+		m.Encryption = EncryptionAge
+		for _, r := range k.Recipients {
+			m.Recipients = append(m.Recipients, r.Fingerprint)
+		}
+	}
 	var comment *string
 	err := coord.QueryRow(ctx, `SELECT current_database(), current_setting('server_version'),
 		current_setting('server_version_num')::int, shobj_description(d.oid, 'pg_database'),

@@ -27,6 +27,8 @@ const (
 	FixMemberSchema      Fix = "member-schema"       // a member restore needs the bookmark schema
 	FixStandbyName       Fix = "standby-name"        // StatusOptions.Database names the serving database
 	FixStandbyCopyName   Fix = "standby-copy-name"   // StatusOptions.Database may name another copy
+	FixAllowUnsigned     Fix = "allow-unsigned"      // Keys.AllowUnsigned accepts a snapshot without a signature
+	FixIdentity          Fix = "identity"            // Keys.Identities must hold a key the snapshot is encrypted to
 )
 
 // FixableError is an error that the caller gets past with Fix. Its message is the

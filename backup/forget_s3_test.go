@@ -124,7 +124,7 @@ func TestForgetOnVersityGW(t *testing.T) {
 		t.Fatalf("incomplete uploads left: %v, %v", ups, err)
 	}
 	for _, m := range ms[2:] {
-		rep, err := backup.Verify(ctx, st, m.ID, 2, testLog(t), nil)
+		rep, err := backup.Verify(ctx, st, m.ID, backup.VerifyOptions{Jobs: 2, Log: testLog(t)})
 		if err != nil || len(rep.Problems) != 0 {
 			t.Fatalf("kept %s does not verify: %v %v", m.ID, err, rep)
 		}

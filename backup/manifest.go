@@ -11,12 +11,14 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/linkagogo/linkbackup/backup/trust"
 )
 
 // FormatVersion is the snapshot layout version written into every manifest. Readers
 // refuse a manifest with a higher version. Format 2 added binary COPY chunks
 // (Table.CopyFormat); format 1 snapshots (all text) are read as before.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // Store layout (documented in README "Snapshot layout"):
 //
@@ -45,7 +47,12 @@ type Manifest struct {
 	Started     time.Time `json:"started"`
 	Finished    time.Time `json:"finished"`
 	Compression string    `json:"compression"`          // "zstd"
-	Encryption  string    `json:"encryption,omitempty"` // "" = none (room for "age")
+	Encryption  string    `json:"encryption,omitempty"` // "" = none, "age" (EncryptionAge)
+	// Recipients are the fingerprints of the keys the content is encrypted to.
+	Recipients []string `json:"recipients,omitempty"`
+	// SignedBy is the fingerprint of the key that signed the manifest (manifest.sig);
+	// for display only: readers trust their own verify keys, never this field.
+	SignedBy string `json:"signed_by,omitempty"`
 	// Settings are the session settings under which COPY text (and so the digests) was
 	// produced; a restore drill recomputes digests under the same settings.
 	Settings  map[string]string `json:"session_settings"`
@@ -83,6 +90,9 @@ type Object struct {
 	Size    int64  `json:"size"`
 	SHA256  string `json:"sha256"`
 	RawSize int64  `json:"raw_size"`
+	// Enc is how the stored bytes are encrypted ("" none, "age"); Size and SHA256 are of
+	// the stored (encrypted) bytes, RawSize of the content before compression.
+	Enc string `json:"enc,omitempty"`
 }
 
 // Table is one table's data: its COPY column list and chunks.
@@ -189,13 +199,27 @@ var (
 	ErrVerify = errors.New("snapshot verification failed")
 )
 
-// WriteManifest stores m as the last object of its snapshot.
+// WriteManifest stores m as the last object of its snapshot, unsigned.
 func WriteManifest(ctx context.Context, st Store, m *Manifest) error {
+	return writeManifest(ctx, st, m, nil)
+}
+
+// writeManifest stores m as the last object of its snapshot; with a signer, its
+// signature goes first (a signed snapshot is never listed without it).
+func writeManifest(ctx context.Context, st Store, m *Manifest, s *trust.Signer) error {
+	if s != nil {
+		m.SignedBy = s.Fingerprint
+	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
+	if s != nil {
+		if err := writeSignature(ctx, st, m.ID, b, s); err != nil {
+			return err
+		}
+	}
 	info, err := st.Put(ctx, ManifestKey(m.ID), bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("write manifest: %w", err)
@@ -206,8 +230,18 @@ func WriteManifest(ctx context.Context, st Store, m *Manifest) error {
 	return nil
 }
 
-// ReadManifest loads the manifest of snapshot id.
+// ReadManifest loads the manifest of snapshot id, without checking its signature: for
+// listing, status and retention. Whatever uses a snapshot's content reads it with
+// ReadTrustedManifest.
 func ReadManifest(ctx context.Context, st Store, id string) (*Manifest, error) {
+	b, err := readManifestBytes(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	return parseManifest(b, id)
+}
+
+func readManifestBytes(ctx context.Context, st Store, id string) ([]byte, error) {
 	rc, err := st.Open(ctx, ManifestKey(id))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -220,6 +254,10 @@ func ReadManifest(ctx context.Context, st Store, id string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", id, err)
 	}
+	return b, nil
+}
+
+func parseManifest(b []byte, id string) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("manifest %s is corrupt: %w", id, err)

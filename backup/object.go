@@ -10,6 +10,7 @@ import (
 	"io"
 	"sync"
 
+	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -47,11 +48,12 @@ func (e *encoders) get(w io.Writer) (*zstd.Encoder, error) {
 
 func (e *encoders) put(enc *zstd.Encoder) { enc.Reset(nil); e.pool.Put(enc) }
 
-// putCompressed streams what produce writes, zstd-compressed, into key. It returns the
-// stored object's size and SHA-256 (of the compressed bytes) and the raw size, and checks
-// that the store reports exactly the bytes written. No local disk is used: the
-// compressed stream goes through a pipe into the store's (multipart) upload.
-func putCompressed(ctx context.Context, st Store, encs *encoders, key string, sizeHint int64,
+// putCompressed streams what produce writes, zstd-compressed and, with recipients,
+// age-encrypted, into key. It returns the stored object's size and SHA-256 (of the
+// stored bytes) and the raw size, and checks that the store reports exactly the bytes
+// written. No local disk is used: the stream goes through a pipe into the store's
+// (multipart) upload.
+func putCompressed(ctx context.Context, st Store, encs *encoders, rcpts []age.Recipient, key string, sizeHint int64,
 	produce func(w io.Writer) error) (Object, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -69,13 +71,30 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, key string, si
 
 	sum := &countingHash{h: sha256.New()}
 	raw := &countingHash{h: nopHash{}}
-	enc, err := encs.get(io.MultiWriter(sum, pw))
+	var stored io.Writer = io.MultiWriter(sum, pw)
+	var sealer io.WriteCloser
+	var err error
+	if len(rcpts) > 0 {
+		if sealer, err = age.Encrypt(stored, rcpts...); err == nil {
+			stored = sealer
+		}
+	}
+	var enc *zstd.Encoder
+	if err == nil {
+		enc, err = encs.get(stored)
+	}
 	if err == nil {
 		err = produce(io.MultiWriter(raw, enc))
 		if cerr := enc.Close(); err == nil {
 			err = cerr
 		}
 		encs.put(enc)
+		if sealer != nil {
+			// The age stream's last chunk and tag: without them the object is truncated.
+			if cerr := sealer.Close(); err == nil {
+				err = cerr
+			}
+		}
 	}
 	if err != nil {
 		// The producer failed (COPY error) or the upload stopped first; either way the
@@ -93,6 +112,9 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, key string, si
 		return Object{}, r.err // store errors name the key
 	}
 	obj := Object{Key: key, Size: sum.n, SHA256: hex.EncodeToString(sum.h.Sum(nil)), RawSize: raw.n}
+	if len(rcpts) > 0 {
+		obj.Enc = EncryptionAge
+	}
 	// Backends report the size they stored (the s3 backend reads it back with HEAD).
 	if r.info.Size != obj.Size {
 		return Object{}, fmt.Errorf("check %s after upload: store holds %d bytes, %d were written", key, r.info.Size, obj.Size)
@@ -119,22 +141,28 @@ type ObjectError struct {
 func (e *ObjectError) Error() string { return fmt.Sprintf("object %s: %v", e.Key, e.Err) }
 func (e *ObjectError) Unwrap() error { return e.Err }
 
-// OpenObject opens a stored object and returns its decompressed content. The reader
-// checks the stored bytes' size and SHA-256 against obj while streaming and returns an
-// *ObjectError instead of io.EOF when they differ, so a consumer that reads to EOF never
-// accepts a corrupt object.
-func OpenObject(ctx context.Context, st Store, obj Object) (io.ReadCloser, error) {
+// OpenObject opens a stored object and returns its decompressed (and, for an encrypted
+// object, decrypted with k's identities) content. The reader checks the stored bytes'
+// size and SHA-256 against obj while streaming and returns an *ObjectError instead of
+// io.EOF when they differ, so a consumer that reads to EOF never accepts a corrupt
+// object; age authenticates every 64 KiB chunk and the end of the stream.
+func OpenObject(ctx context.Context, st Store, obj Object, k *Keys) (io.ReadCloser, error) {
 	rc, err := st.Open(ctx, obj.Key)
 	if err != nil {
 		return nil, &ObjectError{Key: obj.Key, Err: err}
 	}
 	v := &verifyingReader{r: rc, want: obj, h: sha256.New()}
-	dec, err := zstd.NewReader(v, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	plain, err := decrypter(v, obj, k)
 	if err != nil {
 		rc.Close()
 		return nil, &ObjectError{Key: obj.Key, Err: err}
 	}
-	return &objectReader{dec: dec, v: v, key: obj.Key, rawWant: obj.RawSize}, nil
+	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	if err != nil {
+		rc.Close()
+		return nil, &ObjectError{Key: obj.Key, Err: err}
+	}
+	return &objectReader{dec: dec, plain: plain, v: v, key: obj.Key, rawWant: obj.RawSize}, nil
 }
 
 type verifyingReader struct {
@@ -167,6 +195,7 @@ type objectReader struct {
 	mu      sync.Mutex
 	closed  bool
 	dec     *zstd.Decoder
+	plain   io.Reader // what zstd reads: v, or age's decryption of it
 	v       *verifyingReader
 	key     string
 	raw     int64
@@ -182,7 +211,12 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	n, err := o.dec.Read(p)
 	o.raw += int64(n)
 	if err == io.EOF {
-		// Drain what zstd did not need so the stored bytes are fully checked.
+		// Drain what zstd did not need so the stored bytes are fully checked: through the
+		// decryption first (age authenticates its last chunk only at its end), then the
+		// stored stream.
+		if _, derr := io.Copy(io.Discard, o.plain); derr != nil {
+			return n, &ObjectError{Key: o.key, Err: derr}
+		}
 		if _, derr := io.Copy(io.Discard, o.v); derr != nil {
 			return n, &ObjectError{Key: o.key, Err: derr}
 		}

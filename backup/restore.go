@@ -33,7 +33,10 @@ type RestoreOptions struct {
 	// Tables, if set, restores only the data of these tables ("schema.table" or "table"
 	// for public) into a target that already has them (empty, or truncated with Force);
 	// no schema is created.
-	Tables   []string
+	Tables []string
+	// Keys verify the snapshot's signature and decrypt its content (nil: plaintext,
+	// unauthenticated snapshots only).
+	Keys     *Keys
 	Log      *slog.Logger
 	Progress *Progress
 }
@@ -90,7 +93,7 @@ func (o *RestoreOptions) defaults() {
 // (restore_proof.go) and the finish (restore_finish.go).
 func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	opts.defaults()
-	m, err := ReadManifest(ctx, opts.Store, opts.ID)
+	m, err := ReadTrustedManifest(ctx, opts.Store, opts.ID, opts.Keys, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +108,9 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		return nil, fmt.Errorf("connect to target %s: %w", pgdsn.Strip(opts.Target), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	if opts.Keys == nil || len(opts.Keys.Verifiers) == 0 {
+		warnUnauthenticated(ctx, conn, m.ID, opts.Log)
+	}
 
 	tables, err := selectTables(m, opts.Tables)
 	if err != nil {

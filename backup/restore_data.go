@@ -30,7 +30,7 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].chunk.RawSize > jobs[b].chunk.RawSize })
 	open := connector(cfg, "restore worker")
 	return eachOnSessions(ctx, jobs, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, j job) error {
-		rc, err := OpenObject(ctx, opts.Store, j.chunk.Object)
+		rc, err := OpenObject(ctx, opts.Store, j.chunk.Object, opts.Keys)
 		if err != nil {
 			return fmt.Errorf("table %s: %w", j.table, err)
 		}

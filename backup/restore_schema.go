@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func readScript(ctx context.Context, st Store, obj Object) (*dumpScript, error) {
-	rc, err := OpenObject(ctx, st, obj)
+func readScript(ctx context.Context, st Store, obj Object, k *Keys) (*dumpScript, error) {
+	rc, err := OpenObject(ctx, st, obj, k)
 	if err != nil {
 		return nil, err
 	}
@@ -133,14 +133,14 @@ func (r *restoreRun) schema(ctx context.Context) (*dumpScript, error) {
 			return nil, err
 		}
 	}
-	pre, err := readScript(ctx, opts.Store, r.m.PreData)
+	pre, err := readScript(ctx, opts.Store, r.m.PreData, opts.Keys)
 	if err != nil {
 		return nil, err
 	}
 	if err := execScript(ctx, conn, pre.script(opts.NoOwner)); err != nil {
 		return nil, fmt.Errorf("restore schema (pre-data): %w", err)
 	}
-	post, err := readScript(ctx, opts.Store, r.m.PostData)
+	post, err := readScript(ctx, opts.Store, r.m.PostData, opts.Keys)
 	if err != nil {
 		return nil, err
 	}

@@ -21,9 +21,9 @@ type FilteredRows struct {
 
 // RowsWhere reads every chunk of t from st and keeps the rows whose integer column
 // equals id (in COPY text the column's decimal text, in binary COPY a big-endian
-// integer of 2, 4 or 8 bytes). It holds the kept rows in memory: it is meant for one
+// integer of 2, 4 or 8 bytes); k decrypts an encrypted snapshot. It holds the kept rows in memory: it is meant for one
 // owner's rows, not for a table.
-func RowsWhere(ctx context.Context, st Store, t *Table, column string, id int64) (*FilteredRows, error) {
+func RowsWhere(ctx context.Context, st Store, t *Table, column string, id int64, k *Keys) (*FilteredRows, error) {
 	col := -1
 	for i, c := range t.Columns {
 		if c == column {
@@ -34,18 +34,18 @@ func RowsWhere(ctx context.Context, st Store, t *Table, column string, id int64)
 		return nil, fmt.Errorf("table %s in the snapshot has no column %s", t, column)
 	}
 	if t.Binary() {
-		return rowsWhereBinary(ctx, st, t, col, id)
+		return rowsWhereBinary(ctx, st, t, col, id, k)
 	}
-	return rowsWhereText(ctx, st, t, col, id)
+	return rowsWhereText(ctx, st, t, col, id, k)
 }
 
 // rowsWhereText is RowsWhere for COPY text chunks. COPY text escapes tabs inside
 // values, so splitting on tab bytes is exact.
-func rowsWhereText(ctx context.Context, st Store, t *Table, col int, id int64) (*FilteredRows, error) {
+func rowsWhereText(ctx context.Context, st Store, t *Table, col int, id int64, k *Keys) (*FilteredRows, error) {
 	want := []byte(strconv.FormatInt(id, 10))
 	out := &FilteredRows{}
 	for _, c := range t.Chunks {
-		rc, err := OpenObject(ctx, st, c.Object)
+		rc, err := OpenObject(ctx, st, c.Object, k)
 		if err != nil {
 			return nil, err
 		}
@@ -80,11 +80,11 @@ func rowsWhereText(ctx context.Context, st Store, t *Table, col int, id int64) (
 
 // rowsWhereBinary is RowsWhere for binary COPY chunks. The result is one binary COPY
 // stream: header, the kept tuples, trailer.
-func rowsWhereBinary(ctx context.Context, st Store, t *Table, col int, id int64) (*FilteredRows, error) {
+func rowsWhereBinary(ctx context.Context, st Store, t *Table, col int, id int64, k *Keys) (*FilteredRows, error) {
 	out := &FilteredRows{Data: append([]byte{}, binarySignature...)}
 	out.Data = append(out.Data, 0, 0, 0, 0, 0, 0, 0, 0) // flags, header extension length
 	for _, c := range t.Chunks {
-		rc, err := OpenObject(ctx, st, c.Object)
+		rc, err := OpenObject(ctx, st, c.Object, k)
 		if err != nil {
 			return nil, err
 		}

@@ -67,6 +67,9 @@ type Options struct {
 	// TextFormat stores every table in COPY text format; by default tables whose column
 	// types all have a portable binary form (catTable.Binary) use binary COPY.
 	TextFormat bool
+	// Keys: with recipients, the content objects are encrypted to them; with a signer,
+	// the manifest is signed (nil: plaintext, unsigned).
+	Keys *Keys
 	// IncludeStateSchemas backs up linkbackup's own state schemas (StateSchemaPrefix) too.
 	IncludeStateSchemas bool
 	ToolVersion         string
@@ -183,7 +186,7 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 	if err == nil {
 		m.Finished = opts.now().UTC()
 		sumTotals(m)
-		err = WriteManifest(ctx, opts.Store, m)
+		err = writeManifest(ctx, opts.Store, m, opts.Keys.signer())
 	}
 	if err != nil {
 		removePartial(context.WithoutCancel(ctx), opts.Store, prefix, log)

@@ -23,11 +23,12 @@ func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot 
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	encs := newEncoders(opts.CompressionLevel)
+	rcpts := opts.Keys.recipients()
 	password := cfg.Password
 	dumpDSN := pgdsn.Strip(opts.Source)
 	for _, section := range []string{"pre-data", "post-data"} {
 		g.Go(func() error {
-			obj, err := putCompressed(ctx, opts.Store, encs, prefix+"schema/"+section+".sql.zst", 1<<20, func(w io.Writer) error {
+			obj, err := putCompressed(ctx, opts.Store, encs, rcpts, prefix+"schema/"+section+".sql.zst", 1<<20, func(w io.Writer) error {
 				return pgDumpSchema(ctx, opts.PgDump, dumpDSN, password, snapshot, section, exSchemas, dumpExclude, w)
 			})
 			if err != nil {
@@ -56,7 +57,7 @@ func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot 
 			name := tbl.String()
 			rd := RowDigester{Binary: tbl.Binary()}
 			mu.Unlock()
-			obj, err := putCompressed(ctx, opts.Store, encs, key, t.sizeHint, func(w io.Writer) error {
+			obj, err := putCompressed(ctx, opts.Store, encs, rcpts, key, t.sizeHint, func(w io.Writer) error {
 				pw := &progressWriter{w: io.MultiWriter(&rd, w), n: &opts.Progress.RawBytes}
 				if _, err := conn.PgConn().CopyTo(ctx, pw, t.sql); err != nil {
 					return fmt.Errorf("copy %s: %w", name, err)

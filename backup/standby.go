@@ -47,6 +47,9 @@ type StandbyRecord struct {
 	// TableRows are the proven rows per table, the baseline of the next night's
 	// row-drop check.
 	TableRows map[string]int64 `json:"table_rows,omitempty"`
+	// Identity is the fingerprint of the identity that decrypted the snapshot: the drill
+	// proves every night that the key still works ("" for a plaintext snapshot).
+	Identity string `json:"identity,omitempty"`
 	// Invariants are the drill's checks on this copy before it was served.
 	Invariants []InvariantResult `json:"invariants,omitempty"`
 }
@@ -85,6 +88,8 @@ type StandbyOptions struct {
 	ToolVersion      string
 	// Drill holds the invariants checked on the restored copy before the swap.
 	Drill DrillOptions
+	// Keys verify and decrypt the snapshot (see RestoreOptions.Keys).
+	Keys *Keys
 	// Hint words the fixes in the error recorded in the store (nil: none).
 	Hint     Hinter
 	Log      *slog.Logger
@@ -110,7 +115,7 @@ func RefreshStandby(ctx context.Context, opts StandbyOptions) (*StandbyRecord, e
 	}
 	log := opts.Log
 	started := time.Now().UTC()
-	m, err := ReadManifest(ctx, opts.Store, opts.ID)
+	m, err := ReadTrustedManifest(ctx, opts.Store, opts.ID, opts.Keys, true, nil) // Restore warns when unauthenticated
 	if err != nil {
 		return nil, err
 	}
@@ -176,14 +181,14 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 	}
 	t0 := time.Now()
 	rep, err := Restore(ctx, RestoreOptions{Store: opts.Store, ID: m.ID, Target: withDatabase(opts.Server, incoming),
-		Jobs: opts.Jobs, NoOwner: opts.NoOwner, ForceSameCluster: true, Log: log, Progress: opts.Progress})
+		Jobs: opts.Jobs, NoOwner: opts.NoOwner, ForceSameCluster: true, Keys: opts.Keys, Log: log, Progress: opts.Progress})
 	if err != nil {
 		dropSide(ctx, opts.Server, incoming, log)
 		return nil, fmt.Errorf("standby restore of %s failed; %s keeps serving its previous copy: %w", m.ID, name, err)
 	}
 	rec := &StandbyRecord{Database: name, Snapshot: m.ID, SourceDatabase: m.Database, SourceSystemID: m.Server.SystemIdentifier,
 		SourceTime: m.Started, Verified: rep.Verified, Tables: len(rep.Tables), Rows: rep.Rows, Tool: opts.ToolVersion,
-		StandbyHost: sysid, RestoreSeconds: time.Since(t0).Seconds()}
+		StandbyHost: sysid, RestoreSeconds: time.Since(t0).Seconds(), Identity: ProvingIdentity(m, opts.Keys)}
 	if err := drillInvariants(ctx, opts, m, name, withDatabase(opts.Server, incoming), rep, rec, log); err != nil {
 		dropSide(ctx, opts.Server, incoming, log)
 		return nil, fmt.Errorf("standby copy of %s not served; %s keeps serving its previous copy: %w", m.ID, name, err)

@@ -25,7 +25,9 @@ type Options struct {
 	MemberID int64
 	// DryRun does everything in a transaction, reports, and rolls back.
 	DryRun bool
-	Log    *slog.Logger
+	// Keys verify and decrypt the snapshot (see backup.RestoreOptions.Keys).
+	Keys *backup.Keys
+	Log  *slog.Logger
 }
 
 // TableReport counts what Restore did with one table's rows of the member.
@@ -67,7 +69,7 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	m, err := backup.ReadManifest(ctx, opts.Store, opts.ID)
+	m, err := backup.ReadTrustedManifest(ctx, opts.Store, opts.ID, opts.Keys, true, opts.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +112,7 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 			" FROM "+t.QualifiedName()+" WITH NO DATA"); err != nil {
 			return nil, fmt.Errorf("target table %s does not match the snapshot's columns: %w", t, err)
 		}
-		rows, err := backup.RowsWhere(ctx, opts.Store, t, mt.owner, opts.MemberID)
+		rows, err := backup.RowsWhere(ctx, opts.Store, t, mt.owner, opts.MemberID, opts.Keys)
 		if err != nil {
 			return nil, err
 		}

@@ -41,6 +41,9 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 			if err != nil {
 				return err
 			}
+			if _, err := a.keys(); err != nil {
+				return err
+			}
 			progress := &backup.Progress{}
 			stop := showProgress(ctx, a.stderr, "backup", progress)
 			o := backupOptions(c, st, a)
@@ -71,6 +74,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	a.bind(cmd, "source", "source")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
+	addKeyFlags(cmd, a, true, false)
 	a.bind(cmd, "pg-dump", "backup.pg_dump")
 	a.bind(cmd, "exclude-schema", "backup.exclude_schemas")
 	a.bind(cmd, "exclude-table", "backup.exclude_tables")
@@ -85,6 +89,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 // backupOptions are the options of a backup built from the config (backup and nightly).
 func backupOptions(c Config, st backup.Store, a *app) backup.Options {
 	return backup.Options{
+		Keys:                a.keyring,
 		Source:              string(c.Source),
 		Store:               st,
 		Jobs:                c.Backup.Jobs,

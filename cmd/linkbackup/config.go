@@ -37,6 +37,12 @@ type Config struct {
 	Export ExportConfig `yaml:"export"`
 	// Standby configures the standby server refreshed by `linkbackup standby` and `nightly`.
 	Standby StandbyConfig `yaml:"standby"`
+	// Encryption: the keys snapshots are encrypted to (backup host) and decrypted with
+	// (restore and standby hosts).
+	Encryption EncryptionConfig `yaml:"encryption"`
+	// Signing: the key manifests are signed with (backup host) and the keys readers
+	// verify them with.
+	Signing SigningConfig `yaml:"signing"`
 	// Drill configures the invariants checked on every restored standby copy before it
 	// is served, and by `linkbackup check`.
 	Drill DrillConfig `yaml:"drill"`

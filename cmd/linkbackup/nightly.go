@@ -122,6 +122,7 @@ func newNightlyCmd(a *app) *cobra.Command {
 	a.bind(cmd, "source", "source")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "standby", "standby.server")
+	addKeyFlags(cmd, a, true, true)
 	return cmd
 }
 
@@ -155,6 +156,9 @@ func runNightly(ctx context.Context, a *app) error {
 		return nil
 	}
 
+	if _, err := a.keys(); err != nil {
+		return finish(err, exitUsage)
+	}
 	// 0. A configured invariant that does not parse on the source is a configuration
 	// error now, not a failed drill at the end of the night.
 	if c.Standby.Server != "" && len(c.Drill.Invariants) > 0 {

@@ -106,16 +106,20 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			keys, err := a.keys()
+			if err != nil {
+				return err
+			}
 			out := restoreOutput{Target: pgdsn.Strip(target)}
 			if memberMode {
-				rep, err := member.Restore(ctx, member.Options{Store: st, ID: id, Target: target, MemberID: memberID,
+				rep, err := member.Restore(ctx, member.Options{Keys: keys, Store: st, ID: id, Target: target, MemberID: memberID,
 					DryRun: dryRun, Log: a.log})
 				out.Member = rep
 				return a.finishRestore(out, err, asJSON)
 			}
 			progress := &backup.Progress{}
 			stop := showProgress(ctx, a.stderr, "restore", progress)
-			rep, err := backup.Restore(ctx, backup.RestoreOptions{Store: st, ID: id, Target: target, Jobs: c.Backup.Jobs,
+			rep, err := backup.Restore(ctx, backup.RestoreOptions{Keys: keys, Store: st, ID: id, Target: target, Jobs: c.Backup.Jobs,
 				Force: force, ForceSameCluster: forceSame, AllowDowngrade: allowDowngrade, NoOwner: noOwner, Tables: tables,
 				Log: a.log, Progress: progress})
 			stop()
@@ -137,6 +141,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
+	addKeyFlags(cmd, a, false, true)
 	return cmd
 }
 

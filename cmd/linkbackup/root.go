@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkagogo/linkbackup/backup"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -42,6 +44,8 @@ type app struct {
 	stderr     io.Writer
 	// bindings maps a flag name to the config key it overrides.
 	bindings map[*pflag.Flag]string
+	// keyring holds the keys loaded by keys() (nil until then).
+	keyring *backup.Keys
 }
 
 const rootHelp = `linkbackup backs up the LinkaGoGo bookmark database, proves every snapshot by
@@ -125,6 +129,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newDevCmd(a),
 		newExportCmd(a),
 		newForgetCmd(a),
+		newKeygenCmd(a),
 		newMigrateCmd(a),
 		newNightlyCmd(a),
 		newPinCmd(a),

@@ -78,6 +78,9 @@ func newStandbyCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if _, err := a.keys(); err != nil {
+				return err
+			}
 			progress := &backup.Progress{}
 			stop := showProgress(ctx, a.stderr, "standby", progress)
 			o := standbyOptions(c, st, id, a)
@@ -125,6 +128,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 	a.bind(cmd, "database", "standby.database")
 	a.bind(cmd, "grace", "standby.grace")
 	a.bind(cmd, "jobs", "standby.jobs")
+	addKeyFlags(cmd, a, false, true)
 	a.bind(cmd, "tablespace", "standby.tablespace")
 	return cmd
 }
@@ -147,7 +151,7 @@ func writeInvariants(w io.Writer, rs []backup.InvariantResult) {
 
 // standbyOptions are the options of a standby refresh built from the config (standby and nightly).
 func standbyOptions(c Config, st backup.Store, id string, a *app) backup.StandbyOptions {
-	return backup.StandbyOptions{Hint: clihint.Text, Store: st, ID: id, Server: string(c.Standby.Server), Database: c.Standby.Database,
+	return backup.StandbyOptions{Hint: clihint.Text, Keys: a.keyring, Store: st, ID: id, Server: string(c.Standby.Server), Database: c.Standby.Database,
 		Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, Tablespace: c.Standby.Tablespace, ToolVersion: toolVersion(), Log: a.log,
 		Drill: drillOptions(c)}
 }

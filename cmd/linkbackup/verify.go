@@ -28,7 +28,12 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 			}
 			progress := &backup.Progress{}
 			stop := showProgress(ctx, a.stderr, "verify", progress)
-			rep, err := backup.Verify(ctx, st, id, a.cfg.Backup.Jobs, a.log, progress)
+			keys, err := a.keys()
+			if err != nil {
+				stop()
+				return err
+			}
+			rep, err := backup.Verify(ctx, st, id, backup.VerifyOptions{Jobs: a.cfg.Backup.Jobs, Log: a.log, Progress: progress, Keys: keys})
 			stop()
 			if rep == nil {
 				return err
@@ -58,5 +63,6 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
+	addKeyFlags(cmd, a, false, true)
 	return cmd
 }

@@ -29,6 +29,9 @@ var hints = map[backup.Fix]string{
 	backup.FixStandbySameServer: ". Pass --force-same-cluster for a test setup",
 	backup.FixMemberSchema:      ": --member works on the bookmark schema",
 	backup.FixStandbyName:       ": pass --database NAME",
+	backup.FixAllowUnsigned: ". If it was taken before signing was turned on, pass --allow-unsigned " +
+		"(signing.allow_unsigned) for this restore",
+	backup.FixIdentity: ": pass --identity FILE (encryption.identity_files) with the private key of one of them",
 	backup.FixStandbyCopyName:   " (never refreshed, dropped, or --database names another copy)",
 }
 
