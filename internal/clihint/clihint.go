@@ -31,8 +31,8 @@ var hints = map[backup.Fix]string{
 	backup.FixStandbyName:       ": pass --database NAME",
 	backup.FixAllowUnsigned: ". If it was taken before signing was turned on, pass --allow-unsigned " +
 		"(signing.allow_unsigned) for this restore",
-	backup.FixIdentity: ": pass --identity FILE (encryption.identity_files) with the private key of one of them",
-	backup.FixStandbyCopyName:   " (never refreshed, dropped, or --database names another copy)",
+	backup.FixIdentity:        ": pass --identity FILE (encryption.identity_files) with the private key of one of them",
+	backup.FixStandbyCopyName: " (never refreshed, dropped, or --database names another copy)",
 }
 
 // Text is the hint for fix ("" for none).
