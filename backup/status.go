@@ -57,7 +57,8 @@ type StatusThresholds struct {
 // StatusFacts is everything a status check looks at. GatherStatus reads them from the
 // store and the standby server; tests build them directly.
 type StatusFacts struct {
-	Now       time.Time
+	Now        time.Time
+	Identities []string // see StatusOptions.Identities
 	Hint      Hinter // words the fixes in problem messages (nil: none)
 	Store     string // store URL as shown (no secrets)
 	StoreErr  error  // the store could not be opened or listed
@@ -100,7 +101,12 @@ type SnapshotStatus struct {
 	// VerifiedByStandby: the standby serves this very snapshot, restored and proven.
 	VerifiedByStandby bool       `json:"verified_by_standby"`
 	StandbyVerified   *time.Time `json:"standby_verified,omitempty"`
-	Error             string     `json:"error,omitempty"`
+	// Encrypted and Signed describe the latest snapshot (from its manifest, which status
+	// reads without keys); Recipients are the fingerprints it is encrypted to.
+	Encrypted  bool     `json:"encrypted"`
+	Signed     bool     `json:"signed"`
+	Recipients []string `json:"recipients,omitempty"`
+	Error      string   `json:"error,omitempty"`
 }
 
 // StandbyStatus describes the standby copy and the last refresh attempt.
@@ -153,6 +159,10 @@ type StatusOptions struct {
 	Database string
 	Now      time.Time
 	Hint     Hinter // words the fixes in problem messages (nil: none)
+	// Identities are the fingerprints of the identities configured where status runs;
+	// when there are some and none opens the latest snapshot, status warns: that is the
+	// morning the key is found lost, not the day of the outage.
+	Identities []string
 }
 
 // GatherStatus reads the facts a status check needs: the store's snapshot list and
@@ -160,7 +170,7 @@ type StatusOptions struct {
 // given), and the store's record of the last standby attempt. It never fails: every
 // error becomes a fact.
 func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
-	f := &StatusFacts{Now: o.Now, Hint: o.Hint, Store: o.StoreName, StoreErr: o.StoreErr, Database: o.Database}
+	f := &StatusFacts{Now: o.Now, Identities: o.Identities, Hint: o.Hint, Store: o.StoreName, StoreErr: o.StoreErr, Database: o.Database}
 	if f.Now.IsZero() {
 		f.Now = time.Now()
 	}

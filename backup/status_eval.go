@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -92,6 +93,11 @@ func (j *judge) snapshot(f *StatusFacts, th StatusThresholds) {
 		secs := int64(a.Seconds())
 		s.ID, s.Database, s.Taken, s.AgeSeconds = m.ID, m.Database, &taken, &secs
 		s.Tables, s.Rows, s.RawBytes, s.StoredBytes = m.Totals.Tables, m.Totals.Rows, m.Totals.RawBytes, m.Totals.StoredBytes
+		s.Encrypted, s.Signed, s.Recipients = m.Encryption != "", m.SignedBy != "", m.Recipients
+		if s.Encrypted && len(f.Identities) > 0 && !overlap(f.Identities, m.Recipients) {
+			j.add(LevelWarning, "snapshot", "the configured identities (%s) cannot decrypt the latest snapshot (encrypted to %s): "+
+				"restores and the standby drill will fail", strings.Join(f.Identities, ", "), strings.Join(m.Recipients, ", "))
+		}
 		j.age(th.SnapshotWarn, th.SnapshotCrit, a, "snapshot", "latest snapshot of "+m.Database)
 	}
 }
@@ -187,4 +193,13 @@ func (j *judge) verdict() {
 	} else {
 		r.Summary = okSummary(r)
 	}
+}
+
+func overlap(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
 }

@@ -275,3 +275,55 @@ func zstdWriter(t *testing.T, w io.Writer) io.WriteCloser {
 }
 
 func sha256hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// TestKeyRotationAndOldSnapshots: snapshot 1 is encrypted to key 1, snapshot 2 (after
+// the new recipient was added and the old one dropped) to key 2: a reader holding both
+// identities restores both, one holding only key 2 only the second. A format-2 snapshot
+// (written before encryption and signing existed) still restores without verify keys.
+func TestKeyRotationAndOldSnapshots(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := bookmarkDB(t, 3, 5)
+	st := fileStore(t)
+	w1, r1, _ := testKeys(t)
+	w2, r2, _ := testKeys(t)
+	o := opts(t, src, st)
+	o.Keys = &backup.Keys{Recipients: w1.Recipients}
+	m1, err := backup.Backup(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Keys = &backup.Keys{Recipients: w2.Recipients}
+	m2, err := backup.Backup(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := &backup.Keys{Identities: append(append([]trust.Identity{}, r1.Identities...), r2.Identities...)}
+	for _, m := range []*backup.Manifest{m1, m2} {
+		if _, err := backup.Restore(ctx, backup.RestoreOptions{Store: st, ID: m.ID, Target: testenv.NewDatabase(t, testenv.StandbyDSN(t)),
+			Jobs: 2, Keys: both, Log: testLog(t)}); err != nil {
+			t.Fatalf("%s with both identities: %v", m.ID, err)
+		}
+	}
+	only2 := &backup.Keys{Identities: r2.Identities}
+	if _, err := backup.Restore(ctx, backup.RestoreOptions{Store: st, ID: m1.ID, Target: testenv.NewDatabase(t, testenv.StandbyDSN(t)),
+		Jobs: 2, Keys: only2, Log: testLog(t)}); !errors.Is(err, backup.ErrRefused) {
+		t.Fatalf("snapshot 1 with key 2 only: %v", err)
+	}
+
+	// A format-2 manifest: plaintext, no signature, no encryption fields.
+	o.Keys = nil
+	m3, err := backup.Backup(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := *m3
+	old.Format = 2
+	if err := backup.WriteManifest(ctx, st, &old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Restore(ctx, backup.RestoreOptions{Store: st, ID: m3.ID, Target: testenv.NewDatabase(t, testenv.StandbyDSN(t)),
+		Jobs: 2, Log: testLog(t)}); err != nil {
+		t.Fatalf("format-2 snapshot: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/backup/trust"
 	"github.com/linkagogo/linkbackup/internal/atomicfile"
 	"github.com/linkagogo/linkbackup/internal/clihint"
 	"github.com/linkagogo/linkbackup/internal/statusview"
@@ -145,7 +146,15 @@ func unknownOnError(err error) error {
 // evaluates the status as of now. Only a malformed store URL is an error.
 func checkStatus(ctx context.Context, a *app, now time.Time) (*backup.StatusReport, error) {
 	c := a.cfg
-	o := backup.StatusOptions{Hint: clihint.Text, StoreName: showURL(c.Store), StandbyServer: string(c.Standby.Server),
+	var ids []string
+	if len(c.Encryption.IdentityFiles) > 0 {
+		keys, err := a.keys()
+		if err != nil {
+			return nil, err
+		}
+		ids = trust.Fingerprints(keys.Identities)
+	}
+	o := backup.StatusOptions{Hint: clihint.Text, Identities: ids, StoreName: showURL(c.Store), StandbyServer: string(c.Standby.Server),
 		Database: c.Standby.Database, Now: now}
 	st, err := openStore(ctx, c.Store, a.log)
 	var ce *codeError

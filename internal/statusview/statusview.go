@@ -68,6 +68,7 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 		}
 		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshot%s in the store", s.Tables, s.Rows,
 			backup.HumanBytes(s.StoredBytes), backup.HumanBytes(s.RawBytes), s.Count, plural)
+		line("", "encrypted %s, signed %s", yesNo(s.Encrypted), yesNo(s.Signed))
 		if s.VerifiedByStandby {
 			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
 		} else {
@@ -86,6 +87,9 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 			ts(v.SourceTime), ts(v.Verified), backup.HumanDuration(time.Duration(*sb.DataAgeSeconds)*time.Second),
 			backup.HumanDuration(r.Limits.StandbyWarn), backup.HumanDuration(r.Limits.StandbyCrit))
 		line("", "%d tables, %d rows; restore %.1fs, swap %.2fs; read from the %s", v.Tables, v.Rows, v.RestoreSeconds, v.SwapSeconds, sb.Source)
+		if v.Identity != "" {
+			line("", "decrypted with identity %s at %s: the key works", v.Identity, ts(v.Verified))
+		}
 		writeInvariants(line, "invariants of the served copy", v.Invariants)
 	case sb.Error != "" && sb.Database == "":
 		line("standby", "%s", sb.Error)
@@ -259,4 +263,11 @@ func writeDatabases(b *strings.Builder, dbs []backup.DatabaseStatus) {
 	}
 	family("linkbackup_pinned_snapshots", "Pinned snapshots of the database (kept whatever the retention policy says).",
 		func(d backup.DatabaseStatus) int64 { return int64(len(d.Pins)) })
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

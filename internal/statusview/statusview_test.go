@@ -242,3 +242,24 @@ func TestStatusRules(t *testing.T) {
 		t.Fatalf("first line: %q", l)
 	}
 }
+
+// TestStatusWarnsWhenTheKeyIsLost: the latest snapshot is encrypted to a key none of
+// the configured identities holds: WARNING naming both sides, before any outage.
+func TestStatusWarnsWhenTheKeyIsLost(t *testing.T) {
+	m := manifestAt(statusNow.Add(-2 * time.Hour))
+	m.Encryption, m.Recipients, m.SignedBy = backup.EncryptionAge, []string{"sha256:aaaaaaaaaaaaaaaa"}, "sha256:cccccccccccccccc"
+	f := &backup.StatusFacts{Now: statusNow, Store: statusStore, Snapshots: 1, Latest: m, Database: "bookmarks",
+		Identities: []string{"sha256:bbbbbbbbbbbbbbbb"}}
+	r := backup.EvaluateStatus(f, statusTh)
+	if r.Code != backup.LevelWarning || !strings.Contains(r.Summary, "cannot decrypt the latest snapshot") ||
+		!strings.Contains(r.Summary, "sha256:aaaaaaaaaaaaaaaa") || !strings.Contains(r.Summary, "sha256:bbbbbbbbbbbbbbbb") {
+		t.Fatalf("%s: %s", r.State, r.Summary)
+	}
+	if !r.Snapshot.Encrypted || !r.Snapshot.Signed {
+		t.Fatalf("snapshot status: %+v", r.Snapshot)
+	}
+	f.Identities = []string{"sha256:aaaaaaaaaaaaaaaa"}
+	if r := backup.EvaluateStatus(f, statusTh); strings.Contains(r.Summary, "cannot decrypt") {
+		t.Fatalf("with the right identity: %s", r.Summary)
+	}
+}
