@@ -27,7 +27,8 @@ func NewFile(dir string) (*File, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("mailer: file transport: %q is not absolute", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The outbox holds members' links: only its owner may read it.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mailer: file transport: %w", err)
 	}
 	return &File{dir: filepath.Clean(dir)}, nil
@@ -74,7 +75,7 @@ func (f *File) Send(ctx context.Context, msg *mail.Msg) (Result, error) {
 		return Result{}, &SendError{Stage: StageCompose, Err: err, Reply: err.Error()}
 	}
 	path := filepath.Join(f.dir, FileName(id))
-	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		return Result{}, &SendError{Stage: StageWrite, Err: err, Reply: err.Error()}
 	}
 	return Result{Reply: "written to " + path, Size: int64(buf.Len())}, nil

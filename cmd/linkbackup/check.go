@@ -43,6 +43,7 @@ func newCheckCmd(a *app) *cobra.Command {
 				return usageError(errors.New("no target: set --target DSN (the database to check)"))
 			}
 			ctx := cmd.Context()
+			warnPlaintextDSN(a.log, "target", target)
 			baseline, err := a.checkBaseline(cmd, target, database)
 			if err != nil {
 				return err

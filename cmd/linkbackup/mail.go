@@ -173,6 +173,7 @@ func (e *mailEnv) openSending(ctx context.Context, a *app) error {
 		}
 		mailerURL += sep + "timeout=" + mc.SMTPTimeout.String()
 	}
+	warnPlaintextSMTP(a.log, mailerURL, pw != "")
 	tr, err := mailer.Open(mailerURL, pw, mc.Connections)
 	if err != nil {
 		return usageError(err)

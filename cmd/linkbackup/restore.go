@@ -110,6 +110,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnPlaintextDSN(a.log, "target", target)
 			out := restoreOutput{Target: pgdsn.Strip(target)}
 			if memberMode {
 				rep, err := member.Restore(ctx, member.Options{Keys: keys, Store: st, ID: id, Target: target, MemberID: memberID,

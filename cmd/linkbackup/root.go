@@ -230,6 +230,11 @@ func (a *app) setup(cmd *cobra.Command) error {
 		return usageError(err)
 	}
 	a.log = log
+	for what, dsn := range map[string]DSN{"source": a.cfg.Source, "standby.server": a.cfg.Standby.Server, "mail.state": a.cfg.Mail.State} {
+		if dsn != "" {
+			warnPlaintextDSN(log, what, string(dsn))
+		}
+	}
 	return nil
 }
 

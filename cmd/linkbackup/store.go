@@ -42,6 +42,7 @@ func openStore(ctx context.Context, raw string, log *slog.Logger) (backup.Store,
 		}
 		return st, nil
 	case "s3":
+		warnPlaintextStore(log, raw)
 		cfg, err := s3.ParseURL(raw)
 		if err != nil {
 			return nil, usageError(fmt.Errorf("store: %w", err))
