@@ -5,7 +5,8 @@
 #   2. starts a throwaway PostgreSQL 15 on a free 127.0.0.1 port (cluster in .demo/pg, or in
 #      /tmp/linkbackup-demo.XXXXXX when the postgres user cannot reach .demo/)
 #   3. creates database "bookmarks" and fills it: linkbackup dev gen --schema
-#   4. the night: backs it up to .demo/store, lists the snapshots, verifies the latest,
+#   4. the night: creates keys once (keygen), backs up encrypted and signed to .demo/store,
+#      lists the snapshots, verifies the latest,
 #      refreshes the standby copy "bookmarks_standby" (restore, prove every table, swap),
 #      asks `status` whether the standby is ready, and ends with `forget --dry-run`
 #      (keep_last 1, keep_daily 7): the decision table and its reasons (rerun the demo and
@@ -165,7 +166,15 @@ main() {
 	step "Create database bookmarks" createdb bookmarks
 	step "Load testdata/schema.sql and generate $MEMBERS members x $LINKS links" \
 		"$BIN" dev gen --dsn "$DSN" --schema --members "$MEMBERS" --links "$LINKS" --deleted-percent 0
-	step "Back it up to $STORE" "$BIN" backup --source "$DSN" --store "$STORE"
+	if [ ! -f "$DEMO/keys/age.key" ]; then
+		step "Create the keys: an encryption pair and a signing pair (kept in $DEMO/keys across runs)" \
+			"$BIN" keygen --out "$DEMO/keys"
+	fi
+	# Every command below reads its keys from the environment (config keys
+	# encryption.* and signing.*): the backup encrypts and signs, readers decrypt and verify.
+	export LINKBACKUP_ENCRYPTION_RECIPIENTS_FILE=$DEMO/keys/age.pub LINKBACKUP_SIGNING_KEY_FILE=$DEMO/keys/signing.key
+	export LINKBACKUP_ENCRYPTION_IDENTITY_FILES=$DEMO/keys/age.key LINKBACKUP_SIGNING_VERIFY_KEYS=$DEMO/keys/signing.pub
+	step "Back it up to $STORE (encrypted to age.pub, manifest signed with signing.key)" "$BIN" backup --source "$DSN" --store "$STORE"
 	step "List the complete snapshots in the store" "$BIN" snapshots --store "$STORE"
 	step "Verify the latest snapshot (re-read every object, check digests)" \
 		"$BIN" verify --store "$STORE" latest
