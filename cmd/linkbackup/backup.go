@@ -23,6 +23,12 @@ comes from pg_dump --schema-only under the same snapshot. Every object gets a SH
 every table a row count and an order-independent row digest. The manifest is written
 last: a snapshot without one does not exist. Prints the new snapshot id on stdout.
 
+With --recipient / --recipients-file (encryption.recipients) every object holding rows or
+schema SQL is age-encrypted after compression; the manifest stays readable (ids, sizes,
+counts, table names). With --signing-key (signing.key_file) the manifest is signed
+(Ed25519, manifest.sig), so readers with the verify key refuse a forged snapshot.
+linkbackup keygen creates both key pairs.
+
 One backup per database and store at a time (a PostgreSQL advisory lock on the source;
 released when the session ends, so a crashed run never blocks the next one).
 

@@ -40,7 +40,13 @@ Safety rails (each refuses before anything is changed, exit 4):
     pass --force-same-cluster if you really mean to overwrite production;
   - the target database is not empty: pass --force to DROP every schema of it first
     (with --tables: to TRUNCATE the listed tables first);
-  - the target server is older than the snapshot's: pass --allow-downgrade (warns).
+  - the target server is older than the snapshot's: pass --allow-downgrade (warns);
+  - with --verify-key (signing.verify_keys): the manifest's signature does not verify,
+    or the snapshot is unsigned (pass --allow-unsigned for snapshots taken before
+    signing was turned on); without a verify key a warning names the role the
+    snapshot's SQL runs as;
+  - the snapshot is encrypted and no --identity (encryption.identity_files) matches
+    its recipients: the message names both sides' fingerprints.
 
 --tables a,b restores only those tables' data into a target that already has them.
 

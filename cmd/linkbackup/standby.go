@@ -139,6 +139,9 @@ func writeStandbyRecord(w io.Writer, r *backup.StandbyRecord) {
 	fmt.Fprintf(w, "verified %s: %d tables, %d rows proven equal to the snapshot\n", ts(r.Verified), r.Tables, r.Rows)
 	fmt.Fprintf(w, "restore %.2fs (restore + proof), swap %.2fs; the copy it replaced, if any, is %s%s\n",
 		r.RestoreSeconds, r.SwapSeconds, r.Database, backup.PreviousSuffix)
+	if r.Identity != "" {
+		fmt.Fprintf(w, "decrypted with identity %s: the key works\n", r.Identity)
+	}
 	writeInvariants(w, r.Invariants)
 }
 

@@ -18,6 +18,11 @@ func newVerifyCmd(a *app) *cobra.Command {
 SHA-256, that it decompresses, and for table data the row count and row digest of every
 chunk and table against the manifest. Every broken object is named.
 
+With --verify-key (signing.verify_keys) the manifest's signature is checked first. An
+encrypted snapshot is decrypted with --identity (encryption.identity_files); without a
+matching identity only the stored bytes are checked: "intact, content not decrypted",
+which is what the backup host, holding no private key, can say.
+
 Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadable.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,6 +59,14 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 				}
 				fmt.Fprintf(a.stdout, "snapshot %s: %d objects, %s, %d rows checked: %s\n", rep.ID, rep.Objects,
 					backup.HumanBytes(rep.Bytes), rep.Rows, status)
+				if !rep.ContentChecked {
+					fmt.Fprintln(a.stdout, "encrypted: stored bytes intact (sizes, SHA-256); content not decrypted (no matching --identity)")
+				}
+				if rep.Authenticated {
+					fmt.Fprintln(a.stdout, "authentic: the manifest's signature verified")
+				} else {
+					fmt.Fprintln(a.stdout, "not authenticated: no --verify-key (signing.verify_keys) configured")
+				}
 			}
 			return err
 		},
