@@ -23,6 +23,10 @@ type snapshotSummary struct {
 	RawBytes    int64     `json:"raw_bytes"`
 	StoredBytes int64     `json:"stored_bytes"`
 	Seconds     float64   `json:"seconds"`
+	// Recipients are the fingerprints the content is encrypted to (none: plaintext);
+	// SignedBy the signing key's (none: unsigned).
+	Recipients []string `json:"recipients,omitempty"`
+	SignedBy   string   `json:"signed_by,omitempty"`
 	// Pin is set when the snapshot is pinned (linkbackup pin): forget keeps it.
 	Pin *backup.Pin `json:"pin,omitempty"`
 }
@@ -58,7 +62,7 @@ Incomplete snapshots are never listed.`,
 				list = append(list, snapshotSummary{ID: m.ID, Time: m.Started, Database: m.Database,
 					Server: m.Server.Version, AppVersion: m.AppVersion, Tables: m.Totals.Tables, Rows: m.Totals.Rows,
 					RawBytes: m.Totals.RawBytes, StoredBytes: m.Totals.StoredBytes,
-					Seconds: m.Finished.Sub(m.Started).Seconds(), Pin: pins[m.ID]})
+					Seconds: m.Finished.Sub(m.Started).Seconds(), Recipients: m.Recipients, SignedBy: m.SignedBy, Pin: pins[m.ID]})
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
