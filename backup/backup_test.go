@@ -32,7 +32,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func fileStore(t *testing.T) *file.Store {
+func fileStore(t testing.TB) *file.Store {
 	t.Helper()
 	st, err := file.New(t.TempDir())
 	if err != nil {

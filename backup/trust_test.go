@@ -23,7 +23,7 @@ import (
 )
 
 // testKeys generates an encryption pair and a signing pair in a temp dir.
-func testKeys(t *testing.T) (write, read *backup.Keys, g *trust.Generated) {
+func testKeys(t testing.TB) (write, read *backup.Keys, g *trust.Generated) {
 	t.Helper()
 	g, err := trust.Generate(filepath.Join(t.TempDir(), "keys"))
 	if err != nil {
