@@ -11,6 +11,9 @@
 #            BENCH_EXPORT_COUNT runs (default 5), medians
 #   forget:  go test -bench BenchmarkForget1000 ./backup/ (1,000 snapshots in a file store,
 #            GFS policy; store requests per run), -benchtime 3x, BENCH_FORGET_COUNT runs (3)
+#   trust:   go test -bench BenchmarkTrust ./backup/ (backup and restore+proof of the same database,
+#            plain vs encrypted (age) + signed (Ed25519), file store), -benchtime 3x,
+#            BENCH_TRUST_COUNT runs (3), medians of each side
 #   mail:    scripts/bench-mail.sh --inner (10,000 members to mailpit; BENCH_MAIL=0 skips it),
 #            its result lines and BENCHMARKS-mail.md's analysis
 #   on generated bookmark databases of two sizes (BENCH_MEMBERS, default "3750 15000";
@@ -124,6 +127,8 @@ log "export benchmark"
 go test -run '^$' -bench BenchmarkExport -count "${BENCH_EXPORT_COUNT:-5}" ./export/ | tee "$WORK/export.txt" >&2
 log "forget benchmark"
 go test -run '^$' -bench BenchmarkForget1000 -benchtime 3x -count "${BENCH_FORGET_COUNT:-3}" ./backup/ | tee "$WORK/forget.txt" >&2
+log "trust benchmark"
+go test -run '^$' -bench BenchmarkTrust -benchtime 3x -count "${BENCH_TRUST_COUNT:-3}" ./backup/ | tee "$WORK/trust.txt" >&2
 if [ "${BENCH_MAIL:-1}" != 0 ]; then
 	log "mail benchmark (scripts/bench-mail.sh --inner, on this stack)"
 	bash scripts/bench-mail.sh --inner 2>&1 | tee "$WORK/mail.txt" >&2 || log "mail benchmark failed (section left out)"
@@ -224,6 +229,22 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 	echo
 	echo '```'
 	grep '^BenchmarkForget' "$WORK/forget.txt"
+	echo '```'
+	echo
+	echo "## Encryption and signing (issue 11): encrypted + signed vs plain, same run"
+	echo
+	echo "Command: \`go test -run '^\$' -bench BenchmarkTrust -benchtime 3x -count ${BENCH_TRUST_COUNT:-3} ./backup/\`"
+	echo "(${BENCH_TRUST:-600} members x 200 links, file store, 2 jobs; one op = one backup, or one restore with its proof)."
+	echo
+	trust_median() { grep "^BenchmarkTrust/$1" "$WORK/trust.txt" | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+	for phase in backup restore; do
+		p=$(trust_median "$phase/plain")
+		e=$(trust_median "$phase/encrypted+signed")
+		awk -v ph="$phase" -v p="$p" -v e="$e" 'BEGIN { if (p > 0) printf "- %s: plain %.3f s, encrypted+signed %.3f s: ratio %.3f (medians)\n", ph, p/1e9, e/1e9, e/p }'
+	done
+	echo
+	echo '```'
+	grep '^BenchmarkTrust' "$WORK/trust.txt"
 	echo '```'
 	if [ -s "$WORK/mail.txt" ]; then
 		echo

@@ -8,6 +8,8 @@ import (
 	"github.com/linkagogo/linkbackup/backup"
 )
 
+// newBackupCmd is over 80 lines only for its help text and flag list; the work is in
+// backup.Backup.
 func newBackupCmd(a *app) *cobra.Command {
 	var allowStandby bool
 	cmd := &cobra.Command{

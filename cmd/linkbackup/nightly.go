@@ -134,27 +134,7 @@ func runNightly(ctx context.Context, a *app) error {
 	sum := &nightlySummary{Msg: "nightly", Started: time.Now().UTC()}
 	hb.Start(ctx)
 
-	finish := func(err error, code int) error {
-		sum.OK = err == nil
-		sum.Seconds = time.Since(sum.Started).Seconds()
-		if err != nil {
-			sum.Error = clihint.Message(err)
-			if ctx.Err() != nil {
-				code = exitInterrupted
-			}
-		}
-		sum.ExitCode = code
-		a.printNightly(sum)
-		if err != nil {
-			hb.Fail(ctx, clihint.Message(err))
-			if code == exitInterrupted {
-				return err // main sees the cancelled context: 130
-			}
-			return withCode(code, err)
-		}
-		hb.Success(ctx, sum.text())
-		return nil
-	}
+	finish := func(err error, code int) error { return a.finishNightly(ctx, hb, sum, err, code) }
 
 	if _, err := a.keys(); err != nil {
 		return finish(err, exitUsage)
@@ -185,24 +165,7 @@ func runNightly(ctx context.Context, a *app) error {
 		StoredBytes: m.Totals.StoredBytes, Seconds: sum.Backup.Seconds}
 
 	// 2. Standby.
-	var stErr error
-	stCode := exitPartial
-	if c.Standby.Server == "" {
-		sum.Standby.Skipped = "no standby configured (standby.server)"
-	} else {
-		sum.Standby.Ran = true
-		rec, err := backup.RefreshStandby(ctx, standbyOptions(c, st, m.ID, a))
-		if err != nil {
-			sum.Standby.Error = clihint.Message(err)
-			stErr = fmt.Errorf("standby: %w", err)
-			if errors.Is(err, backup.ErrInvariant) {
-				stCode = exitInvariant
-			}
-		} else {
-			sum.Standby = nightlyStandby{Ran: true, OK: true, Database: rec.Database, Snapshot: rec.Snapshot,
-				RestoreSeconds: rec.RestoreSeconds, SwapSeconds: rec.SwapSeconds}
-		}
-	}
+	stCode, stErr := a.nightlyStandby(ctx, st, m, sum)
 
 	// 3. Forget (also after a failed drill: the protections keep what matters).
 	fgErr := a.nightlyForget(ctx, st, &sum.Retention)
@@ -317,4 +280,53 @@ func (a *app) nightlyStatus(ctx context.Context, sum *nightlySummary) {
 		sum.Status.Error = clihint.Message(err)
 		a.log.Warn("cannot write the status textfile", "file", f, "err", err)
 	}
+}
+
+// finishNightly prints the summary, reports to the heartbeat and returns the night's
+// error with its exit code.
+func (a *app) finishNightly(ctx context.Context, hb *heartbeat, sum *nightlySummary, err error, code int) error {
+	sum.OK = err == nil
+	sum.Seconds = time.Since(sum.Started).Seconds()
+	if err != nil {
+		sum.Error = clihint.Message(err)
+		if ctx.Err() != nil {
+			code = exitInterrupted
+		}
+	}
+	sum.ExitCode = code
+	a.printNightly(sum)
+	if err != nil {
+		hb.Fail(ctx, clihint.Message(err))
+		if code == exitInterrupted {
+			return err // main sees the cancelled context: 130
+		}
+		return withCode(code, err)
+	}
+	hb.Success(ctx, sum.text())
+	return nil
+}
+
+// nightlyStandby refreshes the standby with snapshot m (if one is configured) and
+// returns the step's error and the exit code it means.
+func (a *app) nightlyStandby(ctx context.Context, st backup.Store, m *backup.Manifest, sum *nightlySummary) (int, error) {
+	c := a.cfg
+	var stErr error
+	stCode := exitPartial
+	if c.Standby.Server == "" {
+		sum.Standby.Skipped = "no standby configured (standby.server)"
+	} else {
+		sum.Standby.Ran = true
+		rec, err := backup.RefreshStandby(ctx, standbyOptions(c, st, m.ID, a))
+		if err != nil {
+			sum.Standby.Error = clihint.Message(err)
+			stErr = fmt.Errorf("standby: %w", err)
+			if errors.Is(err, backup.ErrInvariant) {
+				stCode = exitInvariant
+			}
+		} else {
+			sum.Standby = nightlyStandby{Ran: true, OK: true, Database: rec.Database, Snapshot: rec.Snapshot,
+				RestoreSeconds: rec.RestoreSeconds, SwapSeconds: rec.SwapSeconds}
+		}
+	}
+	return stCode, stErr
 }

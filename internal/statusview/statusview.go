@@ -55,67 +55,9 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 	line := func(head, format string, args ...any) {
 		fmt.Fprintf(&b, "%-10s %s\n", head, fmt.Sprintf(format, args...))
 	}
-	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 	line("store", "%s", r.Store)
-	s := &r.Snapshot
-	switch {
-	case s.ID != "":
-		line("snapshot", "%s of %s, taken %s, %s old (warn %s, crit %s)", s.ID, s.Database, ts(*s.Taken),
-			backup.HumanDuration(time.Duration(*s.AgeSeconds)*time.Second), backup.HumanDuration(r.Limits.SnapshotWarn), backup.HumanDuration(r.Limits.SnapshotCrit))
-		plural := "s"
-		if s.Count == 1 {
-			plural = ""
-		}
-		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshot%s in the store", s.Tables, s.Rows,
-			backup.HumanBytes(s.StoredBytes), backup.HumanBytes(s.RawBytes), s.Count, plural)
-		line("", "encrypted %s, signed %s", yesNo(s.Encrypted), yesNo(s.Signed))
-		if s.VerifiedByStandby {
-			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
-		} else {
-			line("", "not yet verified by a standby drill")
-		}
-	case s.Error != "":
-		line("snapshot", "unknown: %s", s.Error)
-	default:
-		line("snapshot", "none: the store holds no complete snapshot")
-	}
-	sb := &r.Standby
-	switch {
-	case sb.Serving != nil:
-		v := sb.Serving
-		line("standby", "%s serves %s (source time %s), verified %s, data %s old (warn %s, crit %s)", sb.Database, v.Snapshot,
-			ts(v.SourceTime), ts(v.Verified), backup.HumanDuration(time.Duration(*sb.DataAgeSeconds)*time.Second),
-			backup.HumanDuration(r.Limits.StandbyWarn), backup.HumanDuration(r.Limits.StandbyCrit))
-		line("", "%d tables, %d rows; restore %.1fs, swap %.2fs; read from the %s", v.Tables, v.Rows, v.RestoreSeconds, v.SwapSeconds, sb.Source)
-		if v.Identity != "" {
-			line("", "decrypted with identity %s at %s: the key works", v.Identity, ts(v.Verified))
-		}
-		writeInvariants(line, "invariants of the served copy", v.Invariants)
-	case sb.Error != "" && sb.Database == "":
-		line("standby", "%s", sb.Error)
-	case sb.Error != "":
-		line("standby", "%s: %s", sb.Database, sb.Error)
-	case sb.Source == "not checked":
-		line("standby", "not checked (no --standby, and no standby attempt recorded in the store)")
-	}
-	if sb.PreviousChecked {
-		if sb.Previous != nil {
-			line("", "previous copy %s%s holds %s", sb.Database, backup.PreviousSuffix, sb.Previous.Snapshot)
-		} else {
-			line("", "no previous copy (%s%s absent: normal until the second refresh)", sb.Database, backup.PreviousSuffix)
-		}
-	}
-	switch a := sb.LastAttempt; {
-	case sb.AttemptError != "":
-		line("last run", "unknown: %s", sb.AttemptError)
-	case a == nil:
-		line("last run", "no standby refresh recorded in the store")
-	case a.OK:
-		line("last run", "standby refresh of %s ok, finished %s", a.Snapshot, ts(a.Finished))
-	default:
-		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
-		writeInvariants(line, "invariants of the refused copy", a.Invariants)
-	}
+	textSnapshot(line, r)
+	textStandby(line, r)
 	for _, d := range r.Databases {
 		line("database", "%s", databaseLine(d))
 		for _, p := range d.Pins {
@@ -270,4 +212,74 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// ts formats a time in the text output.
+func ts(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// textSnapshot writes the latest snapshot's lines.
+func textSnapshot(line func(head, format string, args ...any), r *backup.StatusReport) {
+	s := &r.Snapshot
+	switch {
+	case s.ID != "":
+		line("snapshot", "%s of %s, taken %s, %s old (warn %s, crit %s)", s.ID, s.Database, ts(*s.Taken),
+			backup.HumanDuration(time.Duration(*s.AgeSeconds)*time.Second), backup.HumanDuration(r.Limits.SnapshotWarn), backup.HumanDuration(r.Limits.SnapshotCrit))
+		plural := "s"
+		if s.Count == 1 {
+			plural = ""
+		}
+		line("", "%d tables, %d rows, %s stored (%s raw); %d complete snapshot%s in the store", s.Tables, s.Rows,
+			backup.HumanBytes(s.StoredBytes), backup.HumanBytes(s.RawBytes), s.Count, plural)
+		line("", "encrypted %s, signed %s", yesNo(s.Encrypted), yesNo(s.Signed))
+		if s.VerifiedByStandby {
+			line("", "verified by the standby drill at %s", ts(*s.StandbyVerified))
+		} else {
+			line("", "not yet verified by a standby drill")
+		}
+	case s.Error != "":
+		line("snapshot", "unknown: %s", s.Error)
+	default:
+		line("snapshot", "none: the store holds no complete snapshot")
+	}
+}
+
+// textStandby writes the standby's lines: the serving copy, the previous one, the last run.
+func textStandby(line func(head, format string, args ...any), r *backup.StatusReport) {
+	sb := &r.Standby
+	switch {
+	case sb.Serving != nil:
+		v := sb.Serving
+		line("standby", "%s serves %s (source time %s), verified %s, data %s old (warn %s, crit %s)", sb.Database, v.Snapshot,
+			ts(v.SourceTime), ts(v.Verified), backup.HumanDuration(time.Duration(*sb.DataAgeSeconds)*time.Second),
+			backup.HumanDuration(r.Limits.StandbyWarn), backup.HumanDuration(r.Limits.StandbyCrit))
+		line("", "%d tables, %d rows; restore %.1fs, swap %.2fs; read from the %s", v.Tables, v.Rows, v.RestoreSeconds, v.SwapSeconds, sb.Source)
+		if v.Identity != "" {
+			line("", "decrypted with identity %s at %s: the key works", v.Identity, ts(v.Verified))
+		}
+		writeInvariants(line, "invariants of the served copy", v.Invariants)
+	case sb.Error != "" && sb.Database == "":
+		line("standby", "%s", sb.Error)
+	case sb.Error != "":
+		line("standby", "%s: %s", sb.Database, sb.Error)
+	case sb.Source == "not checked":
+		line("standby", "not checked (no --standby, and no standby attempt recorded in the store)")
+	}
+	if sb.PreviousChecked {
+		if sb.Previous != nil {
+			line("", "previous copy %s%s holds %s", sb.Database, backup.PreviousSuffix, sb.Previous.Snapshot)
+		} else {
+			line("", "no previous copy (%s%s absent: normal until the second refresh)", sb.Database, backup.PreviousSuffix)
+		}
+	}
+	switch a := sb.LastAttempt; {
+	case sb.AttemptError != "":
+		line("last run", "unknown: %s", sb.AttemptError)
+	case a == nil:
+		line("last run", "no standby refresh recorded in the store")
+	case a.OK:
+		line("last run", "standby refresh of %s ok, finished %s", a.Snapshot, ts(a.Finished))
+	default:
+		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
+		writeInvariants(line, "invariants of the refused copy", a.Invariants)
+	}
 }
