@@ -10,11 +10,15 @@
 // conformance suite in storetest). One snapshot is:
 //
 //	snapshots/<id>/manifest.json                          written last: a snapshot exists only with it
+//	snapshots/<id>/manifest.sig                           Ed25519 signature of the manifest's bytes (if signed)
 //	snapshots/<id>/schema/pre-data.sql.zst                pg_dump --schema-only --section=pre-data
 //	snapshots/<id>/schema/post-data.sql.zst               pg_dump --schema-only --section=post-data
 //	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst    COPY text of table nnnn, chunk cccc
 //	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.zst  the same in binary COPY format
 //	standby/<database>.json                               the last standby refresh attempt
+//	drills/<database>.json                                what the standby serves and keeps as previous
+//	pins/<id>.json                                        a pin: retention keeps the snapshot
+//	forget/<run>.json                                     a forget run's intent, until it finished
 //
 // The id is the UTC start time (IDFormat). The manifest (manifest.go) lists every object
 // with its size and SHA-256, every table's row count and row digest (digest.go: an
@@ -45,8 +49,16 @@
 //   - restore_finish.go: sequences, materialized views, ANALYZE.
 //
 // Verify (verify.go) re-reads a snapshot's objects without a database. Refresh
-// (standby.go) restores into <db>__incoming on the standby server, proves it, and swaps
-// it in, keeping <db>__previous; a failure leaves the serving copy untouched.
+// (standby.go) restores into <db>__incoming on the standby server, proves it, runs the
+// drill's invariants on it (invariant.go, drill.go), and swaps it in, keeping
+// <db>__previous; a failure or a grown violation leaves the serving copy untouched.
+//
+// Trust (seal.go, keys in the subpackage trust): content objects are age-encrypted
+// after compression when Keys have recipients, manifests signed with an Ed25519 key,
+// and every reader of content (ReadTrustedManifest) checks the signature and its
+// identities before any SQL runs. Retention (forget.go, forget_remove.go, pin.go,
+// drillrecord.go; the pure decision in the subpackage retention) removes what the
+// policy does not keep, never the newest, the last proven or a pinned snapshot.
 // RowsWhere (rowfilter.go) reads the rows of one table whose integer column equals a
 // value, for the member restore in backup/member. GatherStatus and EvaluateStatus (status.go, status_eval.go) turn the
 // store's and the standby's facts into one judgement; internal/statusview renders it.
