@@ -13,9 +13,11 @@ import (
 // BenchmarkTrust measures what encryption and signing cost, side by side on the same
 // database in the same run: a backup into a file store, and a restore (load + proof) of
 // it into a fresh standby database, plain and encrypted+signed. One op is one backup or
-// one restore of BENCH_TRUST members x 200 links (default 600: 120,000 links).
+// one restore of BENCH_TRUST members x 200 links (default 600: 120,000 links). The two
+// modes alternate, BENCH_TRUST_ROUNDS rounds (default 3), so that warm-up and a shared
+// machine's load fall on both sides alike.
 //
-//	make bench-trust   (or: go test -run '^$' -bench BenchmarkTrust -benchtime 3x -count 3 ./backup/)
+//	go test -run '^$' -bench BenchmarkTrust -benchtime 3x ./backup/   (make bench runs it)
 func BenchmarkTrust(b *testing.B) {
 	members := 600
 	if v := testenv.Lookup("BENCH_TRUST"); v != "" {
@@ -24,9 +26,21 @@ func BenchmarkTrust(b *testing.B) {
 	o := bookmarkgen.DefaultOptions()
 	o.Members, o.LinksPerMember, o.Hostile = members, 200, false
 	src, _ := testenv.BookmarkDB(b, o)
-	ctx := context.Background()
 	write, read, _ := testKeys(b)
-	for _, mode := range []string{"plain", "encrypted+signed"} {
+	rounds := 3
+	if v := testenv.Lookup("BENCH_TRUST_ROUNDS"); v != "" {
+		fmt.Sscan(v, &rounds)
+	}
+	for range rounds {
+		for _, mode := range []string{"plain", "encrypted+signed"} {
+			benchTrustMode(b, src, mode, write, read)
+		}
+	}
+}
+
+func benchTrustMode(b *testing.B, src, mode string, write, read *backup.Keys) {
+	ctx := context.Background()
+	{
 		var wk, rk *backup.Keys
 		if mode != "plain" {
 			wk, rk = write, read

@@ -13,7 +13,7 @@
 #            GFS policy; store requests per run), -benchtime 3x, BENCH_FORGET_COUNT runs (3)
 #   trust:   go test -bench BenchmarkTrust ./backup/ (backup and restore+proof of the same database,
 #            plain vs encrypted (age) + signed (Ed25519), file store), -benchtime 3x,
-#            BENCH_TRUST_COUNT runs (3), medians of each side
+#            BENCH_TRUST_ROUNDS alternating rounds (3), medians of each side
 #   mail:    scripts/bench-mail.sh --inner (10,000 members to mailpit; BENCH_MAIL=0 skips it),
 #            its result lines and BENCHMARKS-mail.md's analysis
 #   on generated bookmark databases of two sizes (BENCH_MEMBERS, default "3750 15000";
@@ -128,7 +128,7 @@ go test -run '^$' -bench BenchmarkExport -count "${BENCH_EXPORT_COUNT:-5}" ./exp
 log "forget benchmark"
 go test -run '^$' -bench BenchmarkForget1000 -benchtime 3x -count "${BENCH_FORGET_COUNT:-3}" ./backup/ | tee "$WORK/forget.txt" >&2
 log "trust benchmark"
-go test -run '^$' -bench BenchmarkTrust -benchtime 3x -count "${BENCH_TRUST_COUNT:-3}" ./backup/ | tee "$WORK/trust.txt" >&2
+BENCH_TRUST_ROUNDS=${BENCH_TRUST_ROUNDS:-3} go test -run '^$' -bench 'BenchmarkTrust|BenchmarkSeal' -benchtime 3x ./backup/ | tee "$WORK/trust.txt" >&2
 if [ "${BENCH_MAIL:-1}" != 0 ]; then
 	log "mail benchmark (scripts/bench-mail.sh --inner, on this stack)"
 	bash scripts/bench-mail.sh --inner 2>&1 | tee "$WORK/mail.txt" >&2 || log "mail benchmark failed (section left out)"
@@ -233,7 +233,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 	echo
 	echo "## Encryption and signing (issue 11): encrypted + signed vs plain, same run"
 	echo
-	echo "Command: \`go test -run '^\$' -bench BenchmarkTrust -benchtime 3x -count ${BENCH_TRUST_COUNT:-3} ./backup/\`"
+	echo "Command: \`BENCH_TRUST_ROUNDS=${BENCH_TRUST_ROUNDS:-3} go test -run '^\$' -bench BenchmarkTrust -benchtime 3x ./backup/\` (the modes alternate each round)"
 	echo "(${BENCH_TRUST:-600} members x 200 links, file store, 2 jobs; one op = one backup, or one restore with its proof)."
 	echo
 	trust_median() { grep "^BenchmarkTrust/$1" "$WORK/trust.txt" | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -244,7 +244,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 	done
 	echo
 	echo '```'
-	grep '^BenchmarkTrust' "$WORK/trust.txt"
+	grep '^BenchmarkTrust\|^BenchmarkSeal' "$WORK/trust.txt"
 	echo '```'
 	if [ -s "$WORK/mail.txt" ]; then
 		echo
