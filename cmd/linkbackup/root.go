@@ -140,6 +140,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newUnpinCmd(a),
 		newVerifyCmd(a),
 		newVersionCmd(a),
+		newWALFetchCmd(a),
+		newWALPushCmd(a),
 		newWorkerCmd(a),
 	)
 	usageArgs(root)

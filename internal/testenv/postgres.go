@@ -119,6 +119,28 @@ func (p *Postgres) Start(t testing.TB) {
 	}
 }
 
+// Restart stops the server (fast shutdown) and starts it again, to apply settings that
+// need a restart (ALTER SYSTEM SET archive_mode …).
+func (p *Postgres) Restart(t testing.TB) {
+	t.Helper()
+	if err := p.pgctl("stop", "-m", "fast"); err != nil {
+		t.Fatal(err)
+	}
+	p.Start(t)
+}
+
+// Owner gives path to the user the server runs as (the postgres user when tests run as
+// root), so that commands the server runs (archive_command) can use it.
+func (p *Postgres) Owner(t testing.TB, path string) {
+	t.Helper()
+	if p.cred == nil {
+		return
+	}
+	if err := os.Chown(path, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Kill stops the server the hard way (SIGKILL to the postmaster and its children, as a
 // crash or the OOM killer would) and waits until the port is closed.
 func (p *Postgres) Kill() {

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/clihint"
+)
+
+// exitWALAbort is wal-fetch's code for an archive it cannot trust: PostgreSQL treats an
+// exit status above 125 from restore_command as fatal and stops recovery, instead of
+// taking the failure for the end of the archive and promoting early.
+const exitWALAbort = 254
+
+func newWALPushCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "wal-push PATH --store URL",
+		Short: "archive_command: store one WAL file (compressed, encrypted, signed)",
+		Long: `Archive the WAL file at PATH (archive_command's %p) into the store under
+wal/<timeline>/<name>: zstd-compressed, age-encrypted to encryption.recipients, its record
+signed with signing.key_file. Exits 0 only when the file and its record are stored; a
+push killed midway leaves nothing listed and the retry completes it.
+
+Pushing a file that is already archived with the same content succeeds (PostgreSQL
+retries after a crash); with other content it fails, naming both digests: two clusters
+archive into one store, or a timeline was rewound.
+
+  archive_mode = on
+  archive_command = 'linkbackup wal-push %p --config /etc/linkbackup.yaml'
+
+Exit codes: 0 stored; 1 not stored (PostgreSQL keeps the file and retries); 2 usage.`,
+		Args: func(cmd *cobra.Command, args []string) error { return usageError(cobra.ExactArgs(1)(cmd, args)) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.cfg.Store == "" {
+				return errNoStore
+			}
+			ctx := cmd.Context()
+			keys, err := a.keys()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(ctx, a.cfg.Store, a.log)
+			if err != nil {
+				return err
+			}
+			rec, err := backup.PushWAL(ctx, st, args[0], keys)
+			if err != nil {
+				return err
+			}
+			a.log.Debug("archived", "file", rec.Name, "stored_bytes", rec.Object.Size, "encrypted", rec.Object.Enc != "")
+			return nil
+		},
+	}
+	cmd.Flags().String("store", "", "store URL ($LINKBACKUP_STORE)")
+	a.bind(cmd, "store", "store")
+	addKeyFlags(cmd, a, true, false)
+	return cmd
+}
+
+func newWALFetchCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "wal-fetch NAME PATH --store URL",
+		Short: "restore_command: fetch one archived WAL file, checked and decrypted",
+		Long: `Restore the archived WAL file NAME (restore_command's %f) to PATH (%p): its record's
+signature checked with signing.verify_keys, the stored bytes' size and SHA-256, decrypted
+with encryption.identity_files, decompressed, the original SHA-256 compared, then written
+atomically.
+
+  restore_command = 'linkbackup wal-fetch %f %p --config /etc/linkbackup.yaml'
+
+Exit codes: 0 restored; 1 not in the archive (PostgreSQL ends recovery there, as it
+expects); 254 the file is in the archive but corrupt, forged or unreadable, or the store
+cannot be read: PostgreSQL stops recovery instead of promoting early; 2 usage.`,
+		Args: func(cmd *cobra.Command, args []string) error { return usageError(cobra.ExactArgs(2)(cmd, args)) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.cfg.Store == "" {
+				return errNoStore
+			}
+			ctx := cmd.Context()
+			keys, err := a.keys()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(ctx, a.cfg.Store, a.log)
+			if err != nil {
+				return withCode(exitWALAbort, err)
+			}
+			_, err = backup.FetchWAL(ctx, st, args[0], args[1], keys)
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, backup.ErrWALNotFound):
+				// Expected at the end of the archive: one line, no alarm.
+				fmt.Fprintln(a.stderr, "linkbackup: "+clihint.Message(err))
+				return silentExit(exitError)
+			default:
+				return withCode(exitWALAbort, err)
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
+	a.bind(cmd, "store", "store")
+	addKeyFlags(cmd, a, false, true)
+	return cmd
+}
