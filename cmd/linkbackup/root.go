@@ -124,6 +124,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.MarkHidden("cpuprofile")
 	root.AddCommand(
 		newBackupCmd(a),
+		newBasebackupCmd(a),
 		newCheckCmd(a),
 		newConfigCmd(a),
 		newDevCmd(a),

@@ -107,3 +107,56 @@ cannot be read: PostgreSQL stops recovery instead of promoting early; 2 usage.`,
 	addKeyFlags(cmd, a, false, true)
 	return cmd
 }
+
+func newBasebackupCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "basebackup --source DSN --store URL",
+		Short: "Stream a physical base backup of the cluster into the store (for WAL recovery)",
+		Long: `Stream a physical base backup of the whole cluster behind --source into the store under
+base/<id>/: pg_basebackup -Ft -D - -X none (one tar on stdout, PostgreSQL's backup_manifest
+inside it, so pg_verifybackup can check a restored data directory), zstd-compressed,
+age-encrypted and its manifest signed like a snapshot; nothing touches the local disk.
+The WAL it needs comes from the archive (wal-push): archive_mode must be on. The manifest
+records the start and end LSN and the timeline.
+
+pg_basebackup was chosen over the replication protocol from Go: it is the tool PostgreSQL
+ships and tests for its own format, writes the backup_manifest, and streams one tar to
+stdout for a single-tablespace cluster (the documented limit of -Ft -D -).
+
+Exit codes: 0 stored; 1 failed (nothing listed); 2 usage.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := a.cfg
+			if c.Source == "" {
+				return errNoSource
+			}
+			if c.Store == "" {
+				return errNoStore
+			}
+			ctx := cmd.Context()
+			keys, err := a.keys()
+			if err != nil {
+				return err
+			}
+			st, err := openStore(ctx, c.Store, a.log)
+			if err != nil {
+				return err
+			}
+			m, err := backup.BaseBackup(ctx, backup.BaseOptions{Source: string(c.Source), Store: st, Keys: keys, ToolVersion: toolVersion()})
+			if err != nil {
+				return err
+			}
+			a.log.Info("base backup stored", "id", m.ID, "start_lsn", m.StartLSN, "stop_lsn", m.StopLSN, "timeline", m.Timeline,
+				"stored_bytes", m.Tar.Size)
+			_, err = fmt.Fprintln(a.stdout, m.ID)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.String("source", "", "DSN of the cluster (a role with REPLICATION) ($LINKBACKUP_SOURCE)")
+	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
+	a.bind(cmd, "source", "source")
+	a.bind(cmd, "store", "store")
+	addKeyFlags(cmd, a, true, false)
+	return cmd
+}

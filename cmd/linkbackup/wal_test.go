@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,34 @@ func TestWALArchiveOnRealPostgres(t *testing.T) {
 	if _, errs, code := run(t, "wal-fetch", "0000000100000000000000FF", out, "--store", store, "--identity", ident, "--verify-key", verify); code != 1 || !strings.Contains(errs, "not in the WAL archive") {
 		t.Fatalf("missing segment: exit %d\n%s", code, errs)
 	}
+	// A base backup of the same cluster: encrypted, signed, with its WAL points.
+	out2, errs, code := run(t, "basebackup", "--source", pg.DSN, "--store", store, "--recipients-file", filepath.Join(keys, "age.pub"),
+		"--signing-key", filepath.Join(keys, "signing.key"))
+	if code != 0 {
+		t.Fatalf("basebackup: exit %d\n%s\n%s", code, out2, errs)
+	}
+	id := strings.TrimSpace(out2)
+	b, err := os.ReadFile(filepath.Join(storeDir, "base", id, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bm struct {
+		StartLSN string `json:"start_lsn"`
+		StopLSN  string `json:"stop_lsn"`
+		Timeline int    `json:"timeline"`
+		Tar      struct {
+			Enc  string `json:"enc"`
+			Size int64  `json:"size"`
+		} `json:"tar"`
+		SignedBy string `json:"signed_by"`
+	}
+	if err := json.Unmarshal(b, &bm); err != nil || bm.StartLSN == "" || bm.StopLSN == "" || bm.Timeline != 1 || bm.Tar.Enc != "age" || bm.Tar.Size == 0 || bm.SignedBy == "" {
+		t.Fatalf("base manifest %+v (%v):\n%s", bm, err, b)
+	}
+	if _, err := os.Stat(filepath.Join(storeDir, "base", id, "manifest.sig")); err != nil {
+		t.Fatal(err)
+	}
+
 	obj := filepath.Join(storeDir, "wal", seg[:8], seg+".zst")
 	if err := os.WriteFile(obj, []byte("tampered"), 0o600); err != nil {
 		t.Fatal(err)

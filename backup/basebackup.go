@@ -1,0 +1,221 @@
+package backup
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkagogo/linkbackup/backup/trust"
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
+)
+
+// Base backups (physical, for point-in-time recovery with the archived WAL):
+//
+//	base/<id>/base.tar.zst    pg_basebackup -Ft -D - (one tar, with PostgreSQL's backup_manifest), zstd, age
+//	base/<id>/manifest.sig    the manifest's signature (if signed), before it
+//	base/<id>/manifest.json   written last
+const BasePrefix = "base/"
+
+// BaseManifest describes one base backup.
+type BaseManifest struct {
+	Format     int       `json:"format"`
+	ID         string    `json:"id"`
+	Database   string    `json:"database"` // the database the DSN named (the backup is of the whole cluster)
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	StartLSN   string    `json:"start_lsn"`
+	StopLSN    string    `json:"stop_lsn"`
+	Timeline   int       `json:"timeline"`
+	Server     Server    `json:"server"`
+	Tool       string    `json:"tool_version"`
+	Tar        Object    `json:"tar"`
+	Recipients []string  `json:"recipients,omitempty"`
+	SignedBy   string    `json:"signed_by,omitempty"`
+}
+
+// BaseOptions configure BaseBackup.
+type BaseOptions struct {
+	Source       string // DSN; the role needs REPLICATION and pg_hba a replication entry
+	Store        Store
+	PgBasebackup string // binary; default "pg_basebackup"
+	Keys         *Keys
+	ToolVersion  string
+	now          func() time.Time
+}
+
+// BaseBackup streams a physical base backup of the cluster behind o.Source into the
+// store with pg_basebackup -Ft -D - -X none (a single tar on stdout, PostgreSQL's
+// backup_manifest inside it; the WAL it needs comes from the archive), compressed,
+// encrypted and signed like a snapshot. Memory stays bounded: the tar never touches the
+// local disk.
+func BaseBackup(ctx context.Context, o BaseOptions) (*BaseManifest, error) {
+	if o.PgBasebackup == "" {
+		o.PgBasebackup = "pg_basebackup"
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	cfg, err := pgx.ParseConfig(o.Source)
+	if err != nil {
+		return nil, fmt.Errorf("parse DSN %s: %w", pgdsn.Strip(o.Source), redactErr(err))
+	}
+	m := &BaseManifest{Format: FormatVersion, Started: o.now().UTC(), Database: cfg.Database, Tool: o.ToolVersion}
+	if err := readBaseServer(ctx, o.Source, m); err != nil {
+		return nil, err
+	}
+	m.ID = m.Started.Format(IDFormat)
+	prefix := BasePrefix + m.ID + "/"
+	if k := o.Keys; k != nil {
+		for _, r := range k.Recipients {
+			m.Recipients = append(m.Recipients, r.Fingerprint)
+		}
+	}
+	var stderr bytes.Buffer
+	var info tarFacts
+	m.Tar, err = putCompressed(ctx, o.Store, newEncoders(1), o.Keys.recipients(), prefix+"base.tar.zst", 64<<20, func(w io.Writer) error {
+		// The tar passes through a reader that picks up backup_label and
+		// backup_manifest (the WAL range) on the way into the store.
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- info.read(pr) }()
+		cmd := exec.CommandContext(ctx, o.PgBasebackup, "-d", pgdsn.Strip(o.Source), "-Ft", "-D", "-", "-X", "none",
+			"-c", "fast", "--no-password")
+		cmd.Env = os.Environ()
+		if cfg.Password != "" {
+			cmd.Env = append(cmd.Env, "PGPASSWORD="+cfg.Password)
+		}
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(w, pw), &limitedBuffer{b: &stderr, max: 64 << 10}
+		err := cmd.Run()
+		pw.CloseWithError(err)
+		if terr := <-done; err == nil && terr != nil {
+			err = fmt.Errorf("read the base backup's tar: %w", terr)
+		}
+		if err != nil {
+			return fmt.Errorf("pg_basebackup: %w: %s", err, strings.TrimSpace(stderr.String()))
+		}
+		return nil
+	})
+	if err != nil {
+		removePartial(context.WithoutCancel(ctx), o.Store, prefix, discardLog())
+		return nil, err
+	}
+	m.StartLSN, m.StopLSN, m.Timeline = info.start, info.stop, info.timeline
+	if m.StartLSN == "" || m.StopLSN == "" {
+		removePartial(context.WithoutCancel(ctx), o.Store, prefix, discardLog())
+		return nil, fmt.Errorf("the base backup has no backup_label or backup_manifest WAL range (pg_basebackup 13 or newer writes them)")
+	}
+	m.Finished = o.now().UTC()
+	if err := writeBaseManifest(ctx, o.Store, m, o.Keys.signer()); err != nil {
+		removePartial(context.WithoutCancel(ctx), o.Store, prefix, discardLog())
+		return nil, err
+	}
+	return m, nil
+}
+
+func readBaseServer(ctx context.Context, dsn string, m *BaseManifest) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to source %s: %w", pgdsn.Strip(dsn), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var archiveMode string
+	err = conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('server_version_num')::int,
+		current_setting('archive_mode')`).Scan(&m.Server.Version, &m.Server.VersionNum, &archiveMode)
+	if err != nil {
+		return fmt.Errorf("read server info: %w", err)
+	}
+	if archiveMode == "off" {
+		return fmt.Errorf("archive_mode is off on %s: a base backup without archived WAL cannot be recovered; "+
+			"set archive_mode = on and archive_command to linkbackup wal-push", pgdsn.Strip(dsn))
+	}
+	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&m.Server.SystemIdentifier); err != nil {
+		return fmt.Errorf("read the system identifier: %w", err)
+	}
+	return nil
+}
+
+// writeBaseManifest stores m last, its signature before it.
+func writeBaseManifest(ctx context.Context, st Store, m *BaseManifest, s *trust.Signer) error {
+	if s != nil {
+		m.SignedBy = s.Fingerprint
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if s != nil {
+		if err := writeSignatureAt(ctx, st, BasePrefix+m.ID+"/"+SignatureName, b, s); err != nil {
+			return err
+		}
+	}
+	if _, err := st.Put(ctx, BasePrefix+m.ID+"/"+ManifestName, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("write base backup manifest: %w", err)
+	}
+	return nil
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// tarFacts are what BaseBackup reads from the tar as it streams past.
+type tarFacts struct {
+	start, stop string
+	timeline    int
+}
+
+var labelStart = regexp.MustCompile(`START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+)`)
+var labelTimeline = regexp.MustCompile(`START TIMELINE: (\d+)`)
+
+// read scans a tar stream to its end: backup_label gives the start LSN and timeline,
+// backup_manifest's WAL-Ranges the end LSN. Other members are skipped unread.
+func (f *tarFacts) read(r io.Reader) error {
+	defer io.Copy(io.Discard, r) // never block the writer
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch h.Name {
+		case "backup_label":
+			b, err := io.ReadAll(io.LimitReader(tr, 64<<10))
+			if err != nil {
+				return err
+			}
+			if m := labelStart.FindSubmatch(b); m != nil {
+				f.start = string(m[1])
+			}
+			if m := labelTimeline.FindSubmatch(b); m != nil {
+				f.timeline, _ = strconv.Atoi(string(m[1]))
+			}
+		case "backup_manifest":
+			var bm struct {
+				Ranges []struct {
+					Timeline int    `json:"Timeline"`
+					End      string `json:"End-LSN"`
+				} `json:"WAL-Ranges"`
+			}
+			if err := json.NewDecoder(io.LimitReader(tr, 256<<20)).Decode(&bm); err != nil {
+				return fmt.Errorf("backup_manifest: %w", err)
+			}
+			if n := len(bm.Ranges); n > 0 {
+				f.stop = bm.Ranges[n-1].End
+			}
+		}
+	}
+}
