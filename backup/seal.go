@@ -127,7 +127,14 @@ func readTrusted(ctx context.Context, st Store, id string, k *Keys, needContent 
 // checkSignature applies k's signature policy to manifest; true when a signature
 // verified.
 func checkSignature(ctx context.Context, st Store, id string, manifest []byte, k *Keys, log *slog.Logger) (bool, error) {
-	rc, err := st.Open(ctx, SnapshotPrefix(id)+SignatureName)
+	return checkSignatureAt(ctx, st, SnapshotPrefix(id)+SignatureName, "snapshot "+id, manifest, k, log)
+}
+
+// checkSignatureAt applies k's signature policy to manifest, whose signature is at
+// sigKey; what names it in messages ("snapshot <id>", "base backup <id>").
+func checkSignatureAt(ctx context.Context, st Store, sigKey, what string, manifest []byte, k *Keys, log *slog.Logger) (bool, error) {
+	id := what
+	rc, err := st.Open(ctx, sigKey)
 	var sig *Signature
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -141,24 +148,24 @@ func checkSignature(ctx context.Context, st Store, id string, manifest []byte, k
 			return false, fmt.Errorf("read signature of %s: %w", id, rerr)
 		}
 		if jerr := json.Unmarshal(b, sig); jerr != nil {
-			return false, fmt.Errorf("%w: %w: snapshot %s: signature object unreadable: %v", ErrRefused, ErrUnauthenticated, id, jerr)
+			return false, fmt.Errorf("%w: %w: %s: signature object unreadable: %v", ErrRefused, ErrUnauthenticated, id, jerr)
 		}
 	}
 	if len(k.Verifiers) == 0 {
 		if log != nil {
 			log.Warn("snapshot not authenticated: no verify key is configured, so anyone who can write to the store "+
-				"could have forged it", "snapshot", id, "signed", sig != nil)
+				"could have forged it", "what", id, "signed", sig != nil)
 		}
 		return false, nil
 	}
 	if sig == nil {
 		if k.AllowUnsigned {
 			if log != nil {
-				log.Warn("snapshot carries no signature; accepted (allow unsigned)", "snapshot", id)
+				log.Warn("no signature; accepted (allow unsigned)", "what", id)
 			}
 			return false, nil
 		}
-		return false, fixable(FixAllowUnsigned, "", "%w: %w: snapshot %s carries no signature, and verify keys are configured",
+		return false, fixable(FixAllowUnsigned, "", "%w: %w: %s carries no signature, and verify keys are configured",
 			ErrRefused, ErrUnauthenticated, id)
 	}
 	raw, err := base64.StdEncoding.DecodeString(sig.Signature)
@@ -171,7 +178,7 @@ func checkSignature(ctx context.Context, st Store, id string, manifest []byte, k
 	for i, v := range k.Verifiers {
 		have[i] = v.Fingerprint
 	}
-	return false, fmt.Errorf("%w: %w: snapshot %s: the signature (key %s) does not verify with the configured verify keys (%s): "+
+	return false, fmt.Errorf("%w: %w: %s: the signature (key %s) does not verify with the configured verify keys (%s): "+
 		"the manifest or its signature was changed, or it was signed by another key", ErrRefused, ErrUnauthenticated,
 		id, sig.Key, strings.Join(have, ", "))
 }

@@ -85,6 +85,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 		asJSON                                            bool
 		tables                                            []string
 		memberID                                          int64
+		rf                                                *recoverFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "restore [ID|latest|YYYY-MM-DD] --store URL --target DSN [--force] [--tables a,b] [--member ID [--dry-run]]",
@@ -93,6 +94,12 @@ func newRestoreCmd(a *app) *cobra.Command {
 		Args:  maxArgsUsage(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := a.cfg
+			if rf.wanted(cmd) {
+				if c.Store == "" {
+					return errNoStore
+				}
+				return a.runRecover(cmd, rf, args)
+			}
 			memberMode := cmd.Flags().Changed("member")
 			switch {
 			case c.Store == "":
@@ -146,6 +153,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	f.Int64Var(&memberID, "member", 0, "restore one member's rows (members, folders, links) into an existing database")
 	f.BoolVar(&dryRun, "dry-run", false, "with --member: report what would be restored, change nothing")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	rf = addRecoverFlags(cmd)
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
 	addKeyFlags(cmd, a, false, true)

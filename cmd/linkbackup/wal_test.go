@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
@@ -20,7 +25,16 @@ import (
 // the segment is in the store, pg_stat_archiver counts no failure, and wal-fetch
 // (restore_command's side) brings it back checked; a name not archived exits 1, a
 // tampered object exits 254 (PostgreSQL stops recovery instead of promoting early).
-func TestWALArchiveOnRealPostgres(t *testing.T) {
+// archiving is a private PostgreSQL 15 whose archive_command is the built binary's
+// wal-push into a file store, encrypted and signed with keys from keygen.
+type archiving struct {
+	pg                   *testenv.Postgres
+	bin, keys, storeDir  string
+	store, ident, verify string
+}
+
+func startArchiving(t *testing.T) *archiving {
+	t.Helper()
 	pg := testenv.StartPostgres(t)
 	base, err := os.MkdirTemp("", "lbwal-")
 	if err != nil {
@@ -38,16 +52,18 @@ func TestWALArchiveOnRealPostgres(t *testing.T) {
 	}
 	storeDir := filepath.Join(base, "store")
 	os.Mkdir(storeDir, 0o700)
-	for _, p := range []string{keys, storeDir, filepath.Join(keys, "signing.key"), filepath.Join(keys, "age.pub")} {
-		pg.Owner(t, p)
+	for _, name := range []string{"", "signing.key", "age.pub", "age.key", "signing.pub"} {
+		pg.Owner(t, filepath.Join(keys, name))
 	}
-	store := "file://" + storeDir
+	pg.Owner(t, storeDir)
+	w := &archiving{pg: pg, bin: bin, keys: keys, storeDir: storeDir, store: "file://" + storeDir,
+		ident: filepath.Join(keys, "age.key"), verify: filepath.Join(keys, "signing.pub")}
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, pg.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := bin + " wal-push %p --store " + store + " --recipients-file " + filepath.Join(keys, "age.pub") +
+	cmd := bin + " wal-push %p --store " + w.store + " --recipients-file " + filepath.Join(keys, "age.pub") +
 		" --signing-key " + filepath.Join(keys, "signing.key")
 	for _, sql := range []string{"ALTER SYSTEM SET archive_mode = on", "ALTER SYSTEM SET archive_command = '" + cmd + "'"} {
 		if _, err := c.Exec(ctx, sql); err != nil {
@@ -56,14 +72,14 @@ func TestWALArchiveOnRealPostgres(t *testing.T) {
 	}
 	c.Close(ctx)
 	pg.Restart(t)
-	if c, err = pgx.Connect(ctx, pg.DSN); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	return w
+}
+
+// switchAndWait closes the current segment and waits until it is archived.
+func (w *archiving) switchAndWait(t *testing.T, c *pgx.Conn) string {
+	t.Helper()
+	ctx := context.Background()
 	var seg string
-	if _, err := c.Exec(ctx, `CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g`); err != nil {
-		t.Fatal(err)
-	}
 	if err := c.QueryRow(ctx, `SELECT pg_walfile_name(pg_current_wal_lsn())`).Scan(&seg); err != nil {
 		t.Fatal(err)
 	}
@@ -72,22 +88,37 @@ func TestWALArchiveOnRealPostgres(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var archived, failed int64
+		var failed int64
 		var last *string
-		if err := c.QueryRow(ctx, `SELECT archived_count, failed_count, last_archived_wal FROM pg_stat_archiver`).Scan(&archived, &failed, &last); err != nil {
+		if err := c.QueryRow(ctx, `SELECT failed_count, last_archived_wal FROM pg_stat_archiver`).Scan(&failed, &last); err != nil {
 			t.Fatal(err)
 		}
 		if failed > 0 {
-			t.Fatalf("archive_command failed %d times; server log:\n%s", failed, pg.Log())
+			t.Fatalf("archive_command failed %d times; server log:\n%s", failed, w.pg.Log())
 		}
 		if last != nil && *last >= seg {
-			break
+			return seg
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("segment %s not archived after 30 s (archived %d); server log:\n%s", seg, archived, pg.Log())
+			t.Fatalf("segment %s not archived after 30 s; server log:\n%s", seg, w.pg.Log())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func TestWALArchiveOnRealPostgres(t *testing.T) {
+	w := startArchiving(t)
+	pg, keys, storeDir, store := w.pg, w.keys, w.storeDir, w.store
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g`); err != nil {
+		t.Fatal(err)
+	}
+	seg := w.switchAndWait(t, c)
 	out := filepath.Join(t.TempDir(), "RECOVERYXLOG")
 	ident, verify := filepath.Join(keys, "age.key"), filepath.Join(keys, "signing.pub")
 	if _, errs, code := run(t, "wal-fetch", seg, out, "--store", store, "--identity", ident, "--verify-key", verify); code != 0 {
@@ -133,5 +164,80 @@ func TestWALArchiveOnRealPostgres(t *testing.T) {
 	}
 	if _, errs, code := run(t, "wal-fetch", seg, out, "--store", store, "--identity", ident, "--verify-key", verify); code != exitWALAbort {
 		t.Fatalf("tampered segment: exit %d, want %d\n%s", code, exitWALAbort, errs)
+	}
+}
+
+// TestPointInTimeRecovery: base backup, rows A, the time T, rows B, a member's links
+// deleted; restore --to-time T into an empty directory unpacks the newest base backup
+// before T, passes pg_verifybackup, replays the archive (wal-fetch as restore_command)
+// and promotes: rows A are there, rows B are not.
+func TestPointInTimeRecovery(t *testing.T) {
+	w := startArchiving(t)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, w.pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE TABLE links (id int PRIMARY KEY, url text)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := run(t, "basebackup", "--source", w.pg.DSN, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
+		"--signing-key", filepath.Join(w.keys, "signing.key")); code != 0 {
+		t.Fatal("basebackup failed")
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO links SELECT g, 'https://a.example/' || g FROM generate_series(1, 100) g`); err != nil {
+		t.Fatal(err)
+	}
+	var target time.Time
+	if err := c.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&target); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := c.Exec(ctx, `INSERT INTO links SELECT g, 'https://b.example/' || g FROM generate_series(101, 150) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `DELETE FROM links WHERE id <= 10`); err != nil {
+		t.Fatal(err)
+	}
+	w.switchAndWait(t, c)
+
+	old := selfBinary
+	selfBinary = func() (string, error) { return w.bin, nil }
+	defer func() { selfBinary = old }()
+	pgdata := filepath.Join(filepath.Dir(w.storeDir), "recovered")
+	os.Mkdir(pgdata, 0o700)
+	w.pg.Owner(t, pgdata)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	out, errs, code := run(t, "restore", "--to-time", target.UTC().Format(time.RFC3339Nano), "--pgdata", pgdata, "--start",
+		"--port", strconv.Itoa(port), "--store", w.store, "--identity", w.ident, "--verify-key", w.verify)
+	if code != 0 {
+		log, _ := os.ReadFile(filepath.Join(pgdata, "recovery.log"))
+		t.Fatalf("restore --to-time: exit %d\n%s\n%s\n%s", code, out, errs, log)
+	}
+	t.Cleanup(func() { backup.StopRecovered(pgdata) })
+	if !strings.Contains(out, "pg_verifybackup") || !strings.Contains(out, "recovered and promoted") {
+		t.Fatalf("output:\n%s", out)
+	}
+	m := regexp.MustCompile(`socket in (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no socket directory in:\n%s", out)
+	}
+	rc, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", m[1], port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close(ctx)
+	var n, a, b int
+	if err := rc.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE url LIKE 'https://a.%'), count(*) FILTER (WHERE url LIKE 'https://b.%') FROM links`).Scan(&n, &a, &b); err != nil {
+		t.Fatal(err)
+	}
+	if a != 100 || b != 0 {
+		t.Fatalf("recovered to %s: %d links from before (want 100), %d from after (want 0)", target, a, b)
 	}
 }

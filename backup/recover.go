@@ -1,0 +1,342 @@
+package backup
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RecoverOptions configure Recover: a physical recovery from a base backup and the WAL
+// archive into an empty data directory.
+type RecoverOptions struct {
+	Store Store
+	Keys  *Keys
+	// PGData is the data directory to create; it must be empty or absent. Its owner
+	// (the postgres user) owns the files; Recover run as root chowns them to it.
+	PGData string
+	// The target: ToTime, ToLSN, or Latest (replay everything archived).
+	ToTime time.Time
+	ToLSN  string
+	Latest bool
+	// RestoreCommand is written as restore_command (linkbackup wal-fetch … %f %p).
+	RestoreCommand string
+	// PgVerifybackup checks the unpacked directory against its backup_manifest
+	// ("" = "pg_verifybackup").
+	PgVerifybackup string
+	Log            *slog.Logger
+}
+
+// RecoverReport says what Recover prepared.
+type RecoverReport struct {
+	Base     *BaseManifest `json:"base_backup"`
+	PGData   string        `json:"pgdata"`
+	Target   string        `json:"target"`
+	Verified bool          `json:"pg_verifybackup"`
+}
+
+// ListBaseBackups returns the manifests of complete base backups, oldest first.
+func ListBaseBackups(ctx context.Context, st Store) ([]*BaseManifest, error) {
+	objs, err := st.List(ctx, BasePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list base backups: %w", err)
+	}
+	var out []*BaseManifest
+	for _, o := range objs {
+		id, name, ok := strings.Cut(strings.TrimPrefix(o.Key, BasePrefix), "/")
+		if !ok || name != ManifestName {
+			continue
+		}
+		m, err := readBaseManifest(ctx, st, id, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out, nil
+}
+
+// readBaseManifest reads base backup id's manifest, checking its signature with k's
+// verify keys (nil k: unchecked, for listing).
+func readBaseManifest(ctx context.Context, st Store, id string, k *Keys, log *slog.Logger) (*BaseManifest, error) {
+	key := BasePrefix + id + "/" + ManifestName
+	rc, err := st.Open(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if k != nil {
+		if _, err := checkSignatureAt(ctx, st, BasePrefix+id+"/"+SignatureName, "base backup "+id, b, k, log); err != nil {
+			return nil, err
+		}
+	}
+	var m BaseManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s is corrupt: %w", key, err)
+	}
+	return &m, nil
+}
+
+// Recover picks the newest base backup that finished before the target, unpacks it into
+// o.PGData (checking every stored byte, decrypting), writes recovery.signal and the
+// recovery settings, and runs pg_verifybackup on the directory. Starting the server is
+// the caller's (StartRecovered).
+func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
+	if o.Log == nil {
+		o.Log = discardLog()
+	}
+	if err := emptyDir(o.PGData); err != nil {
+		return nil, err
+	}
+	bases, err := ListBaseBackups(ctx, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	var base *BaseManifest
+	for _, b := range bases {
+		if o.Latest || o.ToLSN != "" || !b.Finished.After(o.ToTime) {
+			base = b
+		}
+	}
+	if base == nil {
+		return nil, fmt.Errorf("%w: no base backup finished before %s in %s (list them under base/)", ErrNoSnapshot,
+			o.ToTime.UTC().Format(time.RFC3339), o.Store)
+	}
+	base, err = readBaseManifest(ctx, o.Store, base.ID, o.Keys, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	if base.Tar.Enc != "" {
+		if err := checkIdentities(&Manifest{ID: "base " + base.ID, Recipients: base.Recipients}, o.Keys); err != nil {
+			return nil, err
+		}
+	}
+	uid, gid := ownerOf(o.PGData)
+	if err := unpackBase(ctx, o.Store, base.Tar, o.Keys, o.PGData, uid, gid); err != nil {
+		return nil, err
+	}
+	rep := &RecoverReport{Base: base, PGData: o.PGData}
+	settings := []string{"restore_command = " + quoteLit(o.RestoreCommand)}
+	switch {
+	case o.ToLSN != "":
+		settings = append(settings, "recovery_target_lsn = "+quoteLit(o.ToLSN))
+		rep.Target = "lsn " + o.ToLSN
+	case !o.Latest:
+		settings = append(settings, "recovery_target_time = "+quoteLit(o.ToTime.UTC().Format("2006-01-02 15:04:05.999999")+"+00"))
+		rep.Target = "time " + o.ToTime.UTC().Format(time.RFC3339Nano)
+	default:
+		rep.Target = "latest"
+	}
+	settings = append(settings, "recovery_target_action = 'promote'", "archive_mode = off")
+	if err := appendFile(filepath.Join(o.PGData, "postgresql.auto.conf"),
+		"\n# linkbackup restore: recovery from base backup "+base.ID+"\n"+strings.Join(settings, "\n")+"\n", uid, gid); err != nil {
+		return nil, err
+	}
+	if err := appendFile(filepath.Join(o.PGData, "recovery.signal"), "", uid, gid); err != nil {
+		return nil, err
+	}
+	bin := o.PgVerifybackup
+	if bin == "" {
+		bin = "pg_verifybackup"
+	}
+	// -n: the WAL is in the archive, not in pg_wal.
+	if out, err := exec.CommandContext(ctx, bin, "-n", o.PGData).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pg_verifybackup %s: %w: %s", o.PGData, err, strings.TrimSpace(string(out)))
+	}
+	rep.Verified = true
+	return rep, nil
+}
+
+// emptyDir creates dir (0700) or checks that it is empty.
+func emptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return err
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("%w: %s is not empty: recover into an empty or new directory", ErrRefused, dir)
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+func ownerOf(dir string) (int, int) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return -1, -1
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return -1, -1
+}
+
+// unpackBase streams the base backup's tar into dir, refusing names that leave it.
+func unpackBase(ctx context.Context, st Store, obj Object, k *Keys, dir string, uid, gid int) error {
+	rc, err := OpenObject(ctx, st, obj, k)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			// Drain to EOF so that the object's size and SHA-256 are checked.
+			if _, err := io.Copy(io.Discard, rc); err != nil {
+				return err
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("base backup tar: %w", err)
+		}
+		name := filepath.Clean(h.Name)
+		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+			return fmt.Errorf("base backup tar: entry %q leaves the data directory", h.Name)
+		}
+		p := filepath.Join(dir, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o700); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			return fmt.Errorf("base backup tar: symlink %q (tablespaces are not supported)", h.Name)
+		default:
+			continue
+		}
+		if uid >= 0 {
+			os.Lchown(p, uid, gid)
+		}
+	}
+}
+
+func appendFile(path, text string, uid, gid int) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if uid >= 0 {
+		os.Chown(path, uid, gid)
+	}
+	return err
+}
+
+// Recovered is a server started on a recovered data directory.
+type Recovered struct {
+	PGData, SocketDir string
+	Port              int
+	// Reached: the last replayed commit's time and the WAL position after promotion.
+	LastCommit *time.Time `json:"last_commit,omitempty"`
+	LSN        string     `json:"lsn"`
+	cred       *syscall.Credential
+}
+
+// StartRecovered starts PostgreSQL on a directory Recover prepared, as the directory's
+// owner (a server never runs as root), on port with its socket in a private directory
+// and no TCP listener, waits until recovery has ended and the server is promoted, and
+// reads the point it reached. dsnUser is the role to connect as over the socket (local
+// connections must be trusted for it, as initdb sets them up).
+func StartRecovered(ctx context.Context, pgdata string, port int, dsnUser string) (*Recovered, error) {
+	uid, gid := ownerOf(pgdata)
+	r := &Recovered{PGData: pgdata, Port: port}
+	if os.Geteuid() == 0 {
+		if uid == 0 {
+			return nil, fmt.Errorf("%w: %s belongs to root and PostgreSQL refuses to run as root: chown -R postgres %s first", ErrRefused, pgdata, pgdata)
+		}
+		r.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	sock, err := os.MkdirTemp("", "lbrecover-")
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(sock, 0o700)
+	if uid >= 0 {
+		os.Chown(sock, uid, gid)
+	}
+	r.SocketDir = sock
+	cmd := exec.CommandContext(ctx, "pg_ctl", "-D", pgdata, "-w", "-t", "600", "-l", filepath.Join(pgdata, "recovery.log"),
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=''", port, sock), "start")
+	if r.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: r.cred}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(pgdata, "recovery.log"))
+		return nil, fmt.Errorf("start the recovered server: %w: %s\n%s", err, strings.TrimSpace(string(out)), tail(string(log), 2000))
+	}
+	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres", sock, port, dsnUser)
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		c, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			var inRecovery bool
+			err = c.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+			if err == nil && !inRecovery {
+				err = c.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text, pg_last_xact_replay_timestamp()").Scan(&r.LSN, &r.LastCommit)
+				c.Close(ctx)
+				return r, err
+			}
+			c.Close(ctx)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			log, _ := os.ReadFile(filepath.Join(pgdata, "recovery.log"))
+			return r, fmt.Errorf("recovery did not end: %v\n%s", err, tail(string(log), 2000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// StopRecovered stops a server started on pgdata (as the directory's owner).
+func StopRecovered(pgdata string) error {
+	cmd := exec.Command("pg_ctl", "-D", pgdata, "-w", "-m", "fast", "stop")
+	if uid, gid := ownerOf(pgdata); os.Geteuid() == 0 && uid > 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("stop %s: %w: %s", pgdata, err, out)
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
