@@ -59,6 +59,12 @@ whose parent folder is not restored and not the member's own goes to the top lev
 is counted; if the member row itself cannot be re-inserted (its email taken), nothing is
 restored. --dry-run does all of it, reports, and rolls back.
 
+--to-time T | --to-lsn L | --to-latest with --pgdata DIR is point-in-time recovery of the
+whole cluster: the newest base backup (linkbackup basebackup) that finished before the
+target is unpacked into the empty DIR, checked by pg_verifybackup, and set up to replay
+the WAL archive (restore_command = this binary's wal-fetch); --start --port N starts it,
+waits for recovery to end and prints the point reached. No snapshot id is given then.
+
 Put the target's password in PGPASSWORD or ~/.pgpass, not in --target.
 
 Exit codes:
