@@ -79,14 +79,30 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 			tables[m.Tables[i].Name] = &m.Tables[i]
 		}
 	}
+	rows := func(ctx context.Context, t *backup.Table, owner string) (*backup.FilteredRows, error) {
+		return backup.RowsWhere(ctx, opts.Store, t, owner, opts.MemberID, opts.Keys)
+	}
+	return restoreFrom(ctx, opts, "snapshot "+m.ID, m.ID, tables, rows)
+}
+
+// rowSource returns the rows of table t whose owner column is the member, as one COPY
+// stream in t's format.
+type rowSource func(ctx context.Context, t *backup.Table, owner string) (*backup.FilteredRows, error)
+
+// restoreFrom applies the member's rows from src (what names it in messages; label goes
+// into the report) into opts.Target with the conflict rules of Restore.
+func restoreFrom(ctx context.Context, opts Options, src, label string, tables map[string]*backup.Table, rowsOf rowSource) (*Report, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
 	for _, mt := range memberTables {
 		t := tables[mt.name]
 		if t == nil {
 			return nil, &backup.FixableError{Fix: backup.FixMemberSchema,
-				Err: fmt.Errorf("%w: snapshot %s has no table public.%s", backup.ErrRefused, m.ID, mt.name)}
+				Err: fmt.Errorf("%w: %s has no table public.%s", backup.ErrRefused, src, mt.name)}
 		}
 		if columnIndex(t.Columns, mt.owner) < 0 {
-			return nil, fmt.Errorf("%w: public.%s in snapshot %s has no %s column", backup.ErrRefused, mt.name, m.ID, mt.owner)
+			return nil, fmt.Errorf("%w: public.%s in %s has no %s column", backup.ErrRefused, mt.name, src, mt.owner)
 		}
 	}
 	cfg, err := backup.ConnConfig(opts.Target, "linkbackup-restore-member")
@@ -104,7 +120,7 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	rep := &Report{Snapshot: m.ID, Member: opts.MemberID, DryRun: opts.DryRun}
+	rep := &Report{Snapshot: label, Member: opts.MemberID, DryRun: opts.DryRun}
 	for _, mt := range memberTables {
 		t := tables[mt.name]
 		tmp := "lb_restore_" + mt.name
@@ -112,7 +128,7 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 			" FROM "+t.QualifiedName()+" WITH NO DATA"); err != nil {
 			return nil, fmt.Errorf("target table %s does not match the snapshot's columns: %w", t, err)
 		}
-		rows, err := backup.RowsWhere(ctx, opts.Store, t, mt.owner, opts.MemberID, opts.Keys)
+		rows, err := rowsOf(ctx, t, mt.owner)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +138,7 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 		rep.Tables = append(rep.Tables, TableReport{Table: t.String(), InSnapshot: rows.N})
 	}
 	if rep.Tables[0].InSnapshot == 0 {
-		return nil, fmt.Errorf("%w: member %d is not in snapshot %s", backup.ErrNoSnapshot, opts.MemberID, m.ID)
+		return nil, fmt.Errorf("%w: member %d is not in %s", backup.ErrNoSnapshot, opts.MemberID, src)
 	}
 	if err := applyMember(ctx, tx, tables, opts.MemberID, rep); err != nil {
 		return nil, err
@@ -133,7 +149,7 @@ func Restore(ctx context.Context, opts Options) (*Report, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit member restore: %w", err)
 	}
-	opts.Log.Info("member restored", "member", opts.MemberID, "snapshot", m.ID)
+	opts.Log.Info("member restored", "member", opts.MemberID, "from", src)
 	return rep, nil
 }
 

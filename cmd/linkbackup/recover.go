@@ -3,14 +3,20 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/backup/member"
+	"github.com/linkagogo/linkbackup/internal/pgdsn"
 )
 
 // recoverFlags are restore's point-in-time flags.
@@ -36,8 +42,9 @@ func (rf *recoverFlags) wanted(cmd *cobra.Command) bool {
 	return rf.toTime != "" || rf.toLSN != "" || rf.latest
 }
 
-// runRecover is restore --to-time|--to-lsn|--to-latest --pgdata DIR [--start].
-func (a *app) runRecover(cmd *cobra.Command, rf *recoverFlags, args []string) error {
+// recoverOptions checks the point-in-time flags and builds Recover's options (without
+// the store, keys and restore command).
+func (rf *recoverFlags) options(args []string, needPGData bool) (backup.RecoverOptions, error) {
 	targets := 0
 	for _, set := range []bool{rf.toTime != "", rf.toLSN != "", rf.latest} {
 		if set {
@@ -46,20 +53,27 @@ func (a *app) runRecover(cmd *cobra.Command, rf *recoverFlags, args []string) er
 	}
 	switch {
 	case targets > 1:
-		return usageError(errors.New("--to-time, --to-lsn and --to-latest are alternatives: give one"))
-	case rf.pgdata == "" || !filepath.IsAbs(rf.pgdata):
-		return usageError(errors.New("point-in-time recovery needs --pgdata DIR, an absolute path to an empty directory"))
+		return backup.RecoverOptions{}, usageError(errors.New("--to-time, --to-lsn and --to-latest are alternatives: give one"))
+	case needPGData && (rf.pgdata == "" || !filepath.IsAbs(rf.pgdata)):
+		return backup.RecoverOptions{}, usageError(errors.New("point-in-time recovery needs --pgdata DIR, an absolute path to an empty directory"))
+	case !needPGData && rf.pgdata != "":
+		return backup.RecoverOptions{}, usageError(errors.New("--member with --to-time recovers into a scratch directory of its own: give no --pgdata"))
 	case len(args) > 0:
-		return usageError(errors.New("point-in-time recovery picks its base backup itself: give no snapshot id"))
+		return backup.RecoverOptions{}, usageError(errors.New("point-in-time recovery picks its base backup itself: give no snapshot id"))
 	}
-	o := backup.RecoverOptions{PGData: rf.pgdata, ToLSN: rf.toLSN, Latest: rf.latest, Log: a.log}
+	o := backup.RecoverOptions{PGData: rf.pgdata, ToLSN: rf.toLSN, Latest: rf.latest}
 	if rf.toTime != "" {
 		t, err := time.Parse(time.RFC3339Nano, rf.toTime)
 		if err != nil {
-			return usageError(fmt.Errorf("--to-time %q: want RFC 3339, e.g. 2026-12-01T14:03:00Z", rf.toTime))
+			return o, usageError(fmt.Errorf("--to-time %q: want RFC 3339, e.g. 2026-12-01T14:03:00Z", rf.toTime))
 		}
 		o.ToTime = t
 	}
+	return o, nil
+}
+
+// prepare fills in the store, keys, restore command and log of o.
+func (a *app) prepareRecover(cmd *cobra.Command, o *backup.RecoverOptions) error {
 	ctx := cmd.Context()
 	keys, err := a.keys()
 	if err != nil {
@@ -72,7 +86,20 @@ func (a *app) runRecover(cmd *cobra.Command, rf *recoverFlags, args []string) er
 	if o.RestoreCommand, err = a.walFetchCommand(); err != nil {
 		return err
 	}
-	o.Store, o.Keys = st, keys
+	o.Store, o.Keys, o.Log = st, keys, a.log
+	return nil
+}
+
+// runRecover is restore --to-time|--to-lsn|--to-latest --pgdata DIR [--start].
+func (a *app) runRecover(cmd *cobra.Command, rf *recoverFlags, args []string) error {
+	o, err := rf.options(args, true)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if err := a.prepareRecover(cmd, &o); err != nil {
+		return err
+	}
 	rep, err := backup.Recover(ctx, o)
 	if err != nil {
 		return err
@@ -128,3 +155,87 @@ func (a *app) walFetchCommand() (string, error) {
 var selfBinary = os.Executable
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// runMemberAsOf is restore --member ID --to-time T --target DSN: the cluster recovered to
+// T in a scratch directory on a private socket, the member's rows restored from it into
+// the target with the usual conflict rules (and --dry-run), the scratch cluster removed.
+func (a *app) runMemberAsOf(cmd *cobra.Command, rf *recoverFlags, args []string, target string, memberID int64, dryRun, asJSON bool) error {
+	switch {
+	case target == "":
+		return usageError(errors.New("no target: set --target DSN (the database to put the member's rows back into)"))
+	case memberID <= 0:
+		return usageError(fmt.Errorf("--member %d: want a member id > 0", memberID))
+	}
+	o, err := rf.options(args, false)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if err := a.prepareRecover(cmd, &o); err != nil {
+		return err
+	}
+	scratch, err := scratchDir()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(scratch))
+	o.PGData = scratch
+	rep, err := backup.Recover(ctx, o)
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	r, err := backup.StartRecovered(ctx, scratch, port, "postgres")
+	if err != nil {
+		return err
+	}
+	defer backup.StopRecovered(scratch)
+	// The member's rows are read from the database of the target's name in the
+	// recovered cluster (production and its recovered copy share names).
+	dbname := rep.Base.Database
+	if cfg, err := pgx.ParseConfig(target); err == nil && cfg.Database != "" {
+		dbname = cfg.Database
+	}
+	src := fmt.Sprintf("host=%s port=%d user=postgres dbname=%s", r.SocketDir, port, dbname)
+	label := "point in time " + rep.Target + " (base backup " + rep.Base.ID + ")"
+	mr, err := member.RestoreFromDatabase(ctx, member.Options{Target: target, MemberID: memberID, DryRun: dryRun, Log: a.log}, src, label)
+	return a.finishRestore(restoreOutput{Target: pgdsn.Strip(target), Member: mr}, err, asJSON)
+}
+
+// scratchDir makes an empty data directory for a temporary recovery, owned by the
+// postgres user when running as root (PostgreSQL never runs as root).
+func scratchDir() (string, error) {
+	base, err := os.MkdirTemp("", "linkbackup-pitr-")
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(base, "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return "", fmt.Errorf("a temporary recovery as root needs the postgres user to run the server: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		os.Chmod(base, 0o755)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

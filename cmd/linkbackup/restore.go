@@ -64,6 +64,8 @@ whole cluster: the newest base backup (linkbackup basebackup) that finished befo
 target is unpacked into the empty DIR, checked by pg_verifybackup, and set up to replay
 the WAL archive (restore_command = this binary's wal-fetch); --start --port N starts it,
 waits for recovery to end and prints the point reached. No snapshot id is given then.
+--member ID with --to-time T --target DSN recovers into a scratch directory instead,
+restores that member's rows from it (same conflict rules, --dry-run) and removes it.
 
 Put the target's password in PGPASSWORD or ~/.pgpass, not in --target.
 
@@ -103,6 +105,9 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if rf.wanted(cmd) {
 				if c.Store == "" {
 					return errNoStore
+				}
+				if cmd.Flags().Changed("member") {
+					return a.runMemberAsOf(cmd, rf, args, target, memberID, dryRun, asJSON)
 				}
 				return a.runRecover(cmd, rf, args)
 			}
