@@ -183,19 +183,16 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 // swap makes incoming the serving copy: connections to the current copy get grace to
 // finish, then are terminated; both renames happen in one transaction.
 func swap(ctx context.Context, conn *pgx.Conn, name, incoming, previous string, rec *StandbyRecord, grace time.Duration, log *slog.Logger) error {
-	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(incoming)+" IS "+quoteLit(standbyComment(rec))); err != nil {
+	// The old previous copy goes only if it is still linkbackup's and nobody uses it.
+	if err := dropSideChecked(ctx, conn, previous, "standby", hasStandbyMark); err != nil {
 		return err
-	}
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(previous)+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop old %s: %w", previous, err)
 	}
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		return err
 	}
 	if !exists {
-		_, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(incoming)+" RENAME TO "+QuoteIdent(name))
-		return err
+		return renameInto(ctx, conn, rec, name, incoming, "")
 	}
 	// No new sessions on the old copy; let running ones finish within grace.
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(name)+" WITH ALLOW_CONNECTIONS false"); err != nil {
@@ -234,22 +231,9 @@ func swap(ctx context.Context, conn *pgx.Conn, name, incoming, previous string, 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
+	if err := renameInto(ctx, conn, rec, name, incoming, previous); err != nil {
 		reopen()
 		return err
-	}
-	_, err = tx.Exec(ctx, "ALTER DATABASE "+QuoteIdent(name)+" RENAME TO "+QuoteIdent(previous))
-	if err == nil {
-		_, err = tx.Exec(ctx, "ALTER DATABASE "+QuoteIdent(incoming)+" RENAME TO "+QuoteIdent(name))
-	}
-	if err == nil {
-		err = tx.Commit(ctx)
-	}
-	if err != nil {
-		tx.Rollback(context.WithoutCancel(ctx))
-		reopen()
-		return fmt.Errorf("rename: %w", err)
 	}
 	// The previous copy stays reachable for an operator who needs to fall back.
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(previous)+" WITH ALLOW_CONNECTIONS true"); err != nil {
@@ -268,7 +252,7 @@ func dropSide(ctx context.Context, server, incoming string, log *slog.Logger) {
 		var conn *pgx.Conn
 		if conn, err = pgx.ConnectConfig(ctx, cfg); err == nil {
 			defer conn.Close(ctx)
-			_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)")
+			err = dropOwnIncoming(ctx, conn, incoming)
 		}
 	}
 	if err != nil {
@@ -382,6 +366,11 @@ func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", err
 	}
+	// The swap will drop the previous copy: refuse now, before hours of restore, if it
+	// may not (its mark gone, or someone serving from it).
+	if _, err := checkSide(ctx, conn, previous, "standby", hasStandbyMark); err != nil {
+		return "", err
+	}
 	return sysid, nil
 
 }
@@ -389,9 +378,9 @@ func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions
 // createIncoming creates the side database incoming (dropping one a failed night left)
 // with the source's encoding and locale, and marks it as linkbackup's incoming copy.
 func createIncoming(ctx context.Context, conn *pgx.Conn, opts StandbyOptions, m *Manifest, incoming string) error {
-	// A side database left by a failed night goes first.
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop leftover %s: %w", incoming, err)
+	// A side database left by a failed night goes first, if it is linkbackup's and unused.
+	if err := dropSideChecked(ctx, conn, incoming, "incoming", hasIncomingMark); err != nil {
+		return fmt.Errorf("leftover %s: %w", incoming, err)
 	}
 	create := "CREATE DATABASE " + QuoteIdent(incoming) + " TEMPLATE template0"
 	if m.Server.Encoding != "" {

@@ -22,6 +22,12 @@ kept; the older one is dropped) and <db>__incoming becomes <db>. New sessions to
 copy are refused during the swap; running ones get --grace to finish, then are
 terminated. So <db> always holds a complete, verified copy.
 
+The older <db>__previous, and a <db>__incoming a failed night left, are dropped only
+when they carry linkbackup's mark and no other session is on them: with sessions the
+refresh fails (exit 1, naming their users and applications) and terminates nobody;
+without the mark it refuses (exit 4). To serve from <db>__previous, clear its mark first
+(COMMENT ON DATABASE <db>__previous IS NULL).
+
 Any failure before the swap (PostgreSQL killed, corrupted object, digest mismatch, disk
 full) leaves <db> serving its previous copy untouched; the side database is dropped (or,
 if the server is gone, left marked and dropped by the next run).
@@ -36,10 +42,11 @@ the standby copy itself. Put its password in PGPASSWORD or ~/.pgpass.
 
 Exit codes:
   0    swapped: <db> serves the snapshot, proven
-  1    failed: <db> keeps serving its previous copy (the message says why)
+  1    failed: <db> keeps serving its previous copy (the message says why; also when
+       <db>__previous or a leftover <db>__incoming has sessions)
   2    usage error
-  4    refused (e.g. --standby names the serving database, or the standby server is the
-       snapshot's own source): nothing was changed
+  4    refused (e.g. --standby names the serving database, the standby server is the
+       snapshot's own source, or a side copy has no linkbackup mark): nothing was changed
   5    proof mismatch (tables named): <db> keeps serving its previous copy
   130  interrupted`
 
