@@ -63,24 +63,22 @@ func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOp
 	return nil
 }
 
-// dropUserSchemas empties the target (RestoreOptions.Force): every non-system schema is dropped, and
-// public is recreated as PostgreSQL 15 creates it.
-func dropUserSchemas(ctx context.Context, conn *pgx.Conn) error {
+// dropSchemasSQL is the script that empties the target (RestoreOptions.Force): every
+// non-system schema is dropped, and public is recreated as PostgreSQL 15 creates it. The
+// caller runs it in the same transaction as pre-data.
+func dropSchemasSQL(ctx context.Context, conn *pgx.Conn) (string, error) {
 	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace n WHERE `+systemSchemaFilter)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("list the target's schemas: %w", err)
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return err
+		return "", fmt.Errorf("list the target's schemas: %w", err)
 	}
 	var b strings.Builder
 	for _, n := range names {
 		fmt.Fprintf(&b, "DROP SCHEMA %s CASCADE;\n", QuoteIdent(n))
 	}
 	b.WriteString("CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;\n")
-	if err := execScript(ctx, conn, b.String()); err != nil {
-		return fmt.Errorf("empty the target (drop its schemas): %w", err)
-	}
-	return nil
+	return b.String(), nil
 }

@@ -128,21 +128,27 @@ func (r *restoreRun) schema(ctx context.Context) (*dumpScript, error) {
 		return nil, nil
 	}
 	t0 := time.Now()
-	if opts.Force {
-		if err := dropUserSchemas(ctx, conn); err != nil {
-			return nil, err
-		}
-	}
+	// Both schema objects are read and checked (size, SHA-256, decompression) before
+	// anything changes, so a bad or unreachable object leaves the target as it was.
 	pre, err := readScript(ctx, opts.Store, r.m.PreData)
 	if err != nil {
 		return nil, err
 	}
-	if err := execScript(ctx, conn, pre.script(opts.NoOwner)); err != nil {
-		return nil, fmt.Errorf("restore schema (pre-data): %w", err)
-	}
 	post, err := readScript(ctx, opts.Store, r.m.PostData)
 	if err != nil {
 		return nil, err
+	}
+	script, what := pre.script(opts.NoOwner), "restore schema (pre-data)"
+	if opts.Force {
+		// Emptying the target and pre-data are one transaction: a failure undoes both.
+		drop, err := dropSchemasSQL(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		script, what = drop+script, "empty the target (drop its schemas) and restore schema (pre-data); the target is unchanged"
+	}
+	if err := execScript(ctx, conn, script); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	r.phase("pre-data", t0)
 	return post, nil
