@@ -22,7 +22,8 @@ type RestoreOptions struct {
 	Target string // DSN of the target database (it must exist)
 	Jobs   int    // parallel COPY / index sessions; default 4
 	// Force restores into a database that already has tables: every non-system schema of
-	// the target is dropped first (with --tables: the listed tables are truncated).
+	// the target is dropped first, in pre-data's transaction (with Tables: the listed
+	// tables are truncated and loaded in one transaction).
 	Force bool
 	// ForceSameCluster allows restoring into the snapshot's own source database.
 	ForceSameCluster bool

@@ -112,20 +112,11 @@ func (p *postData) constraints(ctx context.Context) error {
 
 // schema prepares the target: for a whole restore, it empties the target when forced,
 // runs pre-data and returns the parsed post-data; for a table subset (no schema is
-// created), it truncates the tables when forced and returns nil.
+// created) it does nothing and returns nil.
 func (r *restoreRun) schema(ctx context.Context) (*dumpScript, error) {
 	opts, conn := r.opts, r.conn
 	if len(opts.Tables) > 0 {
-		if opts.Force {
-			var names []string
-			for _, t := range r.tables {
-				names = append(names, t.QualifiedName())
-			}
-			if _, err := conn.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
-				return nil, fmt.Errorf("truncate %s: %w", strings.Join(names, ", "), err)
-			}
-		}
-		return nil, nil
+		return nil, nil // forced: truncated in the data step's transaction (reloadTables)
 	}
 	t0 := time.Now()
 	// Both schema objects are read and checked (size, SHA-256, decompression) before

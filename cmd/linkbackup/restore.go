@@ -39,7 +39,8 @@ Safety rails (each refuses before anything is changed, exit 4):
   - the target is the snapshot's own source (same system identifier and database):
     pass --force-same-cluster if you really mean to overwrite production;
   - the target database is not empty: pass --force to DROP every schema of it first
-    (with --tables: to TRUNCATE the listed tables first). Both schema objects are read
+    (with --tables: to TRUNCATE the listed tables and load them in one transaction, so
+    a failed load leaves them as they were). Both schema objects are read
     and checked before anything is dropped, and the drop and the pre-data schema run in
     one transaction: a corrupt or missing snapshot leaves the target as it was;
   - the target server is older than the snapshot's: pass --allow-downgrade (warns).
