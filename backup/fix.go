@@ -27,6 +27,7 @@ const (
 	FixMemberSchema      Fix = "member-schema"       // a member restore needs the bookmark schema
 	FixStandbyName       Fix = "standby-name"        // StatusOptions.Database names the serving database
 	FixStandbyCopyName   Fix = "standby-copy-name"   // StatusOptions.Database may name another copy
+	FixStandbyRepair     Fix = "standby-repair"      // RepairStandby (or the next RefreshStandby) reopens the copy
 )
 
 // FixableError is an error that the caller gets past with Fix. Its message is the

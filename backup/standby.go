@@ -366,6 +366,10 @@ func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", err
 	}
+	// A swap interrupted after it closed a copy to new sessions left it closed.
+	if _, err := reopenCopies(ctx, conn, name, opts.Log); err != nil {
+		return "", err
+	}
 	// The swap will drop the previous copy: refuse now, before hours of restore, if it
 	// may not (its mark gone, or someone serving from it).
 	if _, err := checkSide(ctx, conn, previous, "standby", hasStandbyMark); err != nil {

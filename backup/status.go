@@ -73,6 +73,10 @@ type StatusFacts struct {
 	Previous       *StandbyRecord // <db>__previous, if present
 	Attempt        *StandbyAttempt
 	AttemptErr     error // reading the attempt record failed (other than not found)
+
+	// ServingErr: the serving copy does not accept connections (datallowconn false, or a
+	// session to it fails); checked when its record was read.
+	ServingErr error
 }
 
 // StatusProblem is one finding that makes a check worse than OK.
@@ -181,6 +185,9 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 	if o.StandbyServer != "" {
 		f.StandbyChecked = true
 		f.Standby, f.StandbyErr = ReadStandbyRecord(ctx, o.StandbyServer, f.Database)
+		if f.StandbyErr == nil {
+			f.ServingErr = checkServing(ctx, o.StandbyServer, f.Database)
+		}
 		if f.StandbyErr == nil || errors.Is(f.StandbyErr, fs.ErrNotExist) {
 			f.Previous, _ = ReadStandbyRecord(ctx, o.StandbyServer, f.Database+PreviousSuffix)
 		}

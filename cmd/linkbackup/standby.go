@@ -32,6 +32,12 @@ Any failure before the swap (PostgreSQL killed, corrupted object, digest mismatc
 full) leaves <db> serving its previous copy untouched; the side database is dropped (or,
 if the server is gone, left marked and dropped by the next run).
 
+A swap interrupted after it closed the old copy to new sessions (ALLOW_CONNECTIONS
+false) leaves it refusing connections; status reports that as CRITICAL. --repair
+reopens the serving copy and <db>__previous (only copies carrying the standby mark) and
+restores nothing; the next refresh does the same before it starts. With --repair the
+store is read only to learn the serving name when --database is not set.
+
 Readiness is recorded as COMMENT ON DATABASE <db> on the standby (snapshot id, source
 time, verified time, tool version) and, with the outcome of every attempt, in the store
 under standby/<db>.json: ` + "`linkbackup status`" + ` reads both. A copy marked this way refuses
@@ -51,7 +57,7 @@ Exit codes:
   130  interrupted`
 
 func newStandbyCmd(a *app) *cobra.Command {
-	var noOwner, forceSame, asJSON bool
+	var noOwner, forceSame, asJSON, repair bool
 	cmd := &cobra.Command{
 		Use:   "standby [ID|latest] --store URL --standby DSN [--database NAME] [--grace 30s] [--jobs N]",
 		Short: "Restore a snapshot into the standby, prove it, and swap it in atomically",
@@ -59,13 +65,16 @@ func newStandbyCmd(a *app) *cobra.Command {
 		Args:  maxArgsUsage(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := a.cfg
-			if c.Store == "" {
-				return errNoStore
-			}
 			if c.Standby.Server == "" {
 				return usageError(errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
 			}
 			ctx := cmd.Context()
+			if repair {
+				return runStandbyRepair(ctx, a, args)
+			}
+			if c.Store == "" {
+				return errNoStore
+			}
 			st, id, err := a.openSnapshot(ctx, args)
 			if err != nil {
 				return err
@@ -98,6 +107,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 	f.BoolVar(&noOwner, "no-owner", false, "leave out ALTER ... OWNER TO (objects belong to the restoring role)")
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow a standby on the snapshot's own source cluster (test setups only)")
 	f.BoolVar(&asJSON, "json", false, "print the readiness record as JSON")
+	f.BoolVar(&repair, "repair", false, "only reopen the serving copy (and <db>__previous) to connections after an interrupted swap; restores nothing")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "standby", "standby.server")
 	a.bind(cmd, "database", "standby.database")

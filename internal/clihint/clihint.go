@@ -30,6 +30,7 @@ var hints = map[backup.Fix]string{
 	backup.FixMemberSchema:      ": --member works on the bookmark schema",
 	backup.FixStandbyName:       ": pass --database NAME",
 	backup.FixStandbyCopyName:   " (never refreshed, dropped, or --database names another copy)",
+	backup.FixStandbyRepair:     "; run linkbackup standby --repair to reopen it now (the next refresh also does)",
 }
 
 // Text is the hint for fix ("" for none).
