@@ -308,7 +308,9 @@ func TestBackupLeavesOutStateSchemas(t *testing.T) {
 		COMMENT ON SCHEMA lb_state IS '`+backup.StateSchemaPrefix+`: River jobs and the ledger'`)
 	ctx := context.Background()
 	st := fileStore(t)
-	m, err := backup.Backup(ctx, opts(t, dsn, st))
+	so := opts(t, dsn, st)
+	so.StateSchema, so.StateTables = "lb_state", []string{"river_%"}
+	m, err := backup.Backup(ctx, so)
 	if err != nil {
 		t.Fatal(err)
 	}

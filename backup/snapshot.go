@@ -67,7 +67,14 @@ type Options struct {
 	// TextFormat stores every table in COPY text format; by default tables whose column
 	// types all have a portable binary form (catTable.Binary) use binary COPY.
 	TextFormat bool
-	// IncludeStateSchemas backs up linkbackup's own state schemas (StateSchemaPrefix) too.
+	// StateSchema names linkbackup's own state schema ("" = none). It is left out only
+	// when its comment starts with StateSchemaPrefix and it holds exactly the state
+	// tables: every StateTables pattern (LIKE) matches one of its tables and each of its
+	// tables matches a pattern. Otherwise it is backed up, with a warning; no other
+	// schema is ever left out for its comment.
+	StateSchema string
+	StateTables []string
+	// IncludeStateSchemas backs up linkbackup's own state schema (StateSchema) too.
 	IncludeStateSchemas bool
 	ToolVersion         string
 	Log                 *slog.Logger

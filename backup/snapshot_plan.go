@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -25,15 +24,8 @@ type snapshotPlan struct {
 func planSnapshot(ctx context.Context, tx pgx.Tx, opts *Options, m *Manifest) (*snapshotPlan, error) {
 	log := opts.Log
 	if !opts.IncludeStateSchemas {
-		state, err := stateSchemas(ctx, tx)
-		if err != nil {
+		if err := leaveOutStateSchema(ctx, tx, opts); err != nil {
 			return nil, err
-		}
-		for _, s := range state {
-			if !slices.Contains(opts.ExcludeSchemas, s) {
-				log.Info("leaving out linkbackup's own state schema (recreated by linkbackup migrate)", "schema", s)
-				opts.ExcludeSchemas = append(slices.Clip(opts.ExcludeSchemas), s)
-			}
 		}
 		m.Excluded.Schemas = opts.ExcludeSchemas
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
 
 func newBackupCmd(a *app) *cobra.Command {
@@ -99,6 +100,8 @@ func backupOptions(c Config, st backup.Store, a *app) backup.Options {
 		OrphanAge:           c.Backup.OrphanAge,
 		SkipLargeObjects:    c.Backup.SkipLargeObjects,
 		IncludeStateSchemas: c.Backup.IncludeStateSchemas,
+		StateSchema:         c.Mail.Schema,
+		StateTables:         weekly.StateTables,
 		ToolVersion:         toolVersion(),
 		Log:                 a.log,
 	}

@@ -121,9 +121,10 @@ type BackupConfig struct {
 	// SkipLargeObjects backs up a database that has large objects without them (recorded in
 	// the manifest). Default false: such a backup is refused.
 	SkipLargeObjects bool `yaml:"skip_large_objects"`
-	// IncludeStateSchemas backs up linkbackup's own state schemas (River jobs and the mail
-	// ledger, marked by linkbackup migrate) when they live in the source. Default false:
-	// they are left out (linkbackup migrate recreates them).
+	// IncludeStateSchemas backs up linkbackup's own state schema (mail.schema: River jobs
+	// and the mail ledger, marked by linkbackup migrate) when it lives in the source.
+	// Default false: it is left out (linkbackup migrate recreates it), but only while it
+	// holds exactly those tables; no other schema is left out for its comment.
 	IncludeStateSchemas bool `yaml:"include_state_schemas"`
 }
 
