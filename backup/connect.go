@@ -88,7 +88,7 @@ func readServer(ctx context.Context, coord *pgx.Conn, opts Options) (*Manifest, 
 		return nil, fmt.Errorf("read server info: %w", err)
 	}
 	if err := coord.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&m.Server.SystemIdentifier); err != nil {
-		opts.Log.Warn("cannot read the system identifier (pg_control_system); restores cannot tell this cluster apart", "err", err)
+		opts.Log.Warn("cannot read the system identifier (pg_control_system); restores into a database of this name and standby refreshes of this snapshot will refuse unless forced to treat the target as another cluster", "err", err)
 	}
 	if comment != nil && strings.HasPrefix(*comment, StandbyMarkPrefix) {
 		m.Server.Standby = *comment

@@ -28,6 +28,7 @@ const (
 	FixStandbyName       Fix = "standby-name"        // StatusOptions.Database names the serving database
 	FixStandbyCopyName   Fix = "standby-copy-name"   // StatusOptions.Database may name another copy
 	FixStandbyRepair     Fix = "standby-repair"      // RepairStandby (or the next RefreshStandby) reopens the copy
+	FixUnknownCluster    Fix = "unknown-cluster"     // the cluster identity is unreadable: grant pg_control_system(), or ForceSameCluster
 )
 
 // FixableError is an error that the caller gets past with Fix. Its message is the

@@ -12,17 +12,20 @@ import (
 // checkRails refuses, before any change, restores that would hurt: into the snapshot's
 // own source, into a non-empty database, onto an older server.
 func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOptions, log *slog.Logger) error {
-	var db, sysid string
+	var db string
 	var verNum int
 	if err := conn.QueryRow(ctx, `SELECT current_database(), current_setting('server_version_num')::int`).Scan(&db, &verNum); err != nil {
 		return fmt.Errorf("read target info: %w", err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
-		log.Warn("cannot read the target's system identifier", "err", err)
-	}
-	if sysid != "" && sysid == m.Server.SystemIdentifier && db == m.Database && !opts.ForceSameCluster {
-		return fixable(FixOtherTarget, "", "%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
-			"production is almost never meant", ErrRefused, sysid, db)
+	sysid, err := systemIdentifier(ctx, conn)
+	if db == m.Database && !opts.ForceSameCluster {
+		if err := unknownCluster(err, m, "target"); err != nil {
+			return err
+		}
+		if sysid == m.Server.SystemIdentifier {
+			return fixable(FixOtherTarget, "", "%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
+				"production is almost never meant", ErrRefused, sysid, db)
+		}
 	}
 	if verNum/10000 < m.Server.VersionNum/10000 {
 		if !opts.AllowDowngrade {

@@ -340,15 +340,18 @@ func quoteKV(s string) string {
 // standby mark. It returns the standby's system identifier ("" if unreadable).
 func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions, m *Manifest, name string) (string, error) {
 	incoming, previous := name+IncomingSuffix, name+PreviousSuffix
-	var connected, sysid string
+	var connected string
 	if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&connected); err != nil {
 		return "", err
 	}
 	if connected == name || connected == incoming || connected == previous {
 		return "", fixable(FixMaintenanceDB, "", "%w: the standby connection names %s itself, not a maintenance database on the standby server", ErrRefused, connected)
 	}
-	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
-		opts.Log.Warn("cannot read the standby's system identifier", "err", err)
+	sysid, err := systemIdentifier(ctx, conn)
+	if !opts.ForceSameCluster {
+		if err := unknownCluster(err, m, "standby server"); err != nil {
+			return "", err
+		}
 	}
 	if sysid != "" && sysid == m.Server.SystemIdentifier && !opts.ForceSameCluster {
 		return "", fixable(FixStandbySameServer, "", "%w: the standby server is the snapshot's source cluster (%s); a standby must be another server", ErrRefused, sysid)
@@ -357,7 +360,7 @@ func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions
 	// Never replace a database linkbackup did not put there: a serving copy without the
 	// standby mark was promoted (failover) or belongs to someone else.
 	var comment *string
-	err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
 	if err == nil && (comment == nil || !strings.HasPrefix(*comment, StandbyMarkPrefix+" ")) {
 		return "", fmt.Errorf("%w: database %s on the standby server has no linkbackup standby mark: it was promoted "+
 			"(failover) or is not a linkbackup copy, and a refresh would replace it. If it is a stale copy, drop or "+

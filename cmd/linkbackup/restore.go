@@ -37,7 +37,9 @@ and names the table. Then sequences, materialized views and ANALYZE.
 
 Safety rails (each refuses before anything is changed, exit 4):
   - the target is the snapshot's own source (same system identifier and database):
-    pass --force-same-cluster if you really mean to overwrite production;
+    pass --force-same-cluster if you really mean to overwrite production. When the
+    target's system identifier (pg_control_system()) cannot be read, or the snapshot
+    lacks its source's, a target database of the snapshot's name is refused the same way;
   - the target database is not empty: pass --force to DROP every schema of it first
     (with --tables: to TRUNCATE the listed tables and load them in one transaction, so
     a failed load leaves them as they were). Both schema objects are read

@@ -52,7 +52,8 @@ Exit codes:
        <db>__previous or a leftover <db>__incoming has sessions)
   2    usage error
   4    refused (e.g. --standby names the serving database, the standby server is the
-       snapshot's own source, or a side copy has no linkbackup mark): nothing was changed
+       snapshot's own source or cannot be told apart from it because pg_control_system()
+       is unreadable, or a side copy has no linkbackup mark): nothing was changed
   5    proof mismatch (tables named): <db> keeps serving its previous copy
   130  interrupted`
 
