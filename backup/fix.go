@@ -29,6 +29,7 @@ const (
 	FixStandbyCopyName   Fix = "standby-copy-name"   // StatusOptions.Database may name another copy
 	FixStandbyRepair     Fix = "standby-repair"      // RepairStandby (or the next RefreshStandby) reopens the copy
 	FixUnknownCluster    Fix = "unknown-cluster"     // the cluster identity is unreadable: grant pg_control_system(), or ForceSameCluster
+	FixSnapshotDatabase  Fix = "snapshot-database"   // ResolveSnapshot needs the database (or an exact id): several in the store
 )
 
 // FixableError is an error that the caller gets past with Fix. Its message is the

@@ -269,8 +269,10 @@ func ListSnapshots(ctx context.Context, st Store) ([]*Manifest, error) {
 }
 
 // ResolveSnapshot turns "latest", a date "YYYY-MM-DD" (the newest snapshot started that
-// UTC day) or an exact id into a snapshot id. database, when not empty, restricts the
-// choice to snapshots of that database.
+// UTC day) or an exact id into a snapshot id. database, when not empty, restricts
+// "latest" and a date to snapshots of that database (an exact id is taken as it is); without it, "latest" or a date is refused
+// (ErrRefused, FixSnapshotDatabase) when the matching snapshots come from more than one
+// database.
 func ResolveSnapshot(ctx context.Context, st Store, ref, database string) (string, error) {
 	if ref == "" {
 		ref = "latest"
@@ -287,6 +289,16 @@ func ResolveSnapshot(ctx context.Context, st Store, ref, database string) (strin
 			return strings.HasPrefix(id, strings.ReplaceAll(ref, "-", "")+"T")
 		default:
 			return id == ref
+		}
+	}
+	// An exact id names one snapshot whatever its database; "latest" or a date needs one.
+	byDate := ref == "latest" || isDateRef(ref)
+	if !byDate {
+		database = ""
+	}
+	if database == "" && byDate {
+		if err := oneDatabase(ctx, st, ids, match, ref); err != nil {
+			return "", err
 		}
 	}
 	for i := len(ids) - 1; i >= 0; i-- {

@@ -49,6 +49,10 @@ Safety rails (each refuses before anything is changed, exit 4):
 
 --tables a,b restores only those tables' data into a target that already has them.
 
+latest and YYYY-MM-DD mean the newest snapshot of one source database: --database NAME,
+default the configured source's database. In a store holding snapshots of several
+databases, they are refused (exit 4) when neither is set.
+
 --member ID puts one member's rows (members, folders, links with that member id) back
 into an existing bookmark database, the live one included, without touching anyone
 else's rows, in one transaction. Conflicts: a row whose id still exists for the member
@@ -79,7 +83,7 @@ type restoreOutput struct {
 
 func newRestoreCmd(a *app) *cobra.Command {
 	var (
-		target                                            string
+		target, database                                  string
 		force, forceSame, allowDowngrade, noOwner, dryRun bool
 		asJSON                                            bool
 		tables                                            []string
@@ -107,7 +111,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 					"it takes no --force, --force-same-cluster, --allow-downgrade, --no-owner or --tables"))
 			}
 			ctx := cmd.Context()
-			st, id, err := a.openSnapshot(ctx, args)
+			st, id, err := a.openSnapshotOf(ctx, args, database)
 			if err != nil {
 				return err
 			}
@@ -131,6 +135,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	f := cmd.Flags()
 	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
 	f.StringVar(&target, "target", "", "DSN of the database to restore into (it must exist)")
+	f.StringVar(&database, "database", "", "latest/YYYY-MM-DD: the newest snapshot of this source database (default: the configured source's)")
 	f.BoolVar(&force, "force", false, "restore into a non-empty database: DROP its schemas first (--tables: TRUNCATE them)")
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow restoring over the snapshot's own source database")
 	f.BoolVar(&allowDowngrade, "allow-downgrade", false, "allow a target server older than the snapshot's source")

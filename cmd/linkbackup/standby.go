@@ -76,7 +76,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 			if c.Store == "" {
 				return errNoStore
 			}
-			st, id, err := a.openSnapshot(ctx, args)
+			st, id, err := a.openStandbySnapshot(ctx, args)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 
 func newVerifyCmd(a *app) *cobra.Command {
 	var asJSON bool
+	var database string
 	cmd := &cobra.Command{
 		Use:   "verify --store URL [ID|latest|YYYY-MM-DD]",
 		Short: "Re-read a snapshot and check every object and table digest",
@@ -18,11 +19,14 @@ func newVerifyCmd(a *app) *cobra.Command {
 SHA-256, that it decompresses, and for table data the row count and row digest of every
 chunk and table against the manifest. Every broken object is named.
 
+latest and YYYY-MM-DD mean the newest snapshot of one source database (--database, default
+the configured source's); in a store of several databases they are refused without one.
+
 Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadable.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, id, err := a.openSnapshot(ctx, args)
+			st, id, err := a.openSnapshotOf(ctx, args, database)
 			if err != nil {
 				return err
 			}
@@ -56,6 +60,7 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 	cmd.Flags().String("store", "", "store URL ($LINKBACKUP_STORE)")
 	cmd.Flags().Int("jobs", 0, "objects read in parallel")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&database, "database", "", "latest/YYYY-MM-DD: the newest snapshot of this source database (default: the configured source's)")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
 	return cmd
