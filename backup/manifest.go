@@ -128,6 +128,9 @@ type QualName struct {
 type Excluded struct {
 	Schemas []string `json:"schemas,omitempty"`
 	Tables  []string `json:"tables,omitempty"`
+	// Subscriptions of the source database are never in a snapshot: a restored copy
+	// must not replicate from the primary, and a database holding one cannot be dropped.
+	Subscriptions []string `json:"subscriptions,omitempty"`
 }
 
 // Totals sums the snapshot.

@@ -57,6 +57,9 @@ type RestoreReport struct {
 	Rows     int64              `json:"rows"`
 	Phases   map[string]float64 `json:"phase_seconds"`
 	Verified time.Time          `json:"verified"`
+	// LeftOut names what the snapshot holds, or its source had, that a restore never
+	// recreates (logical replication subscriptions).
+	LeftOut []string `json:"left_out,omitempty"`
 }
 
 // Sentinel errors of restores.

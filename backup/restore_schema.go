@@ -129,6 +129,7 @@ func (r *restoreRun) schema(ctx context.Context) (*dumpScript, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.leaveOutSubscriptions(pre, post)
 	script, what := pre.script(opts.NoOwner), "restore schema (pre-data)"
 	if opts.Force {
 		// Emptying the target and pre-data are one transaction: a failure undoes both.

@@ -29,6 +29,9 @@ func planSnapshot(ctx context.Context, tx pgx.Tx, opts *Options, m *Manifest) (*
 		}
 		m.Excluded.Schemas = opts.ExcludeSchemas
 	}
+	if err := recordSubscriptions(ctx, tx, m, log); err != nil {
+		return nil, err
+	}
 	cat, err := readCatalog(ctx, tx, opts.ExcludeSchemas)
 	if err != nil {
 		return nil, err

@@ -189,6 +189,9 @@ func writeRestoreReport(w io.Writer, target string, r *backup.RestoreReport, err
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", c.Table, c.Rows, proof)
 	}
 	tw.Flush()
+	for _, l := range r.LeftOut {
+		fmt.Fprintf(w, "left out: %s\n", l)
+	}
 	if bad == 0 && err == nil {
 		fmt.Fprintf(w, "proven: %d tables, %d rows equal to the snapshot (row count and row digest of every table)\n", len(r.Tables), r.Rows)
 	} else if bad > 0 {
