@@ -30,6 +30,7 @@ const (
 	FixStandbyRepair     Fix = "standby-repair"      // RepairStandby (or the next RefreshStandby) reopens the copy
 	FixUnknownCluster    Fix = "unknown-cluster"     // the cluster identity is unreadable: grant pg_control_system(), or ForceSameCluster
 	FixSnapshotDatabase  Fix = "snapshot-database"   // ResolveSnapshot needs the database (or an exact id): several in the store
+	FixCleanTarget       Fix = "clean-target"        // objects outside schemas in the target: drop them, or another database (Arg: database)
 )
 
 // FixableError is an error that the caller gets past with Fix. Its message is the

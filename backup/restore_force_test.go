@@ -167,3 +167,35 @@ func TestRestoreTablesForceIsOneTransaction(t *testing.T) {
 		t.Fatalf("links after the reload: %d, want the snapshot's %d", l, links0-1)
 	}
 }
+
+// TestRestoreForceRefusesObjectsOutsideSchemas: objects that DROP SCHEMA … CASCADE does
+// not remove (a publication, a foreign server) would make the restore fail late, after
+// the target was emptied: restore refuses before changing anything, and names them.
+func TestRestoreForceRefusesObjectsOutsideSchemas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := bookmarkDB(t, 3, 3)
+	pub := strings.ReplaceAll(testenv.UniqueName("lbpub"), "-", "_")
+	mustExec(t, connect(t, src), "CREATE PUBLICATION "+pub+" FOR ALL TABLES")
+	st := fileStore(t)
+	m, err := backup.Backup(ctx, opts(t, src, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := testenv.NewDatabase(t, testenv.StandbyDSN(t))
+	unchanged := keepMe(t, dst)
+	mustExec(t, connect(t, dst), "CREATE PUBLICATION "+pub+" FOR ALL TABLES; CREATE FOREIGN DATA WRAPPER lb_fdw; "+
+		"CREATE SERVER lb_server FOREIGN DATA WRAPPER lb_fdw")
+	ro := backup.RestoreOptions{Store: st, ID: m.ID, Target: dst, Force: true, Log: testLog(t)}
+	_, err = backup.Restore(ctx, ro)
+	if !errors.Is(err, backup.ErrRefused) || !strings.Contains(err.Error(), "publication "+pub) || !strings.Contains(err.Error(), "lb_server") {
+		t.Fatalf("restore --force over objects outside schemas: %v", err)
+	}
+	unchanged("refused for objects outside schemas")
+	// Objects that the drop removes with their schema do not count: a cast on a type of public.
+	mustExec(t, connect(t, dst), "DROP PUBLICATION "+pub+"; DROP SERVER lb_server; DROP FOREIGN DATA WRAPPER lb_fdw; "+
+		"CREATE TYPE public.pair AS (a int, b int); CREATE CAST (public.pair AS text) WITH INOUT")
+	if _, err := backup.Restore(ctx, ro); err != nil {
+		t.Fatalf("restore --force over a cast that goes with its schema: %v", err)
+	}
+}

@@ -63,7 +63,7 @@ func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOp
 		return fixable(FixDropSchemas, db, "%w: target database %s is not empty (%d tables, views or sequences); restore into a new "+
 			"database (createdb)", ErrRefused, db, objects)
 	}
-	return nil
+	return checkOutsideSchemas(ctx, conn, db, opts.Force)
 }
 
 // dropSchemasSQL is the script that empties the target (RestoreOptions.Force): every

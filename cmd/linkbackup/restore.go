@@ -45,7 +45,10 @@ Safety rails (each refuses before anything is changed, exit 4):
     a failed load leaves them as they were). Both schema objects are read
     and checked before anything is dropped, and the drop and the pre-data schema run in
     one transaction: a corrupt or missing snapshot leaves the target as it was;
-  - the target server is older than the snapshot's: pass --allow-downgrade (warns).
+  - the target server is older than the snapshot's: pass --allow-downgrade (warns);
+  - the target holds objects outside its schemas that --force does not drop
+    (publications, foreign servers, event triggers, casts, access methods, …; tried in
+    a rolled-back transaction): they are named; drop them or restore into a new database.
 
 --tables a,b restores only those tables' data into a target that already has them.
 

@@ -32,6 +32,7 @@ var hints = map[backup.Fix]string{
 	backup.FixStandbyCopyName:   " (never refreshed, dropped, or --database names another copy)",
 	backup.FixStandbyRepair:     "; run linkbackup standby --repair to reopen it now (the next refresh also does)",
 	backup.FixSnapshotDatabase:  ": name the source database with --database NAME (or give a snapshot id)",
+	backup.FixCleanTarget:       ". Drop them in {arg} first (DROP PUBLICATION …, DROP SERVER …), or restore into a new database (createdb)",
 	backup.FixUnknownCluster: ". Let the role read it (GRANT EXECUTE ON FUNCTION pg_control_system() TO …, on the " +
 		"server the check failed on), or pass --force-same-cluster if the target is certainly not the source",
 }
