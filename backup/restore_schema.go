@@ -9,7 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// maxSchemaScript caps a schema section held in memory (decompressed); OpenObject stops
+// reading at the manifest's size, so a lying manifest cannot get past it either.
+const maxSchemaScript = 256 << 20
+
 func readScript(ctx context.Context, st Store, obj Object) (*dumpScript, error) {
+	if obj.RawSize > maxSchemaScript {
+		return nil, &ObjectError{Key: obj.Key, Err: fmt.Errorf("schema script of %d bytes is over the %d MiB limit", obj.RawSize, maxSchemaScript>>20)}
+	}
 	rc, err := OpenObject(ctx, st, obj)
 	if err != nil {
 		return nil, err
