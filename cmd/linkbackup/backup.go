@@ -29,7 +29,7 @@ released when the session ends, so a crashed run never blocks the next one).
 
 Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 usage.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
 				return errNoSource
@@ -54,7 +54,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 			}
 			_, err = fmt.Fprintln(a.stdout, m.ID)
 			return err
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("source", "", "DSN of the database to back up ($LINKBACKUP_SOURCE)")
@@ -69,6 +69,8 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	f.Duration("lock-timeout", 0, "wait this long for a running backup of the same database before refusing")
 	f.Bool("skip-large-objects", false, "back up a database with large objects, without them (recorded in the manifest)")
 	f.BoolVar(&allowStandby, "allow-standby-source", false, "back up a database marked as a linkbackup standby copy")
+	f.Duration("deadline", 0, "stop the run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
 	a.bind(cmd, "source", "source")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")

@@ -41,6 +41,9 @@ type Config struct {
 	Nightly NightlyConfig `yaml:"nightly"`
 	// Mail configures the weekly backup email (export --mail, worker, migrate).
 	Mail MailConfig `yaml:"mail"`
+	// Deadline bounds one run of backup, standby, restore and nightly (--deadline): when
+	// it passes, the run stops cleanly and says which step it was at. 0: none. Default 3h.
+	Deadline time.Duration `yaml:"deadline"`
 }
 
 // StandbyConfig configures the standby refresh.
@@ -145,6 +148,8 @@ func DefaultConfig() Config {
 			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second},
 		Nightly: NightlyConfig{HeartbeatTimeout: 10 * time.Second},
 		Mail:    DefaultMailConfig(),
+		// Deadline: the nightly's systemd TimeoutStartSec is 4h; stop cleanly before it.
+		Deadline: 3 * time.Hour,
 	}
 }
 
@@ -152,6 +157,9 @@ func DefaultConfig() Config {
 // depends on the command; commands check that themselves.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Deadline < 0 {
+		errs = append(errs, fmt.Errorf("deadline (--deadline) = %s: want >= 0 (0: none)", c.Deadline))
+	}
 	if c.Backup.Jobs < 1 || c.Backup.Jobs > 64 {
 		errs = append(errs, fmt.Errorf("backup.jobs (--jobs) = %d: want 1..64", c.Backup.Jobs))
 	}

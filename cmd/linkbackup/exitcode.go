@@ -96,6 +96,8 @@ func codeOf(ctx context.Context, err error) int {
 		return exitRefused
 	case errors.Is(err, backup.ErrMismatch):
 		return exitMismatch
+	case errors.Is(err, errDeadline):
+		return exitError
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitInterrupted
 	}

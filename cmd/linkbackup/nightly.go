@@ -86,7 +86,7 @@ func newNightlyCmd(a *app) *cobra.Command {
 		Short: "What cron runs: backup, then standby refresh, with heartbeat pings and one exit code",
 		Long:  nightlyHelp,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
 				return usageError(errors.New("no source database: set source: in the config file (or --source, LINKBACKUP_SOURCE)"))
@@ -95,12 +95,14 @@ func newNightlyCmd(a *app) *cobra.Command {
 				return usageError(errors.New("no store: set store: in the config file (or --store, LINKBACKUP_STORE)"))
 			}
 			return runNightly(cmd.Context(), a)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("source", "", "DSN of the database to back up ($LINKBACKUP_SOURCE)")
 	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
 	f.String("standby", "", "DSN of the standby server ($LINKBACKUP_STANDBY_SERVER); empty: no standby step")
+	f.Duration("deadline", 0, "stop the whole run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
 	a.bind(cmd, "source", "source")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "standby", "standby.server")
@@ -119,16 +121,20 @@ func runNightly(ctx context.Context, a *app) error {
 	finish := func(err error, code int) error {
 		sum.OK = err == nil
 		sum.Seconds = time.Since(sum.Started).Seconds()
+		hctx := ctx
+		if deadlinePassed(ctx) {
+			err, hctx = atDeadline(ctx, c.Deadline, err), context.WithoutCancel(ctx) // the heartbeat still goes out
+		}
 		if err != nil {
 			sum.Error = clihint.Message(err)
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && !deadlinePassed(ctx) {
 				code = exitInterrupted
 			}
 		}
 		sum.ExitCode = code
 		a.printNightly(sum)
 		if err != nil {
-			hb.Fail(ctx, clihint.Message(err))
+			hb.Fail(hctx, clihint.Message(err))
 			if code == exitInterrupted {
 				return err // main sees the cancelled context: 130
 			}

@@ -97,7 +97,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 		Short: "Restore a snapshot (or one member's rows) into a database and prove it",
 		Long:  restoreHelp,
 		Args:  maxArgsUsage(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, args []string) error {
 			c := a.cfg
 			memberMode := cmd.Flags().Changed("member")
 			switch {
@@ -133,11 +133,13 @@ func newRestoreCmd(a *app) *cobra.Command {
 			stop()
 			out.Restore = rep
 			return a.finishRestore(out, err, asJSON)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
 	f.StringVar(&target, "target", "", "DSN of the database to restore into (it must exist)")
+	f.Duration("deadline", 0, "stop the run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
 	f.StringVar(&database, "database", "", "latest/YYYY-MM-DD: the newest snapshot of this source database (default: the configured source's)")
 	f.BoolVar(&force, "force", false, "restore into a non-empty database: DROP its schemas first (--tables: TRUNCATE them)")
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow restoring over the snapshot's own source database")

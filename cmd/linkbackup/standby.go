@@ -64,7 +64,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 		Short: "Restore a snapshot into the standby, prove it, and swap it in atomically",
 		Long:  standbyHelp,
 		Args:  maxArgsUsage(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, args []string) error {
 			c := a.cfg
 			if c.Standby.Server == "" {
 				return usageError(errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
@@ -96,7 +96,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 			}
 			writeStandbyRecord(a.stdout, rec)
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
@@ -109,6 +109,8 @@ func newStandbyCmd(a *app) *cobra.Command {
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow a standby on the snapshot's own source cluster (test setups only)")
 	f.BoolVar(&asJSON, "json", false, "print the readiness record as JSON")
 	f.BoolVar(&repair, "repair", false, "only reopen the serving copy (and <db>__previous) to connections after an interrupted swap; restores nothing")
+	f.Duration("deadline", 0, "stop the run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "standby", "standby.server")
 	a.bind(cmd, "database", "standby.database")
