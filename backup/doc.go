@@ -14,6 +14,7 @@
 //	snapshots/<id>/schema/post-data.sql.zst               pg_dump --schema-only --section=post-data
 //	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst    COPY text of table nnnn, chunk cccc
 //	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.zst  the same in binary COPY format
+//	snapshots/<id>/data/largeobjects.lo.zst               every large object: a JSON header line, then its bytes
 //	standby/<database>.json                               the last standby refresh attempt
 //
 // The id is the UTC start time (IDFormat). The manifest (manifest.go) lists every object

@@ -19,7 +19,6 @@ const (
 	FixDropSchemas       Fix = "drop-schemas"        // RestoreOptions.Force drops the target's schemas (Arg: database)
 	FixWholeRestore      Fix = "whole-restore"       // binary COPY into other column types: restore without Tables
 	FixStandbySource     Fix = "standby-source"      // Options.AllowStandbySource
-	FixSkipLargeObjects  Fix = "skip-large-objects"  // Options.SkipLargeObjects
 	FixPgDump            Fix = "pg-dump"             // Options.PgDump: install pg_dump or name it
 	FixPgDumpNewer       Fix = "pg-dump-newer"       // Options.PgDump: a newer pg_dump (Arg: the server's major version)
 	FixMaintenanceDB     Fix = "maintenance-db"      // StandbyOptions.Server must name a maintenance database

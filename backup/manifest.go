@@ -56,10 +56,13 @@ type Manifest struct {
 	// MatViews are materialized views to REFRESH after restore ("schema"."name").
 	MatViews []QualName `json:"materialized_views"`
 	Excluded Excluded   `json:"excluded"`
-	// LargeObjects is the number of large objects in the source; they are not in the
-	// snapshot (a backup refuses when there are any, unless told to skip them).
+	// LargeObjects is the number of large objects in the source left out of the snapshot
+	// (Options.SkipLargeObjects).
 	LargeObjects int64  `json:"large_objects_skipped,omitempty"`
 	Totals       Totals `json:"totals"`
+	// LargeObjectData holds the source's large objects (with owners and grants), restored
+	// and proven by count and digest; nil when there were none.
+	LargeObjectData *LargeObjects `json:"large_objects,omitempty"`
 }
 
 // Server identifies the source cluster.
@@ -172,6 +175,9 @@ func (m *Manifest) Objects() []Object {
 		for _, c := range t.Chunks {
 			objs = append(objs, c.Object)
 		}
+	}
+	if m.LargeObjectData != nil {
+		objs = append(objs, m.LargeObjectData.Object)
 	}
 	return objs
 }

@@ -60,6 +60,8 @@ type RestoreReport struct {
 	// LeftOut names what the snapshot holds, or its source had, that a restore never
 	// recreates (logical replication subscriptions).
 	LeftOut []string `json:"left_out,omitempty"`
+	// LargeObjects is the number of large objects restored and proven.
+	LargeObjects int64 `json:"large_objects,omitempty"`
 }
 
 // Sentinel errors of restores.
@@ -128,6 +130,9 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	if err := loadData(ctx, opts, cfg, tables); err != nil {
 		return nil, err
 	}
+	if err := r.largeObjects(ctx); err != nil {
+		return nil, err
+	}
 	r.phase("data", t0)
 
 	// Indexes first: a primary key or unique constraint holds an ACCESS EXCLUSIVE lock on
@@ -143,6 +148,12 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	}
 	if rep, err := r.prove(ctx, pd); err != nil {
 		return rep, err
+	}
+	if lo := r.m.LargeObjectData; lo != nil && len(opts.Tables) == 0 {
+		if err := proveLargeObjects(ctx, conn, lo); err != nil {
+			return r.rep, err
+		}
+		r.rep.LargeObjects = lo.Count
 	}
 	if err := r.finish(ctx); err != nil {
 		return r.rep, err

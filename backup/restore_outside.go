@@ -25,6 +25,7 @@ SELECT what FROM (
     WHERE NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_transform'::regclass AND objid = t.oid)
   UNION ALL SELECT 'access method ' || quote_ident(amname) FROM pg_am a
     WHERE a.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_am'::regclass AND objid = a.oid)
+  UNION ALL SELECT 'large object ' || oid FROM pg_largeobject_metadata
   UNION ALL SELECT 'language ' || quote_ident(lanname) FROM pg_language l
     WHERE l.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM ext WHERE classid = 'pg_language'::regclass AND objid = l.oid)
 ) o ORDER BY what`

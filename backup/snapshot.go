@@ -59,8 +59,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// OrphanAge: incomplete snapshots older than this are deleted. Default 24h; <0 never.
 	OrphanAge time.Duration
-	// SkipLargeObjects backs up a database that has large objects, without them (recorded
-	// in the manifest). Without it such a backup is refused.
+	// SkipLargeObjects leaves large objects out (their number is recorded in the
+	// manifest). Without it they are backed up (Manifest.LargeObjectData).
 	SkipLargeObjects bool
 	// AllowStandbySource backs up a database marked as a linkbackup standby copy.
 	AllowStandbySource bool
@@ -183,6 +183,9 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 	opts.Progress.ChunksTotal.Store(int64(len(tasks)))
 
 	err = runBackup(ctx, opts, src.cfg, snapshot, m, tasks, prefix, plan.dumpExclude)
+	if err == nil && plan.cat.LargeObjects > 0 && !opts.SkipLargeObjects {
+		m.LargeObjectData, err = dumpLargeObjects(ctx, tx, opts, prefix)
+	}
 	if err == nil {
 		// Sequences after the data: their values then cover every copied row.
 		m.Sequences, err = readSequences(ctx, tx, plan.cat.Sequences)

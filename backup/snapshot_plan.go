@@ -39,11 +39,7 @@ func planSnapshot(ctx context.Context, tx pgx.Tx, opts *Options, m *Manifest) (*
 	if err := checkReadable(cat, opts.ExcludeTables); err != nil {
 		return nil, err
 	}
-	if cat.LargeObjects > 0 {
-		if !opts.SkipLargeObjects {
-			return nil, fixable(FixSkipLargeObjects, "", "database %s has %d large objects (pg_largeobject); linkbackup does not back them up",
-				m.Database, cat.LargeObjects)
-		}
+	if cat.LargeObjects > 0 && opts.SkipLargeObjects {
 		m.LargeObjects = cat.LargeObjects
 		log.Warn("large objects are NOT in this snapshot (skip_large_objects)", "count", cat.LargeObjects)
 	}

@@ -52,6 +52,9 @@ func Verify(ctx context.Context, st Store, id string, jobs int, log *slog.Logger
 	}
 	v := newVerifier(m, st, log, progress)
 	todo := []verifyJob{{obj: m.PreData, table: -1}, {obj: m.PostData, table: -1}}
+	if m.LargeObjectData != nil {
+		todo = append(todo, verifyJob{obj: m.LargeObjectData.Object, table: -1})
+	}
 	for ti, t := range m.Tables {
 		for ci, c := range t.Chunks {
 			todo = append(todo, verifyJob{obj: c.Object, table: ti, chunk: ci})

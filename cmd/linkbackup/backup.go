@@ -67,7 +67,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	f.Int("compression-level", 0, "zstd level 1..22")
 	f.String("copy-format", "", "auto: binary COPY for tables of built-in types only (faster), text for the rest; text: all text")
 	f.Duration("lock-timeout", 0, "wait this long for a running backup of the same database before refusing")
-	f.Bool("skip-large-objects", false, "back up a database with large objects, without them (recorded in the manifest)")
+	f.Bool("skip-large-objects", false, "leave large objects out (their number is recorded in the manifest); by default they are backed up")
 	f.BoolVar(&allowStandby, "allow-standby-source", false, "back up a database marked as a linkbackup standby copy")
 	f.Duration("deadline", 0, "stop the run cleanly after this long, saying which step it was at (default 3h; 0: none)")
 	a.bind(cmd, "deadline", "deadline")

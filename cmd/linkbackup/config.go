@@ -121,8 +121,8 @@ type BackupConfig struct {
 	// OrphanAge: incomplete snapshots (no manifest) older than this are deleted by the next
 	// backup. Default 24h.
 	OrphanAge time.Duration `yaml:"orphan_age"`
-	// SkipLargeObjects backs up a database that has large objects without them (recorded in
-	// the manifest). Default false: such a backup is refused.
+	// SkipLargeObjects leaves large objects out of the snapshot (their number is recorded
+	// in the manifest). Default false: they are backed up, restored and proven.
 	SkipLargeObjects bool `yaml:"skip_large_objects"`
 	// IncludeStateSchemas backs up linkbackup's own state schema (mail.schema: River jobs
 	// and the mail ledger, marked by linkbackup migrate) when it lives in the source.

@@ -194,6 +194,9 @@ func writeRestoreReport(w io.Writer, target string, r *backup.RestoreReport, err
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", c.Table, c.Rows, proof)
 	}
 	tw.Flush()
+	if r.LargeObjects > 0 {
+		fmt.Fprintf(w, "large objects: %d restored, proven (count and digest)\n", r.LargeObjects)
+	}
 	for _, l := range r.LeftOut {
 		fmt.Fprintf(w, "left out: %s\n", l)
 	}

@@ -19,8 +19,6 @@ var hints = map[backup.Fix]string{
 	backup.FixWholeRestore:     " without --tables",
 	backup.FixStandbySource: "; point --source at the primary, " +
 		"or pass --allow-standby-source to back up the copy on purpose",
-	backup.FixSkipLargeObjects: ". Move them into bytea columns, or set backup.skip_large_objects (--skip-large-objects) " +
-		"to back up everything else and record them as skipped in the manifest",
 	backup.FixPgDump: ": install the PostgreSQL client (Debian: apt-get install postgresql-client-15) " +
 		"or set backup.pg_dump (--pg-dump) to its path",
 	backup.FixPgDumpNewer: ". Install pg_dump {arg} or newer (Debian/Ubuntu: apt-get install postgresql-client-{arg}) " +
