@@ -505,9 +505,11 @@ func TestBackupRefusals(t *testing.T) {
 		}
 	})
 	t.Run("old pg_dump", func(t *testing.T) {
+		// The advice (install postgresql-client-16) is the fix's wording (internal/clihint).
 		err := backup.CheckPgDump("pg_dump", 15, 160004)
-		if err == nil || !strings.Contains(err.Error(), "postgresql-client-16") {
-			t.Fatalf("err = %v; want advice to install postgresql-client-16", err)
+		var fe *backup.FixableError
+		if !errors.As(err, &fe) || fe.Fix != backup.FixPgDumpNewer || fe.Arg != "16" {
+			t.Fatalf("err = %v; want FixPgDumpNewer for 16", err)
 		}
 		if err := backup.CheckPgDump("pg_dump", 16, 150018); err != nil {
 			t.Fatal(err)
@@ -517,7 +519,7 @@ func TestBackupRefusals(t *testing.T) {
 		os.WriteFile(fake, []byte("#!/bin/sh\necho 'pg_dump (PostgreSQL) 14.9'\n"), 0o755)
 		o := opts(t, dsn, fileStore(t))
 		o.PgDump = fake
-		if _, err := backup.Backup(ctx, o); err == nil || !strings.Contains(err.Error(), "postgresql-client-15") {
+		if _, err := backup.Backup(ctx, o); !errors.As(err, &fe) || fe.Fix != backup.FixPgDumpNewer || fe.Arg != "15" {
 			t.Fatalf("err = %v; want the pg_dump version refusal", err)
 		}
 	})
