@@ -34,3 +34,16 @@ func oneDatabase(ctx context.Context, st Store, ids []string, match func(string)
 	return fixable(FixSnapshotDatabase, "", "%w: snapshot %q is ambiguous: the store holds snapshots of %d databases (%s)",
 		ErrRefused, ref, len(dbs), strings.Join(dbs, ", "))
 }
+
+// latestOf reads the newest manifest among ids (oldest first) of database ("": the
+// newest of any database).
+func latestOf(ctx context.Context, st Store, ids []string, database string) (*Manifest, error) {
+	if database == "" {
+		return ReadManifest(ctx, st, ids[len(ids)-1])
+	}
+	id, err := ResolveSnapshot(ctx, st, "latest", database)
+	if err != nil {
+		return nil, err
+	}
+	return ReadManifest(ctx, st, id)
+}

@@ -49,3 +49,28 @@ func TestLatestIsPerDatabase(t *testing.T) {
 		t.Fatalf("exact id: %s, %v", id, err)
 	}
 }
+
+// TestStatusLatestIsPerDatabase: status judges the newest snapshot of the source
+// database it is told about, not another database's newer one in the same store.
+func TestStatusLatestIsPerDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := fileStore(t)
+	now := time.Now().UTC()
+	for _, m := range []*backup.Manifest{
+		{ID: now.Add(-2 * time.Hour).Format(backup.IDFormat), Database: "bookmarks", Started: now.Add(-2 * time.Hour)},
+		{ID: now.Add(-time.Hour).Format(backup.IDFormat), Database: "other", Started: now.Add(-time.Hour)},
+	} {
+		if err := backup.WriteManifest(ctx, st, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := backup.GatherStatus(ctx, backup.StatusOptions{Store: st, SourceDatabase: "bookmarks"})
+	if f.Latest == nil || f.Latest.Database != "bookmarks" || f.Database != "bookmarks" {
+		t.Fatalf("latest for bookmarks: %+v, %v", f.Latest, f.LatestErr)
+	}
+	f = backup.GatherStatus(ctx, backup.StatusOptions{Store: st, SourceDatabase: "nosuch"})
+	if f.Latest != nil || !errors.Is(f.LatestErr, backup.ErrNoSnapshot) {
+		t.Fatalf("latest for a database without snapshots: %+v, %v", f.Latest, f.LatestErr)
+	}
+}

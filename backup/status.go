@@ -151,6 +151,10 @@ type StatusOptions struct {
 	Database string
 	Now      time.Time
 	Hint     Hinter // words the fixes in problem messages (nil: none)
+
+	// SourceDatabase is the database whose snapshots are judged (a store may hold several);
+	// "" = the newest snapshot's, whatever its database.
+	SourceDatabase string
 }
 
 // GatherStatus reads the facts a status check needs: the store's snapshot list and
@@ -169,7 +173,7 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 		} else {
 			f.Snapshots = len(ids)
 			if len(ids) > 0 {
-				f.Latest, f.LatestErr = ReadManifest(ctx, o.Store, ids[len(ids)-1])
+				f.Latest, f.LatestErr = latestOf(ctx, o.Store, ids, o.SourceDatabase)
 			}
 		}
 	}

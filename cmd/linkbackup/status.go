@@ -141,7 +141,7 @@ func unknownOnError(err error) error {
 func checkStatus(ctx context.Context, a *app, now time.Time) (*backup.StatusReport, error) {
 	c := a.cfg
 	o := backup.StatusOptions{Hint: clihint.Text, StoreName: showURL(c.Store), StandbyServer: string(c.Standby.Server),
-		Database: c.Standby.Database, Now: now}
+		Database: c.Standby.Database, Now: now, SourceDatabase: sourceDatabase(c)}
 	st, err := openStore(ctx, c.Store, a.log)
 	var ce *codeError
 	if errors.As(err, &ce) && ce.code == exitUsage {
