@@ -14,8 +14,11 @@ const ConnectTimeout = 30 * time.Second
 // win): the server drops a vanished client's session, and its locks, within ~2 minutes.
 var keepalives = map[string]string{"tcp_keepalives_idle": "60", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "6"}
 
-// boundWaits gives cfg a connect timeout and TCP keepalives on both ends, so that no
-// session waits forever on a server (or a network) that went away.
+// BoundWaits gives cfg a connect timeout (unless its DSN sets connect_timeout) and TCP
+// keepalives on both ends, so that no session waits forever on a server (or a network)
+// that went away. ConnConfig applies it; other packages' sessions (pools) call it.
+func BoundWaits(cfg *pgx.ConnConfig) { boundWaits(cfg) }
+
 func boundWaits(cfg *pgx.ConnConfig) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = ConnectTimeout
