@@ -26,8 +26,19 @@ func (e *deadlineError) Error() string {
 func (e *deadlineError) Unwrap() error        { return e.err }
 func (e *deadlineError) Is(target error) bool { return target == errDeadline }
 
-// deadlinePassed tells whether ctx ended because the run's deadline passed.
-func deadlinePassed(ctx context.Context) bool { return errors.Is(context.Cause(ctx), errDeadline) }
+// runDeadline marks a context whose deadline is the run's (bounded).
+type runDeadline struct{}
+
+// deadlinePassed tells whether ctx ended because the run's deadline passed. A step that
+// dials with the deadline itself can fail a moment before the context's timer fires,
+// so a passed deadline counts too.
+func deadlinePassed(ctx context.Context) bool {
+	if errors.Is(context.Cause(ctx), errDeadline) {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && ctx.Value(runDeadline{}) != nil && !time.Now().Before(dl)
+}
 
 // atDeadline wraps err when ctx's run deadline d cut the run short.
 func atDeadline(ctx context.Context, d time.Duration, err error) error {
@@ -45,7 +56,7 @@ func bounded(a *app, run func(cmd *cobra.Command, args []string) error) func(*co
 		if d <= 0 {
 			return run(cmd, args)
 		}
-		ctx, cancel := context.WithTimeoutCause(cmd.Context(), d, errDeadline)
+		ctx, cancel := context.WithTimeoutCause(context.WithValue(cmd.Context(), runDeadline{}, true), d, errDeadline)
 		defer cancel()
 		cmd.SetContext(ctx)
 		return atDeadline(ctx, d, run(cmd, args))
