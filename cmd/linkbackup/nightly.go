@@ -28,6 +28,9 @@ the start, <url> on success and <url>/fail with the error text as the POST body 
 failure, so a failed or missing night is noticed. A failed ping is logged and never
 fails the job. The URL is a secret: it is never logged.
 
+Deadline: the whole night stops cleanly after deadline (--deadline, default 3h) and the
+summary says which step it was at; keep it below the systemd unit's TimeoutStartSec.
+
 The summary is one line on stdout: text on a terminal, JSON otherwise (cron mail,
 journald). Logs go to stderr (JSON when not on a terminal).
 
