@@ -117,16 +117,6 @@ ORDER BY n.nspname, c.relname`, excludeSchemas)
 	return cat, nil
 }
 
-// stateSchemas lists the schemas marked as linkbackup state (StateSchemaPrefix).
-func stateSchemas(ctx context.Context, tx pgx.Tx) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT nspname FROM pg_namespace
-		WHERE starts_with(COALESCE(obj_description(oid, 'pg_namespace'), ''), $1) ORDER BY nspname`, StateSchemaPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("list state schemas: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
 // readSequences reads every sequence's state. Sequences are not transactional, so this
 // runs after the data is copied: the values are then at least those the rows use.
 func readSequences(ctx context.Context, q interface {

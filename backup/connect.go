@@ -21,6 +21,7 @@ func ConnConfig(dsn, appName string) (*pgx.ConnConfig, error) {
 	for k, v := range SessionSettings {
 		cfg.RuntimeParams[k] = v
 	}
+	boundWaits(cfg)
 	if len(appName) > 63 {
 		appName = appName[:63]
 	}
@@ -57,12 +58,8 @@ func openSource(ctx context.Context, opts Options) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Keepalives make a vanished host's lock go away within ~2 minutes.
-	ccfg := cfg.Copy()
-	ccfg.RuntimeParams["tcp_keepalives_idle"] = "60"
-	ccfg.RuntimeParams["tcp_keepalives_interval"] = "10"
-	ccfg.RuntimeParams["tcp_keepalives_count"] = "6"
-	coord, err := pgx.ConnectConfig(ctx, ccfg)
+	// Keepalives (ConnConfig) make a vanished host's lock go away within ~2 minutes.
+	coord, err := pgx.ConnectConfig(ctx, cfg.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("connect to source %s: %w", pgdsn.Strip(opts.Source), err)
 	}
@@ -94,7 +91,7 @@ func readServer(ctx context.Context, coord *pgx.Conn, opts Options) (*Manifest, 
 		return nil, fmt.Errorf("read server info: %w", err)
 	}
 	if err := coord.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&m.Server.SystemIdentifier); err != nil {
-		opts.Log.Warn("cannot read the system identifier (pg_control_system); restores cannot tell this cluster apart", "err", err)
+		opts.Log.Warn("cannot read the system identifier (pg_control_system); restores into a database of this name and standby refreshes of this snapshot will refuse unless forced to treat the target as another cluster", "err", err)
 	}
 	if comment != nil && strings.HasPrefix(*comment, StandbyMarkPrefix) {
 		m.Server.Standby = *comment

@@ -6,6 +6,10 @@ import (
 	"fmt"
 )
 
+// maxCopyRow bounds one row of a COPY stream read back from a store: PostgreSQL builds
+// each row of COPY TO in one buffer of at most 1 GB, and a field cannot be larger either.
+var maxCopyRow = int64(1 << 30)
+
 // binarySignature starts every binary COPY stream.
 var binarySignature = []byte("PGCOPY\n\xff\r\n\x00")
 
@@ -35,6 +39,10 @@ func (s *binaryTuples) Write(p []byte) (int, error) {
 	if err != nil {
 		s.err = err
 		return 0, err
+	}
+	if int64(len(data)-off) > maxCopyRow {
+		s.err = fmt.Errorf("binary COPY stream: a row of more than %d bytes is over PostgreSQL's 1 GB limit", maxCopyRow)
+		return 0, s.err
 	}
 	if carried {
 		s.part = s.part[:copy(s.part, data[off:])]
@@ -88,6 +96,9 @@ func (s *binaryTuples) scan(data []byte) (int, error) {
 			end += 4
 			if l < -1 {
 				return 0, fmt.Errorf("binary COPY stream: bad field length %d", l)
+			}
+			if int64(l) > maxCopyRow {
+				return 0, fmt.Errorf("binary COPY stream: a field of %d bytes is over PostgreSQL's 1 GB limit", l)
 			}
 			if l > 0 {
 				if len(data)-end < int(l) {

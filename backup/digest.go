@@ -78,7 +78,8 @@ func (r *RowDigester) add(row []byte) {
 	r.Rows++
 }
 
-// Write implements io.Writer; it fails only on a malformed binary stream.
+// Write implements io.Writer; it fails on a malformed binary stream and on a row over
+// PostgreSQL's 1 GB limit (maxCopyRow).
 func (r *RowDigester) Write(p []byte) (int, error) {
 	r.Bytes += int64(len(p))
 	if r.Binary {
@@ -92,7 +93,7 @@ func (r *RowDigester) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			r.part = append(r.part, p...)
-			return n, nil
+			return n, r.rowBound()
 		}
 		r.part = append(r.part, p[:i]...)
 		r.add(r.part)
@@ -110,7 +111,15 @@ func (r *RowDigester) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		r.part = append(r.part, p...)
 	}
-	return n, nil
+	return n, r.rowBound()
+}
+
+// rowBound fails once the incomplete text row carried over is over maxCopyRow.
+func (r *RowDigester) rowBound() error {
+	if int64(len(r.part)) > maxCopyRow {
+		return fmt.Errorf("a COPY row of more than %d bytes is over PostgreSQL's 1 GB limit", maxCopyRow)
+	}
+	return nil
 }
 
 // Close reports a stream that ends inside a row (truncated data), or a binary stream

@@ -15,6 +15,7 @@
 //	snapshots/<id>/schema/post-data.sql.zst               pg_dump --schema-only --section=post-data
 //	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst    COPY text of table nnnn, chunk cccc
 //	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.zst  the same in binary COPY format
+//	snapshots/<id>/data/largeobjects.lo.zst               every large object: a JSON header line, then its bytes
 //	standby/<database>.json                               the last standby refresh attempt
 //	drills/<database>.json                                what the standby serves and keeps as previous
 //	pins/<id>.json                                        a pin: retention keeps the snapshot
@@ -28,22 +29,27 @@
 // # Phases and files
 //
 // Backup (snapshot.go) runs, in order:
-//   - connect.go: the coordinator session, the server's identity, the pg_dump check;
+//   - connect.go: the coordinator session, the server's identity, the pg_dump check
+//     (connect_bounds.go: connect timeout and keepalives on every session);
 //   - lock.go: one advisory lock per store and database, so two runs never interleave;
 //   - orphans.go: objects of snapshots that never got a manifest are removed;
 //   - snapshot_plan.go: inside one exported snapshot, the catalog (catalog.go) becomes a
-//     plan: tables locked, large tables split into ctid ranges (tasks);
+//     plan: tables locked, large tables split into ctid ranges (tasks); state_schema.go
+//     leaves out linkbackup's own state schema, subscription.go records the
+//     subscriptions no snapshot holds;
 //   - snapshot_copy.go: pg_dump writes the schema, worker sessions COPY the tasks
 //     (binary where portable, copybinary.go) through zstd into the store (object.go);
+//   - largeobjects.go: the large objects, after the data, in the same snapshot;
 //   - manifest.go: the manifest, written only when every object is stored.
 //
 // Restore (restore.go) runs:
 //   - restore_rails.go: refusals before any change (own source, non-empty target, older
-//     server), ErrRefused;
+//     server; cluster_identity.go when identities cannot be compared; restore_outside.go
+//     for objects outside schemas), ErrRefused;
 //   - restore_schema.go: pre-data (sqlscript.go parses pg_dump's script), later post-data
 //     split into indexes, constraints and foreign keys;
 //   - restore_data.go: COPY FROM of every chunk, each object's SHA-256 checked while it
-//     streams;
+//     streams (restore_reload.go: a forced table subset in one transaction);
 //   - restore_proof.go: every table read back and its rows and digest compared with the
 //     manifest (ErrMismatch names the tables), alongside the constraints;
 //   - restore_finish.go: sequences, materialized views, ANALYZE.
@@ -59,6 +65,9 @@
 // identities before any SQL runs. Retention (forget.go, forget_remove.go, pin.go,
 // drillrecord.go; the pure decision in the subpackage retention) removes what the
 // policy does not keep, never the newest, the last proven or a pinned snapshot.
+// standby_guard.go drops a side copy only when it carries linkbackup's mark and nobody
+// uses it; standby_open.go checks and reopens copies an interrupted swap left closed.
+// resolve.go makes "latest" mean the newest snapshot of one database.
 // RowsWhere (rowfilter.go) reads the rows of one table whose integer column equals a
 // value, for the member restore in backup/member. GatherStatus and EvaluateStatus (status.go, status_eval.go) turn the
 // store's and the standby's facts into one judgement; internal/statusview renders it.

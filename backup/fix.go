@@ -19,7 +19,6 @@ const (
 	FixDropSchemas       Fix = "drop-schemas"        // RestoreOptions.Force drops the target's schemas (Arg: database)
 	FixWholeRestore      Fix = "whole-restore"       // binary COPY into other column types: restore without Tables
 	FixStandbySource     Fix = "standby-source"      // Options.AllowStandbySource
-	FixSkipLargeObjects  Fix = "skip-large-objects"  // Options.SkipLargeObjects
 	FixPgDump            Fix = "pg-dump"             // Options.PgDump: install pg_dump or name it
 	FixPgDumpNewer       Fix = "pg-dump-newer"       // Options.PgDump: a newer pg_dump (Arg: the server's major version)
 	FixMaintenanceDB     Fix = "maintenance-db"      // StandbyOptions.Server must name a maintenance database
@@ -29,6 +28,10 @@ const (
 	FixStandbyCopyName   Fix = "standby-copy-name"   // StatusOptions.Database may name another copy
 	FixAllowUnsigned     Fix = "allow-unsigned"      // Keys.AllowUnsigned accepts a snapshot without a signature
 	FixIdentity          Fix = "identity"            // Keys.Identities must hold a key the snapshot is encrypted to
+	FixStandbyRepair     Fix = "standby-repair"      // RepairStandby (or the next RefreshStandby) reopens the copy
+	FixUnknownCluster    Fix = "unknown-cluster"     // the cluster identity is unreadable: grant pg_control_system(), or ForceSameCluster
+	FixSnapshotDatabase  Fix = "snapshot-database"   // ResolveSnapshot needs the database (or an exact id): several in the store
+	FixCleanTarget       Fix = "clean-target"        // objects outside schemas in the target: drop them, or another database (Arg: database)
 )
 
 // FixableError is an error that the caller gets past with Fix. Its message is the

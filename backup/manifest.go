@@ -63,10 +63,13 @@ type Manifest struct {
 	// MatViews are materialized views to REFRESH after restore ("schema"."name").
 	MatViews []QualName `json:"materialized_views"`
 	Excluded Excluded   `json:"excluded"`
-	// LargeObjects is the number of large objects in the source; they are not in the
-	// snapshot (a backup refuses when there are any, unless told to skip them).
+	// LargeObjects is the number of large objects in the source left out of the snapshot
+	// (Options.SkipLargeObjects).
 	LargeObjects int64  `json:"large_objects_skipped,omitempty"`
 	Totals       Totals `json:"totals"`
+	// LargeObjectData holds the source's large objects (with owners and grants), restored
+	// and proven by count and digest; nil when there were none.
+	LargeObjectData *LargeObjects `json:"large_objects,omitempty"`
 }
 
 // Server identifies the source cluster.
@@ -138,6 +141,9 @@ type QualName struct {
 type Excluded struct {
 	Schemas []string `json:"schemas,omitempty"`
 	Tables  []string `json:"tables,omitempty"`
+	// Subscriptions of the source database are never in a snapshot: a restored copy
+	// must not replicate from the primary, and a database holding one cannot be dropped.
+	Subscriptions []string `json:"subscriptions,omitempty"`
 }
 
 // Totals sums the snapshot.
@@ -179,6 +185,9 @@ func (m *Manifest) Objects() []Object {
 		for _, c := range t.Chunks {
 			objs = append(objs, c.Object)
 		}
+	}
+	if m.LargeObjectData != nil {
+		objs = append(objs, m.LargeObjectData.Object)
 	}
 	return objs
 }
@@ -307,8 +316,10 @@ func ListSnapshots(ctx context.Context, st Store) ([]*Manifest, error) {
 }
 
 // ResolveSnapshot turns "latest", a date "YYYY-MM-DD" (the newest snapshot started that
-// UTC day) or an exact id into a snapshot id. database, when not empty, restricts the
-// choice to snapshots of that database.
+// UTC day) or an exact id into a snapshot id. database, when not empty, restricts
+// "latest" and a date to snapshots of that database (an exact id is taken as it is); without it, "latest" or a date is refused
+// (ErrRefused, FixSnapshotDatabase) when the matching snapshots come from more than one
+// database.
 func ResolveSnapshot(ctx context.Context, st Store, ref, database string) (string, error) {
 	if ref == "" {
 		ref = "latest"
@@ -325,6 +336,16 @@ func ResolveSnapshot(ctx context.Context, st Store, ref, database string) (strin
 			return strings.HasPrefix(id, strings.ReplaceAll(ref, "-", "")+"T")
 		default:
 			return id == ref
+		}
+	}
+	// An exact id names one snapshot whatever its database; "latest" or a date needs one.
+	byDate := ref == "latest" || isDateRef(ref)
+	if !byDate {
+		database = ""
+	}
+	if database == "" && byDate {
+		if err := oneDatabase(ctx, st, ids, match, ref); err != nil {
+			return "", err
 		}
 	}
 	for i := len(ids) - 1; i >= 0; i-- {

@@ -209,6 +209,12 @@ func (o *objectReader) Read(p []byte) (int, error) {
 		return 0, &ObjectError{Key: o.key, Err: errors.New("read after close")}
 	}
 	n, err := o.dec.Read(p)
+	if o.raw+int64(n) > o.rawWant {
+		// A decompression bomb or a lying manifest: stop at the first byte past it.
+		n = int(o.rawWant - o.raw)
+		o.raw = o.rawWant
+		return n, &ObjectError{Key: o.key, Err: fmt.Errorf("decompresses past the manifest's %d bytes", o.rawWant)}
+	}
 	o.raw += int64(n)
 	if err == io.EOF {
 		// Drain what zstd did not need so the stored bytes are fully checked: through the

@@ -42,7 +42,8 @@ func CheckPgDump(bin string, dumpMajor, serverNum int) error {
 // and streams its SQL into w. The password never goes into argv: it is passed as
 // PGPASSWORD (a pgpass file or other libpq mechanisms keep working).
 func pgDumpSchema(ctx context.Context, bin, dsn, password, snapshot, section string, excludeSchemas, excludeTables []QualName, w io.Writer) error {
-	args := []string{"--schema-only", "--section=" + section, "--snapshot=" + snapshot, "--no-password"}
+	// Subscriptions never go into a snapshot (Excluded.Subscriptions).
+	args := []string{"--schema-only", "--section=" + section, "--snapshot=" + snapshot, "--no-password", "--no-subscriptions"}
 	for _, s := range excludeSchemas {
 		args = append(args, "--exclude-schema="+quoteDumpPattern(s.Name))
 	}

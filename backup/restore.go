@@ -22,7 +22,8 @@ type RestoreOptions struct {
 	Target string // DSN of the target database (it must exist)
 	Jobs   int    // parallel COPY / index sessions; default 4
 	// Force restores into a database that already has tables: every non-system schema of
-	// the target is dropped first (with --tables: the listed tables are truncated).
+	// the target is dropped first, in pre-data's transaction (with Tables: the listed
+	// tables are truncated and loaded in one transaction).
 	Force bool
 	// ForceSameCluster allows restoring into the snapshot's own source database.
 	ForceSameCluster bool
@@ -59,6 +60,11 @@ type RestoreReport struct {
 	Rows     int64              `json:"rows"`
 	Phases   map[string]float64 `json:"phase_seconds"`
 	Verified time.Time          `json:"verified"`
+	// LeftOut names what the snapshot holds, or its source had, that a restore never
+	// recreates (logical replication subscriptions).
+	LeftOut []string `json:"left_out,omitempty"`
+	// LargeObjects is the number of large objects restored and proven.
+	LargeObjects int64 `json:"large_objects,omitempty"`
 }
 
 // Sentinel errors of restores.
@@ -130,6 +136,9 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	if err := loadData(ctx, opts, cfg, tables); err != nil {
 		return nil, err
 	}
+	if err := r.largeObjects(ctx); err != nil {
+		return nil, err
+	}
 	r.phase("data", t0)
 
 	// Indexes first: a primary key or unique constraint holds an ACCESS EXCLUSIVE lock on
@@ -145,6 +154,12 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	}
 	if rep, err := r.prove(ctx, pd); err != nil {
 		return rep, err
+	}
+	if lo := r.m.LargeObjectData; lo != nil && len(opts.Tables) == 0 {
+		if err := proveLargeObjects(ctx, conn, lo); err != nil {
+			return r.rep, err
+		}
+		r.rep.LargeObjects = lo.Count
 	}
 	if err := r.finish(ctx); err != nil {
 		return r.rep, err

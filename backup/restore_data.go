@@ -12,8 +12,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// loadData streams every chunk of tables into the target with COPY FROM, in parallel.
+// loadData streams every chunk of tables into the target with COPY FROM, in parallel
+// (a forced table subset: in one transaction, reloadTables).
 func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tables []Table) error {
+	if opts.Force && len(opts.Tables) > 0 {
+		return reloadTables(ctx, opts, cfg, tables)
+	}
 	type job struct {
 		table *Table
 		chunk Chunk
@@ -30,29 +34,34 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].chunk.RawSize > jobs[b].chunk.RawSize })
 	open := connector(cfg, "restore worker")
 	return eachOnSessions(ctx, jobs, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, j job) error {
-		rc, err := OpenObject(ctx, opts.Store, j.chunk.Object, opts.Keys)
-		if err != nil {
-			return fmt.Errorf("table %s: %w", j.table, err)
-		}
-		pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
-		_, err = conn.PgConn().CopyFrom(ctx, pr, j.table.copySQL("FROM STDIN"))
-		rc.Close()
-		if rerr := pr.failure(); rerr != nil {
-			return fmt.Errorf("load table %s: %w", j.table, rerr) // the object is bad, not the server
-		}
-		if err != nil {
-			if binaryMismatch(j.table, err) {
-				return fixable(FixWholeRestore, "", "load table %s from %s: %w; the table is stored as binary COPY, which PostgreSQL reads only "+
-					"into columns of the snapshot's types (schema/pre-data.sql.zst in the snapshot has them): make the target's "+
-					"column types match, or restore into an empty database", j.table, j.chunk.Key, err)
-			}
-			return fmt.Errorf("load table %s from %s: %w", j.table, j.chunk.Key, err)
-		}
-		opts.Progress.ChunksDone.Add(1)
-		opts.Progress.Rows.Add(j.chunk.Rows)
-		opts.Progress.StoredBytes.Add(j.chunk.Size)
-		return nil
+		return loadChunk(ctx, conn, opts, j.table, j.chunk)
 	})
+}
+
+// loadChunk streams one chunk of table t into the target on conn.
+func loadChunk(ctx context.Context, conn *pgx.Conn, opts RestoreOptions, t *Table, c Chunk) error {
+	rc, err := OpenObject(ctx, opts.Store, c.Object, opts.Keys)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", t, err)
+	}
+	pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
+	_, err = conn.PgConn().CopyFrom(ctx, pr, t.copySQL("FROM STDIN"))
+	rc.Close()
+	if rerr := pr.failure(); rerr != nil {
+		return fmt.Errorf("load table %s: %w", t, rerr) // the object is bad, not the server
+	}
+	if err != nil {
+		if binaryMismatch(t, err) {
+			return fixable(FixWholeRestore, "", "load table %s from %s: %w; the table is stored as binary COPY, which PostgreSQL reads only "+
+				"into columns of the snapshot's types (schema/pre-data.sql.zst in the snapshot has them): make the target's "+
+				"column types match, or restore into an empty database", t, c.Key, err)
+		}
+		return fmt.Errorf("load table %s from %s: %w", t, c.Key, err)
+	}
+	opts.Progress.ChunksDone.Add(1)
+	opts.Progress.Rows.Add(c.Rows)
+	opts.Progress.StoredBytes.Add(c.Size)
+	return nil
 }
 
 // binaryMismatch tells whether err is PostgreSQL refusing a binary COPY's data for

@@ -12,17 +12,20 @@ import (
 // checkRails refuses, before any change, restores that would hurt: into the snapshot's
 // own source, into a non-empty database, onto an older server.
 func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOptions, log *slog.Logger) error {
-	var db, sysid string
+	var db string
 	var verNum int
 	if err := conn.QueryRow(ctx, `SELECT current_database(), current_setting('server_version_num')::int`).Scan(&db, &verNum); err != nil {
 		return fmt.Errorf("read target info: %w", err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
-		log.Warn("cannot read the target's system identifier", "err", err)
-	}
-	if sysid != "" && sysid == m.Server.SystemIdentifier && db == m.Database && !opts.ForceSameCluster {
-		return fixable(FixOtherTarget, "", "%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
-			"production is almost never meant", ErrRefused, sysid, db)
+	sysid, err := systemIdentifier(ctx, conn)
+	if db == m.Database && !opts.ForceSameCluster {
+		if err := unknownCluster(err, m, "target"); err != nil {
+			return err
+		}
+		if sysid == m.Server.SystemIdentifier {
+			return fixable(FixOtherTarget, "", "%w: the target is the snapshot's own source (cluster %s, database %s); restoring over "+
+				"production is almost never meant", ErrRefused, sysid, db)
+		}
 	}
 	if verNum/10000 < m.Server.VersionNum/10000 {
 		if !opts.AllowDowngrade {
@@ -60,27 +63,25 @@ func checkRails(ctx context.Context, conn *pgx.Conn, m *Manifest, opts RestoreOp
 		return fixable(FixDropSchemas, db, "%w: target database %s is not empty (%d tables, views or sequences); restore into a new "+
 			"database (createdb)", ErrRefused, db, objects)
 	}
-	return nil
+	return checkOutsideSchemas(ctx, conn, db, opts.Force)
 }
 
-// dropUserSchemas empties the target (RestoreOptions.Force): every non-system schema is dropped, and
-// public is recreated as PostgreSQL 15 creates it.
-func dropUserSchemas(ctx context.Context, conn *pgx.Conn) error {
+// dropSchemasSQL is the script that empties the target (RestoreOptions.Force): every
+// non-system schema is dropped, and public is recreated as PostgreSQL 15 creates it. The
+// caller runs it in the same transaction as pre-data.
+func dropSchemasSQL(ctx context.Context, conn *pgx.Conn) (string, error) {
 	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace n WHERE `+systemSchemaFilter)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("list the target's schemas: %w", err)
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return err
+		return "", fmt.Errorf("list the target's schemas: %w", err)
 	}
 	var b strings.Builder
 	for _, n := range names {
 		fmt.Fprintf(&b, "DROP SCHEMA %s CASCADE;\n", QuoteIdent(n))
 	}
 	b.WriteString("CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;\n")
-	if err := execScript(ctx, conn, b.String()); err != nil {
-		return fmt.Errorf("empty the target (drop its schemas): %w", err)
-	}
-	return nil
+	return b.String(), nil
 }

@@ -9,7 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// maxSchemaScript caps a schema section held in memory (decompressed); OpenObject stops
+// reading at the manifest's size, so a lying manifest cannot get past it either.
+const maxSchemaScript = 256 << 20
+
 func readScript(ctx context.Context, st Store, obj Object, k *Keys) (*dumpScript, error) {
+	if obj.RawSize > maxSchemaScript {
+		return nil, &ObjectError{Key: obj.Key, Err: fmt.Errorf("schema script of %d bytes is over the %d MiB limit", obj.RawSize, maxSchemaScript>>20)}
+	}
 	rc, err := OpenObject(ctx, st, obj, k)
 	if err != nil {
 		return nil, err
@@ -112,37 +119,35 @@ func (p *postData) constraints(ctx context.Context) error {
 
 // schema prepares the target: for a whole restore, it empties the target when forced,
 // runs pre-data and returns the parsed post-data; for a table subset (no schema is
-// created), it truncates the tables when forced and returns nil.
+// created) it does nothing and returns nil.
 func (r *restoreRun) schema(ctx context.Context) (*dumpScript, error) {
 	opts, conn := r.opts, r.conn
 	if len(opts.Tables) > 0 {
-		if opts.Force {
-			var names []string
-			for _, t := range r.tables {
-				names = append(names, t.QualifiedName())
-			}
-			if _, err := conn.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
-				return nil, fmt.Errorf("truncate %s: %w", strings.Join(names, ", "), err)
-			}
-		}
-		return nil, nil
+		return nil, nil // forced: truncated in the data step's transaction (reloadTables)
 	}
 	t0 := time.Now()
-	if opts.Force {
-		if err := dropUserSchemas(ctx, conn); err != nil {
-			return nil, err
-		}
-	}
+	// Both schema objects are read and checked (size, SHA-256, decompression) before
+	// anything changes, so a bad or unreachable object leaves the target as it was.
 	pre, err := readScript(ctx, opts.Store, r.m.PreData, opts.Keys)
 	if err != nil {
 		return nil, err
 	}
-	if err := execScript(ctx, conn, pre.script(opts.NoOwner)); err != nil {
-		return nil, fmt.Errorf("restore schema (pre-data): %w", err)
-	}
 	post, err := readScript(ctx, opts.Store, r.m.PostData, opts.Keys)
 	if err != nil {
 		return nil, err
+	}
+	r.leaveOutSubscriptions(pre, post)
+	script, what := pre.script(opts.NoOwner), "restore schema (pre-data)"
+	if opts.Force {
+		// Emptying the target and pre-data are one transaction: a failure undoes both.
+		drop, err := dropSchemasSQL(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		script, what = drop+script, "empty the target (drop its schemas) and restore schema (pre-data); the target is unchanged"
+	}
+	if err := execScript(ctx, conn, script); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	r.phase("pre-data", t0)
 	return post, nil

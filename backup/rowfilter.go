@@ -51,16 +51,7 @@ func rowsWhereText(ctx context.Context, st Store, t *Table, col int, id int64, k
 		}
 		br := bufio.NewReaderSize(rc, 256<<10)
 		for {
-			line, err := br.ReadSlice('\n')
-			if errors.Is(err, bufio.ErrBufferFull) {
-				// A row longer than the buffer: gather it whole.
-				long := append([]byte{}, line...)
-				for errors.Is(err, bufio.ErrBufferFull) {
-					line, err = br.ReadSlice('\n')
-					long = append(long, line...)
-				}
-				line = long
-			}
+			line, err := readCopyLine(br)
 			if len(line) > 0 && bytes.Equal(field(line, col), want) {
 				out.Data = append(out.Data, line...)
 				out.N++
@@ -133,4 +124,22 @@ func field(line []byte, i int) []byte {
 		return line[:j]
 	}
 	return line
+}
+
+// readCopyLine reads one row of COPY text (through its newline, if any); a row longer
+// than the reader's buffer is gathered whole.
+func readCopyLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, err
+	}
+	long := append([]byte{}, line...)
+	for errors.Is(err, bufio.ErrBufferFull) {
+		line, err = br.ReadSlice('\n')
+		long = append(long, line...)
+		if int64(len(long)) > maxCopyRow {
+			return nil, fmt.Errorf("a COPY row of more than %d bytes is over PostgreSQL's 1 GB limit", maxCopyRow)
+		}
+	}
+	return long, err
 }

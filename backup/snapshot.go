@@ -59,8 +59,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// OrphanAge: incomplete snapshots older than this are deleted. Default 24h; <0 never.
 	OrphanAge time.Duration
-	// SkipLargeObjects backs up a database that has large objects, without them (recorded
-	// in the manifest). Without it such a backup is refused.
+	// SkipLargeObjects leaves large objects out (their number is recorded in the
+	// manifest). Without it they are backed up (Manifest.LargeObjectData).
 	SkipLargeObjects bool
 	// AllowStandbySource backs up a database marked as a linkbackup standby copy.
 	AllowStandbySource bool
@@ -70,7 +70,14 @@ type Options struct {
 	// Keys: with recipients, the content objects are encrypted to them; with a signer,
 	// the manifest is signed (nil: plaintext, unsigned).
 	Keys *Keys
-	// IncludeStateSchemas backs up linkbackup's own state schemas (StateSchemaPrefix) too.
+	// StateSchema names linkbackup's own state schema ("" = none). It is left out only
+	// when its comment starts with StateSchemaPrefix and it holds exactly the state
+	// tables: every StateTables pattern (LIKE) matches one of its tables and each of its
+	// tables matches a pattern. Otherwise it is backed up, with a warning; no other
+	// schema is ever left out for its comment.
+	StateSchema string
+	StateTables []string
+	// IncludeStateSchemas backs up linkbackup's own state schema (StateSchema) too.
 	IncludeStateSchemas bool
 	ToolVersion         string
 	Log                 *slog.Logger
@@ -179,6 +186,9 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 	opts.Progress.ChunksTotal.Store(int64(len(tasks)))
 
 	err = runBackup(ctx, opts, src.cfg, snapshot, m, tasks, prefix, plan.dumpExclude)
+	if err == nil && plan.cat.LargeObjects > 0 && !opts.SkipLargeObjects {
+		m.LargeObjectData, err = dumpLargeObjects(ctx, tx, opts, prefix)
+	}
 	if err == nil {
 		// Sequences after the data: their values then cover every copied row.
 		m.Sequences, err = readSequences(ctx, tx, plan.cat.Sequences)

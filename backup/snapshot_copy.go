@@ -118,6 +118,11 @@ func sumTotals(m *Manifest) {
 		t.Digest = d.String()
 		m.Totals.Rows += t.Rows
 	}
+	if lo := m.LargeObjectData; lo != nil {
+		m.Totals.StoredBytes += lo.Size
+		m.Totals.RawBytes += lo.RawSize
+		m.Totals.Objects++
+	}
 }
 
 // snapshotSession opens worker sessions that import the coordinator's exported snapshot.

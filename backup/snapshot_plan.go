@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -25,17 +24,13 @@ type snapshotPlan struct {
 func planSnapshot(ctx context.Context, tx pgx.Tx, opts *Options, m *Manifest) (*snapshotPlan, error) {
 	log := opts.Log
 	if !opts.IncludeStateSchemas {
-		state, err := stateSchemas(ctx, tx)
-		if err != nil {
+		if err := leaveOutStateSchema(ctx, tx, opts); err != nil {
 			return nil, err
 		}
-		for _, s := range state {
-			if !slices.Contains(opts.ExcludeSchemas, s) {
-				log.Info("leaving out linkbackup's own state schema (recreated by linkbackup migrate)", "schema", s)
-				opts.ExcludeSchemas = append(slices.Clip(opts.ExcludeSchemas), s)
-			}
-		}
 		m.Excluded.Schemas = opts.ExcludeSchemas
+	}
+	if err := recordSubscriptions(ctx, tx, m, log); err != nil {
+		return nil, err
 	}
 	cat, err := readCatalog(ctx, tx, opts.ExcludeSchemas)
 	if err != nil {
@@ -44,11 +39,7 @@ func planSnapshot(ctx context.Context, tx pgx.Tx, opts *Options, m *Manifest) (*
 	if err := checkReadable(cat, opts.ExcludeTables); err != nil {
 		return nil, err
 	}
-	if cat.LargeObjects > 0 {
-		if !opts.SkipLargeObjects {
-			return nil, fixable(FixSkipLargeObjects, "", "database %s has %d large objects (pg_largeobject); linkbackup does not back them up",
-				m.Database, cat.LargeObjects)
-		}
+	if cat.LargeObjects > 0 && opts.SkipLargeObjects {
 		m.LargeObjects = cat.LargeObjects
 		log.Warn("large objects are NOT in this snapshot (skip_large_objects)", "count", cat.LargeObjects)
 	}

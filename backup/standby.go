@@ -217,19 +217,16 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 // swap makes incoming the serving copy: connections to the current copy get grace to
 // finish, then are terminated; both renames happen in one transaction.
 func swap(ctx context.Context, conn *pgx.Conn, name, incoming, previous string, rec *StandbyRecord, grace time.Duration, log *slog.Logger) error {
-	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+QuoteIdent(incoming)+" IS "+quoteLit(standbyComment(rec))); err != nil {
+	// The old previous copy goes only if it is still linkbackup's and nobody uses it.
+	if err := dropSideChecked(ctx, conn, previous, "standby", hasStandbyMark); err != nil {
 		return err
-	}
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(previous)+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop old %s: %w", previous, err)
 	}
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		return err
 	}
 	if !exists {
-		_, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(incoming)+" RENAME TO "+QuoteIdent(name))
-		return err
+		return renameInto(ctx, conn, rec, name, incoming, "")
 	}
 	// No new sessions on the old copy; let running ones finish within grace.
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(name)+" WITH ALLOW_CONNECTIONS false"); err != nil {
@@ -268,22 +265,9 @@ func swap(ctx context.Context, conn *pgx.Conn, name, incoming, previous string, 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
+	if err := renameInto(ctx, conn, rec, name, incoming, previous); err != nil {
 		reopen()
 		return err
-	}
-	_, err = tx.Exec(ctx, "ALTER DATABASE "+QuoteIdent(name)+" RENAME TO "+QuoteIdent(previous))
-	if err == nil {
-		_, err = tx.Exec(ctx, "ALTER DATABASE "+QuoteIdent(incoming)+" RENAME TO "+QuoteIdent(name))
-	}
-	if err == nil {
-		err = tx.Commit(ctx)
-	}
-	if err != nil {
-		tx.Rollback(context.WithoutCancel(ctx))
-		reopen()
-		return fmt.Errorf("rename: %w", err)
 	}
 	// The previous copy stays reachable for an operator who needs to fall back.
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+QuoteIdent(previous)+" WITH ALLOW_CONNECTIONS true"); err != nil {
@@ -302,7 +286,7 @@ func dropSide(ctx context.Context, server, incoming string, log *slog.Logger) {
 		var conn *pgx.Conn
 		if conn, err = pgx.ConnectConfig(ctx, cfg); err == nil {
 			defer conn.Close(ctx)
-			_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)")
+			err = dropOwnIncoming(ctx, conn, incoming)
 		}
 	}
 	if err != nil {
@@ -390,15 +374,18 @@ func quoteKV(s string) string {
 // standby mark. It returns the standby's system identifier ("" if unreadable).
 func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions, m *Manifest, name string) (string, error) {
 	incoming, previous := name+IncomingSuffix, name+PreviousSuffix
-	var connected, sysid string
+	var connected string
 	if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&connected); err != nil {
 		return "", err
 	}
 	if connected == name || connected == incoming || connected == previous {
 		return "", fixable(FixMaintenanceDB, "", "%w: the standby connection names %s itself, not a maintenance database on the standby server", ErrRefused, connected)
 	}
-	if err := conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&sysid); err != nil {
-		opts.Log.Warn("cannot read the standby's system identifier", "err", err)
+	sysid, err := systemIdentifier(ctx, conn)
+	if !opts.ForceSameCluster {
+		if err := unknownCluster(err, m, "standby server"); err != nil {
+			return "", err
+		}
 	}
 	if sysid != "" && sysid == m.Server.SystemIdentifier && !opts.ForceSameCluster {
 		return "", fixable(FixStandbySameServer, "", "%w: the standby server is the snapshot's source cluster (%s); a standby must be another server", ErrRefused, sysid)
@@ -407,13 +394,22 @@ func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions
 	// Never replace a database linkbackup did not put there: a serving copy without the
 	// standby mark was promoted (failover) or belongs to someone else.
 	var comment *string
-	err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&comment)
 	if err == nil && (comment == nil || !strings.HasPrefix(*comment, StandbyMarkPrefix+" ")) {
 		return "", fmt.Errorf("%w: database %s on the standby server has no linkbackup standby mark: it was promoted "+
 			"(failover) or is not a linkbackup copy, and a refresh would replace it. If it is a stale copy, drop or "+
 			"rename it; if it now serves production, point standby.server at a new standby", ErrRefused, name)
 	}
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	// A swap interrupted after it closed a copy to new sessions left it closed.
+	if _, err := reopenCopies(ctx, conn, name, opts.Log); err != nil {
+		return "", err
+	}
+	// The swap will drop the previous copy: refuse now, before hours of restore, if it
+	// may not (its mark gone, or someone serving from it).
+	if _, err := checkSide(ctx, conn, previous, "standby", hasStandbyMark); err != nil {
 		return "", err
 	}
 	return sysid, nil
@@ -423,9 +419,9 @@ func checkStandbyServer(ctx context.Context, conn *pgx.Conn, opts StandbyOptions
 // createIncoming creates the side database incoming (dropping one a failed night left)
 // with the source's encoding and locale, and marks it as linkbackup's incoming copy.
 func createIncoming(ctx context.Context, conn *pgx.Conn, opts StandbyOptions, m *Manifest, incoming string) error {
-	// A side database left by a failed night goes first.
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+QuoteIdent(incoming)+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop leftover %s: %w", incoming, err)
+	// A side database left by a failed night goes first, if it is linkbackup's and unused.
+	if err := dropSideChecked(ctx, conn, incoming, "incoming", hasIncomingMark); err != nil {
+		return fmt.Errorf("leftover %s: %w", incoming, err)
 	}
 	create := "CREATE DATABASE " + QuoteIdent(incoming) + " TEMPLATE template0"
 	if m.Server.Encoding != "" {

@@ -77,6 +77,10 @@ type StatusFacts struct {
 	// Databases: per database in the store (status_store.go); DatabasesErr: unreadable.
 	Databases    []DatabaseStatus
 	DatabasesErr error
+
+	// ServingErr: the serving copy does not accept connections (datallowconn false, or a
+	// session to it fails); checked when its record was read.
+	ServingErr error
 }
 
 // StatusProblem is one finding that makes a check worse than OK.
@@ -163,6 +167,10 @@ type StatusOptions struct {
 	// when there are some and none opens the latest snapshot, status warns: that is the
 	// morning the key is found lost, not the day of the outage.
 	Identities []string
+
+	// SourceDatabase is the database whose snapshots are judged (a store may hold several);
+	// "" = the newest snapshot's, whatever its database.
+	SourceDatabase string
 }
 
 // GatherStatus reads the facts a status check needs: the store's snapshot list and
@@ -181,7 +189,7 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 		} else {
 			f.Snapshots = len(ids)
 			if len(ids) > 0 {
-				f.Latest, f.LatestErr = ReadManifest(ctx, o.Store, ids[len(ids)-1])
+				f.Latest, f.LatestErr = latestOf(ctx, o.Store, ids, o.SourceDatabase)
 			}
 			f.Databases, f.DatabasesErr = gatherDatabases(ctx, o.Store)
 		}
@@ -198,6 +206,9 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 	if o.StandbyServer != "" {
 		f.StandbyChecked = true
 		f.Standby, f.StandbyErr = ReadStandbyRecord(ctx, o.StandbyServer, f.Database)
+		if f.StandbyErr == nil {
+			f.ServingErr = checkServing(ctx, o.StandbyServer, f.Database)
+		}
 		if f.StandbyErr == nil || errors.Is(f.StandbyErr, fs.ErrNotExist) {
 			f.Previous, _ = ReadStandbyRecord(ctx, o.StandbyServer, f.Database+PreviousSuffix)
 		}

@@ -13,7 +13,8 @@ import (
 // EvaluateStatus turns facts into a report. Rules:
 //   - store unreachable: UNKNOWN; no complete snapshot or an unreadable newest manifest:
 //     CRITICAL; latest snapshot older than SnapshotWarn/SnapshotCrit: WARNING/CRITICAL;
-//   - standby server given but unreachable, or without a verified copy: CRITICAL;
+//   - standby server given but unreachable, or without a verified copy, or its serving
+//     copy does not accept connections (datallowconn, a real session): CRITICAL;
 //     its data (now − source time) older than StandbyWarn/StandbyCrit: WARNING/CRITICAL;
 //     without a server, the serving record of the store's last attempt is judged instead;
 //   - last standby attempt failed: CRITICAL with its error; unreadable: UNKNOWN.
@@ -115,6 +116,9 @@ func (j *judge) standby(f *StatusFacts, th StatusThresholds) {
 		sb.PreviousChecked = f.StandbyErr == nil || errors.Is(f.StandbyErr, fs.ErrNotExist)
 		sb.Previous = f.Previous
 		switch {
+		case f.StandbyErr == nil && f.ServingErr != nil:
+			sb.Error = f.ServingErr.Error()
+			j.add(LevelCritical, "standby", "standby %s cannot serve: %s", f.Database, Message(f.ServingErr, j.hint))
 		case f.StandbyErr == nil:
 		case errors.Is(f.StandbyErr, errStandbyName):
 			sb.Error = f.StandbyErr.Error() + j.hintText(FixStandbyName, "")

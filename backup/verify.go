@@ -74,6 +74,9 @@ func Verify(ctx context.Context, st Store, id string, o VerifyOptions) (*VerifyR
 	v.rep.Authenticated = signed
 	v.rep.ContentChecked = m.Encryption == "" || ProvingIdentity(m, o.Keys) != ""
 	todo := []verifyJob{{obj: m.PreData, table: -1}, {obj: m.PostData, table: -1}}
+	if m.LargeObjectData != nil {
+		todo = append(todo, verifyJob{obj: m.LargeObjectData.Object, table: -1})
+	}
 	for ti, t := range m.Tables {
 		for ci, c := range t.Chunks {
 			todo = append(todo, verifyJob{obj: c.Object, table: ti, chunk: ci})

@@ -5,6 +5,9 @@
 // target and fsyncs the directory, so an object is either absent, the previous one or
 // complete. Files are created 0600 and directories 0700: snapshots hold private data.
 //
+// A symlink inside the directory that leads out of it is never followed: Open, Stat, Put
+// and Delete through it fail with ErrOutsideRoot, and List does not descend into it.
+//
 // Unlike S3, a directory cannot also be an object: keys "a" and "a/b" cannot both exist
 // (Put returns an error for the second). Snapshot layouts never need both.
 package file
@@ -30,6 +33,10 @@ import (
 // tempPrefix starts the names of files that Put has not finished; List skips them and
 // keys with an element starting with it are invalid for this store.
 const tempPrefix = ".lbtmp-"
+
+// ErrOutsideRoot: a key's path leaves the store's directory through a symlink; the store
+// never reads, writes or deletes there.
+var ErrOutsideRoot = errors.New("path leaves the store directory through a symlink")
 
 // Store is a backup.Store in a local directory.
 type Store struct {
@@ -118,6 +125,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (backup.Object
 
 func (s *Store) put(ctx context.Context, key, p string, r io.Reader) (info backup.ObjectInfo, err error) {
 	dir := filepath.Dir(p)
+	if err := s.confine(dir); err != nil {
+		return info, err
+	}
 	var f *atomicfile.File
 	// A concurrent Delete may remove an empty parent between mkdir and create: retry.
 	for attempt := 0; ; attempt++ {
@@ -199,6 +209,9 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("file: open %s: %w", key, err)
 	}
+	if err := s.confine(p); err != nil {
+		return nil, fmt.Errorf("file: open %s: %w", key, err)
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("file: open %s: %w", key, notExist(err))
@@ -224,6 +237,9 @@ func (s *Store) Stat(ctx context.Context, key string) (backup.ObjectInfo, error)
 	if err := ctx.Err(); err != nil {
 		return backup.ObjectInfo{}, fmt.Errorf("file: stat %s: %w", key, err)
 	}
+	if err := s.confine(p); err != nil {
+		return backup.ObjectInfo{}, fmt.Errorf("file: stat %s: %w", key, err)
+	}
 	fi, err := os.Stat(p)
 	if err != nil {
 		return backup.ObjectInfo{}, fmt.Errorf("file: stat %s: %w", key, notExist(err))
@@ -232,6 +248,31 @@ func (s *Store) Stat(ctx context.Context, key string) (backup.ObjectInfo, error)
 		return backup.ObjectInfo{}, fmt.Errorf("file: stat %s: %w", key, fs.ErrNotExist)
 	}
 	return backup.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// confine refuses p when its real path (that of its deepest existing ancestor while it
+// does not exist) is not under the store's real root: a symlink inside the store that
+// points out of it is never followed.
+func (s *Store) confine(p string) error {
+	root, err := filepath.EvalSymlinks(s.dir)
+	if err != nil {
+		return err
+	}
+	for q := p; ; q = filepath.Dir(q) {
+		real, err := filepath.EvalSymlinks(q)
+		if err == nil {
+			if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
+				return fmt.Errorf("%w: %s", ErrOutsideRoot, s.rel(q))
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return err
+		}
+		if len(q) <= len(s.dir) {
+			return nil
+		}
+	}
 }
 
 // notExist turns "a path element is a file" (ENOTDIR) into fs.ErrNotExist: the key
@@ -309,6 +350,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("file: delete: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("file: delete %s: %w", key, err)
+	}
+	if err := s.confine(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("file: delete %s: %w", key, err)
 	}
 	fi, err := os.Lstat(p)

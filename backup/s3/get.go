@@ -25,7 +25,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		}
 		return nil, fmt.Errorf("s3: open %s: %w", key, s.classify(err))
 	}
-	return out.Body, nil
+	return &namedBody{ReadCloser: out.Body, what: fmt.Sprintf("s3: read %s from %s", key, s)}, nil
 }
 
 // Stat returns the object's size and modification time.

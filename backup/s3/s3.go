@@ -89,6 +89,11 @@ type Config struct {
 	// errors are retried with exponential backoff, authentication and other 4xx errors
 	// are not. Default 5.
 	MaxAttempts int
+	// Timeout is the no-progress timeout: a request whose connection moves no byte for
+	// this long (no response headers, a stalled body either way) fails, and is retried
+	// like a network error (MaxAttempts, with backoff); a stalled download fails the read
+	// with an error naming the store and the object. Default 60s.
+	Timeout time.Duration
 	// CreateBucket creates the bucket in New when it is missing. Default false: New
 	// fails with ErrBucketNotFound.
 	CreateBucket bool
@@ -173,6 +178,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -200,6 +208,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
+	} else {
+		opts = append(opts, config.WithHTTPClient(stallProofClient(cfg.Timeout)))
 	}
 	if cfg.ChecksumWhenRequired {
 		opts = append(opts,

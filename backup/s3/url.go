@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // URL query parameters understood by ParseURL, with the Config field each sets.
@@ -19,6 +20,7 @@ var urlParams = []string{
 	"part_size_mb",  // PartSize in MiB (≥ 5)
 	"concurrency",   // Concurrency (≥ 1)
 	"max_attempts",  // MaxAttempts (≥ 1)
+	"timeout",       // Timeout: a Go duration (1s to 1h), e.g. 60s
 	"create_bucket", // CreateBucket: true/false
 }
 
@@ -126,6 +128,12 @@ func applyParam(c *Config, k, v string) error {
 		c.Concurrency = n
 		if err != nil || n < 1 || n > 64 {
 			return fmt.Errorf("concurrency %q: want a whole number from 1 to 64", v)
+		}
+	case "timeout":
+		d, err := time.ParseDuration(v)
+		c.Timeout = d
+		if err != nil || d < time.Second || d > time.Hour {
+			return fmt.Errorf("timeout %q: want a duration from 1s to 1h, e.g. 60s", v)
 		}
 	case "max_attempts":
 		n, err := strconv.Atoi(v)

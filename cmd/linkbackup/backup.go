@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
 
 // newBackupCmd is over 80 lines only for its help text and flag list; the work is in
@@ -36,7 +37,7 @@ released when the session ends, so a crashed run never blocks the next one).
 
 Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 usage.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
 				return errNoSource
@@ -64,7 +65,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 			}
 			_, err = fmt.Fprintln(a.stdout, m.ID)
 			return err
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("source", "", "DSN of the database to back up ($LINKBACKUP_SOURCE)")
@@ -77,8 +78,10 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	f.Int("compression-level", 0, "zstd level 1..22")
 	f.String("copy-format", "", "auto: binary COPY for tables of built-in types only (faster), text for the rest; text: all text")
 	f.Duration("lock-timeout", 0, "wait this long for a running backup of the same database before refusing")
-	f.Bool("skip-large-objects", false, "back up a database with large objects, without them (recorded in the manifest)")
+	f.Bool("skip-large-objects", false, "leave large objects out (their number is recorded in the manifest); by default they are backed up")
 	f.BoolVar(&allowStandby, "allow-standby-source", false, "back up a database marked as a linkbackup standby copy")
+	f.Duration("deadline", 0, "stop the run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
 	a.bind(cmd, "source", "source")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
@@ -112,6 +115,8 @@ func backupOptions(c Config, st backup.Store, a *app) backup.Options {
 		OrphanAge:           c.Backup.OrphanAge,
 		SkipLargeObjects:    c.Backup.SkipLargeObjects,
 		IncludeStateSchemas: c.Backup.IncludeStateSchemas,
+		StateSchema:         c.Mail.Schema,
+		StateTables:         weekly.StateTables,
 		ToolVersion:         toolVersion(),
 		Log:                 a.log,
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	Retention RetentionConfig `yaml:"retention"`
 	// Mail configures the weekly backup email (export --mail, worker, migrate).
 	Mail MailConfig `yaml:"mail"`
+	// Deadline bounds one run of backup, standby, restore and nightly (--deadline): when
+	// it passes, the run stops cleanly and says which step it was at. 0: none. Default 3h.
+	Deadline time.Duration `yaml:"deadline"`
 }
 
 // DrillConfig configures the invariants of the standby drill and of `linkbackup check`.
@@ -148,12 +151,13 @@ type BackupConfig struct {
 	// backup or forget, which also aborts incomplete multipart uploads older than this.
 	// Default 24h.
 	OrphanAge time.Duration `yaml:"orphan_age"`
-	// SkipLargeObjects backs up a database that has large objects without them (recorded in
-	// the manifest). Default false: such a backup is refused.
+	// SkipLargeObjects leaves large objects out of the snapshot (their number is recorded
+	// in the manifest). Default false: they are backed up, restored and proven.
 	SkipLargeObjects bool `yaml:"skip_large_objects"`
-	// IncludeStateSchemas backs up linkbackup's own state schemas (River jobs and the mail
-	// ledger, marked by linkbackup migrate) when they live in the source. Default false:
-	// they are left out (linkbackup migrate recreates them).
+	// IncludeStateSchemas backs up linkbackup's own state schema (mail.schema: River jobs
+	// and the mail ledger, marked by linkbackup migrate) when it lives in the source.
+	// Default false: it is left out (linkbackup migrate recreates it), but only while it
+	// holds exactly those tables; no other schema is left out for its comment.
 	IncludeStateSchemas bool `yaml:"include_state_schemas"`
 }
 
@@ -176,6 +180,8 @@ func DefaultConfig() Config {
 		Nightly:   NightlyConfig{HeartbeatTimeout: 10 * time.Second},
 		Retention: DefaultRetentionConfig(),
 		Mail:      DefaultMailConfig(),
+		// Deadline: the nightly's systemd TimeoutStartSec is 4h; stop cleanly before it.
+		Deadline: 3 * time.Hour,
 	}
 }
 
@@ -183,6 +189,9 @@ func DefaultConfig() Config {
 // depends on the command; commands check that themselves.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Deadline < 0 {
+		errs = append(errs, fmt.Errorf("deadline (--deadline) = %s: want >= 0 (0: none)", c.Deadline))
+	}
 	if c.Backup.Jobs < 1 || c.Backup.Jobs > 64 {
 		errs = append(errs, fmt.Errorf("backup.jobs (--jobs) = %d: want 1..64", c.Backup.Jobs))
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/clihint"
+	"github.com/linkagogo/linkbackup/internal/termsafe"
 )
 
 // Exit codes (also in `linkbackup --help`).
@@ -73,10 +74,14 @@ func exitCode(ctx context.Context, err error) int {
 		return exitOK
 	}
 	if !errors.Is(err, errSilent) {
-		fmt.Fprintln(os.Stderr, "linkbackup:", clihint.Message(err))
+		fmt.Fprintln(os.Stderr, errorLine(err))
 	}
 	return codeOf(ctx, err)
 }
+
+// errorLine is the line main prints for err: its message (which may carry a store's or
+// a server's text) without terminal control characters.
+func errorLine(err error) string { return "linkbackup: " + termsafe.Clean(clihint.Message(err)) }
 
 // codeOf is the one table from error kinds to exit codes.
 func codeOf(ctx context.Context, err error) int {
@@ -94,6 +99,8 @@ func codeOf(ctx context.Context, err error) int {
 		return exitMismatch
 	case errors.Is(err, backup.ErrInvariant):
 		return exitInvariant
+	case errors.Is(err, errDeadline):
+		return exitError
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitInterrupted
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/atomicfile"
 	"github.com/linkagogo/linkbackup/internal/pgdsn"
 
@@ -156,7 +157,12 @@ func runExport(ctx context.Context, o exportOptions) (exportSummary, error) {
 	}
 	removeExportTemps(o.OutDir, o.Log)
 
-	conn, err := pgx.Connect(ctx, o.Source)
+	cc, err := pgx.ParseConfig(o.Source)
+	if err != nil {
+		return sum, fmt.Errorf("export: connect to %s: %w", pgdsn.Redact(o.Source), err)
+	}
+	backup.BoundWaits(cc)
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return sum, fmt.Errorf("export: connect to %s: %w", pgdsn.Redact(o.Source), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/pgdsn"
 	"github.com/linkagogo/linkbackup/mailer"
 	"github.com/linkagogo/linkbackup/mailer/weekly"
@@ -137,6 +138,7 @@ func (e *mailEnv) openPool(ctx context.Context, dsn string, max int32) (*pgxpool
 		return nil, usageError(fmt.Errorf("dsn %s: %w", pgdsn.Redact(dsn), err))
 	}
 	pc.MaxConns = max
+	backup.BoundWaits(pc.ConnConfig)
 	p, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", pgdsn.Redact(dsn), err)

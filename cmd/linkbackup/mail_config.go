@@ -17,7 +17,8 @@ import (
 type MailConfig struct {
 	// State is the DSN of the state database: River's job tables and the delivery
 	// ledger, in Schema. Default "" (the source database; backups leave Schema out by
-	// default: migrate marks it, see backup.include_state_schemas).
+	// default: migrate marks it and it holds only the state tables, see
+	// backup.include_state_schemas).
 	State DSN `yaml:"state"`
 	// Schema holds the state tables. Default "linkbackup_mail".
 	Schema string `yaml:"schema"`

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/pgdsn"
 	"github.com/linkagogo/linkbackup/mailer/weekly"
 )
@@ -35,9 +36,14 @@ Exit codes: 0 up to date; 1 error; 2 usage.`,
 			if dsn == "" {
 				return usageError(errors.New("no state database: set --state DSN (or --source), LINKBACKUP_MAIL_STATE or mail.state"))
 			}
-			pool, err := pgxpool.New(ctx, dsn)
+			pc, err := pgxpool.ParseConfig(dsn)
 			if err != nil {
 				return usageError(fmt.Errorf("state %s: %w", pgdsn.Redact(dsn), err))
+			}
+			backup.BoundWaits(pc.ConnConfig)
+			pool, err := pgxpool.NewWithConfig(ctx, pc)
+			if err != nil {
+				return fmt.Errorf("state %s: %w", pgdsn.Redact(dsn), err)
 			}
 			defer pool.Close()
 			res, err := weekly.Migrate(ctx, pool, mc.Schema, a.log)

@@ -31,6 +31,9 @@ the start, <url> on success and <url>/fail with the error text as the POST body 
 failure, so a failed or missing night is noticed. A failed ping is logged and never
 fails the job. The URL is a secret: it is never logged.
 
+Deadline: the whole night stops cleanly after deadline (--deadline, default 3h) and the
+summary says which step it was at; keep it below the systemd unit's TimeoutStartSec.
+
 The summary is one line on stdout: text on a terminal, JSON otherwise (cron mail,
 journald). Logs go to stderr (JSON when not on a terminal).
 
@@ -104,7 +107,7 @@ func newNightlyCmd(a *app) *cobra.Command {
 		Short: "What cron runs: backup, then standby refresh, with heartbeat pings and one exit code",
 		Long:  nightlyHelp,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg
 			if c.Source == "" {
 				return usageError(errors.New("no source database: set source: in the config file (or --source, LINKBACKUP_SOURCE)"))
@@ -113,12 +116,14 @@ func newNightlyCmd(a *app) *cobra.Command {
 				return usageError(errors.New("no store: set store: in the config file (or --store, LINKBACKUP_STORE)"))
 			}
 			return runNightly(cmd.Context(), a)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("source", "", "DSN of the database to back up ($LINKBACKUP_SOURCE)")
 	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
 	f.String("standby", "", "DSN of the standby server ($LINKBACKUP_STANDBY_SERVER); empty: no standby step")
+	f.Duration("deadline", 0, "stop the whole run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
 	a.bind(cmd, "source", "source")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "standby", "standby.server")
@@ -287,16 +292,20 @@ func (a *app) nightlyStatus(ctx context.Context, sum *nightlySummary) {
 func (a *app) finishNightly(ctx context.Context, hb *heartbeat, sum *nightlySummary, err error, code int) error {
 	sum.OK = err == nil
 	sum.Seconds = time.Since(sum.Started).Seconds()
+	hctx := ctx
+	if deadlinePassed(ctx) {
+		err, hctx = atDeadline(ctx, a.cfg.Deadline, err), context.WithoutCancel(ctx) // the heartbeat still goes out
+	}
 	if err != nil {
 		sum.Error = clihint.Message(err)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !deadlinePassed(ctx) {
 			code = exitInterrupted
 		}
 	}
 	sum.ExitCode = code
 	a.printNightly(sum)
 	if err != nil {
-		hb.Fail(ctx, clihint.Message(err))
+		hb.Fail(hctx, clihint.Message(err))
 		if code == exitInterrupted {
 			return err // main sees the cancelled context: 130
 		}

@@ -37,10 +37,18 @@ and names the table. Then sequences, materialized views and ANALYZE.
 
 Safety rails (each refuses before anything is changed, exit 4):
   - the target is the snapshot's own source (same system identifier and database):
-    pass --force-same-cluster if you really mean to overwrite production;
+    pass --force-same-cluster if you really mean to overwrite production. When the
+    target's system identifier (pg_control_system()) cannot be read, or the snapshot
+    lacks its source's, a target database of the snapshot's name is refused the same way;
   - the target database is not empty: pass --force to DROP every schema of it first
-    (with --tables: to TRUNCATE the listed tables first);
+    (with --tables: to TRUNCATE the listed tables and load them in one transaction, so
+    a failed load leaves them as they were). Both schema objects are read
+    and checked before anything is dropped, and the drop and the pre-data schema run in
+    one transaction: a corrupt or missing snapshot leaves the target as it was;
   - the target server is older than the snapshot's: pass --allow-downgrade (warns);
+  - the target holds objects outside its schemas that --force does not drop
+    (publications, foreign servers, event triggers, casts, access methods, …; tried in
+    a rolled-back transaction): they are named; drop them or restore into a new database;
   - with --verify-key (signing.verify_keys): the manifest's signature does not verify,
     or the snapshot is unsigned (pass --allow-unsigned for snapshots taken before
     signing was turned on); without a verify key a warning names the role the
@@ -49,6 +57,10 @@ Safety rails (each refuses before anything is changed, exit 4):
     its recipients: the message names both sides' fingerprints.
 
 --tables a,b restores only those tables' data into a target that already has them.
+
+latest and YYYY-MM-DD mean the newest snapshot of one source database: --database NAME,
+default the configured source's database. In a store holding snapshots of several
+databases, they are refused (exit 4) when neither is set.
 
 --member ID puts one member's rows (members, folders, links with that member id) back
 into an existing bookmark database, the live one included, without touching anyone
@@ -88,7 +100,7 @@ type restoreOutput struct {
 
 func newRestoreCmd(a *app) *cobra.Command {
 	var (
-		target                                            string
+		target, database                                  string
 		force, forceSame, allowDowngrade, noOwner, dryRun bool
 		asJSON                                            bool
 		tables                                            []string
@@ -100,7 +112,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 		Short: "Restore a snapshot (or one member's rows) into a database and prove it",
 		Long:  restoreHelp,
 		Args:  maxArgsUsage(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, args []string) error {
 			c := a.cfg
 			if rf.wanted(cmd) {
 				if c.Store == "" {
@@ -126,7 +138,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 					"it takes no --force, --force-same-cluster, --allow-downgrade, --no-owner or --tables"))
 			}
 			ctx := cmd.Context()
-			st, id, err := a.openSnapshot(ctx, args)
+			st, id, err := a.openSnapshotOf(ctx, args, database)
 			if err != nil {
 				return err
 			}
@@ -150,11 +162,14 @@ func newRestoreCmd(a *app) *cobra.Command {
 			stop()
 			out.Restore = rep
 			return a.finishRestore(out, err, asJSON)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
 	f.StringVar(&target, "target", "", "DSN of the database to restore into (it must exist)")
+	f.Duration("deadline", 0, "stop the run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
+	f.StringVar(&database, "database", "", "latest/YYYY-MM-DD: the newest snapshot of this source database (default: the configured source's)")
 	f.BoolVar(&force, "force", false, "restore into a non-empty database: DROP its schemas first (--tables: TRUNCATE them)")
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow restoring over the snapshot's own source database")
 	f.BoolVar(&allowDowngrade, "allow-downgrade", false, "allow a target server older than the snapshot's source")
@@ -210,6 +225,12 @@ func writeRestoreReport(w io.Writer, target string, r *backup.RestoreReport, err
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", c.Table, c.Rows, proof)
 	}
 	tw.Flush()
+	if r.LargeObjects > 0 {
+		fmt.Fprintf(w, "large objects: %d restored, proven (count and digest)\n", r.LargeObjects)
+	}
+	for _, l := range r.LeftOut {
+		fmt.Fprintf(w, "left out: %s\n", l)
+	}
 	if bad == 0 && err == nil {
 		fmt.Fprintf(w, "proven: %d tables, %d rows equal to the snapshot (row count and row digest of every table)\n", len(r.Tables), r.Rows)
 	} else if bad > 0 {

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+
+	"github.com/linkagogo/linkbackup/internal/termsafe"
 )
 
 // version is stamped by the Makefile (-ldflags "-X main.version=...").
@@ -87,6 +89,8 @@ Exit codes (each command's --help has its own details):
 `
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	// What the commands print may carry a store's or a server's text: no control characters.
+	stdout = termsafe.NewWriter(stdout)
 	a := &app{cfg: DefaultConfig(), stdout: stdout, stderr: stderr, bindings: map[*pflag.Flag]string{}}
 	root := &cobra.Command{
 		Use:           "linkbackup",
@@ -250,6 +254,9 @@ func flagString(f *pflag.Flag) string {
 }
 
 func isTerminal(w io.Writer) bool {
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+		w = u.Unwrap()
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -26,6 +26,12 @@ kept; the older one is dropped) and <db>__incoming becomes <db>. New sessions to
 copy are refused during the swap; running ones get --grace to finish, then are
 terminated. So <db> always holds a complete, verified copy.
 
+The older <db>__previous, and a <db>__incoming a failed night left, are dropped only
+when they carry linkbackup's mark and no other session is on them: with sessions the
+refresh fails (exit 1, naming their users and applications) and terminates nobody;
+without the mark it refuses (exit 4). To serve from <db>__previous, clear its mark first
+(COMMENT ON DATABASE <db>__previous IS NULL).
+
 Any failure before the swap (PostgreSQL killed, corrupted object, digest mismatch, disk
 full) leaves <db> serving its previous copy untouched; the side database is dropped (or,
 if the server is gone, left marked and dropped by the next run).
@@ -39,6 +45,12 @@ check that fails or hits its time limit, keeps <db> on its previous copy (exit 6
 steady count is a warning and the swap goes ahead. Results name the check and a few row
 ids, never row content, and go into the readiness record.
 
+A swap interrupted after it closed the old copy to new sessions (ALLOW_CONNECTIONS
+false) leaves it refusing connections; status reports that as CRITICAL. --repair
+reopens the serving copy and <db>__previous (only copies carrying the standby mark) and
+restores nothing; the next refresh does the same before it starts. With --repair the
+store is read only to learn the serving name when --database is not set.
+
 Readiness is recorded as COMMENT ON DATABASE <db> on the standby (snapshot id, source
 time, verified time, tool version) and, with the outcome of every attempt, in the store
 under standby/<db>.json: ` + "`linkbackup status`" + ` reads both. A copy marked this way refuses
@@ -49,32 +61,37 @@ the standby copy itself. Put its password in PGPASSWORD or ~/.pgpass.
 
 Exit codes:
   0    swapped: <db> serves the snapshot, proven
-  1    failed: <db> keeps serving its previous copy (the message says why)
+  1    failed: <db> keeps serving its previous copy (the message says why; also when
+       <db>__previous or a leftover <db>__incoming has sessions)
   2    usage error
-  4    refused (e.g. --standby names the serving database, or the standby server is the
-       snapshot's own source): nothing was changed
+  4    refused (e.g. --standby names the serving database, the standby server is the
+       snapshot's own source or cannot be told apart from it because pg_control_system()
+       is unreadable, or a side copy has no linkbackup mark): nothing was changed
   5    proof mismatch (tables named): <db> keeps serving its previous copy
   6    an invariant refused the copy (named, with row ids): <db> keeps serving its
        previous copy
   130  interrupted`
 
 func newStandbyCmd(a *app) *cobra.Command {
-	var noOwner, forceSame, asJSON bool
+	var noOwner, forceSame, asJSON, repair bool
 	cmd := &cobra.Command{
 		Use:   "standby [ID|latest] --store URL --standby DSN [--database NAME] [--grace 30s] [--jobs N]",
 		Short: "Restore a snapshot into the standby, prove it, and swap it in atomically",
 		Long:  standbyHelp,
 		Args:  maxArgsUsage(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: bounded(a, func(cmd *cobra.Command, args []string) error {
 			c := a.cfg
-			if c.Store == "" {
-				return errNoStore
-			}
 			if c.Standby.Server == "" {
 				return usageError(errors.New("no standby server: set --standby DSN, LINKBACKUP_STANDBY_SERVER or standby.server in the config file"))
 			}
 			ctx := cmd.Context()
-			st, id, err := a.openSnapshot(ctx, args)
+			if repair {
+				return runStandbyRepair(ctx, a, args)
+			}
+			if c.Store == "" {
+				return errNoStore
+			}
+			st, id, err := a.openStandbySnapshot(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -111,7 +128,7 @@ func newStandbyCmd(a *app) *cobra.Command {
 			}
 			writeStandbyRecord(a.stdout, rec)
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
@@ -123,6 +140,9 @@ func newStandbyCmd(a *app) *cobra.Command {
 	f.BoolVar(&noOwner, "no-owner", false, "leave out ALTER ... OWNER TO (objects belong to the restoring role)")
 	f.BoolVar(&forceSame, "force-same-cluster", false, "allow a standby on the snapshot's own source cluster (test setups only)")
 	f.BoolVar(&asJSON, "json", false, "print the readiness record as JSON")
+	f.BoolVar(&repair, "repair", false, "only reopen the serving copy (and <db>__previous) to connections after an interrupted swap; restores nothing")
+	f.Duration("deadline", 0, "stop the run cleanly after this long, saying which step it was at (default 3h; 0: none)")
+	a.bind(cmd, "deadline", "deadline")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "standby", "standby.server")
 	a.bind(cmd, "database", "standby.database")

@@ -155,7 +155,7 @@ func checkStatus(ctx context.Context, a *app, now time.Time) (*backup.StatusRepo
 		ids = trust.Fingerprints(keys.Identities)
 	}
 	o := backup.StatusOptions{Hint: clihint.Text, Identities: ids, StoreName: showURL(c.Store), StandbyServer: string(c.Standby.Server),
-		Database: c.Standby.Database, Now: now}
+		Database: c.Standby.Database, Now: now, SourceDatabase: sourceDatabase(c)}
 	st, err := openStore(ctx, c.Store, a.log)
 	var ce *codeError
 	if errors.As(err, &ce) && ce.code == exitUsage {

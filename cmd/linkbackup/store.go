@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"path/filepath"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/backup/file"
 	"github.com/linkagogo/linkbackup/backup/s3"
@@ -65,8 +67,19 @@ var errNoStore = usageError(errors.New("no store: set --store URL, LINKBACKUP_ST
 var errNoSource = usageError(errors.New("no source database: set --source DSN, LINKBACKUP_SOURCE or source: in the config file"))
 
 // openSnapshot opens the configured store and resolves the snapshot named by args[0]
-// (an id, "latest" or YYYY-MM-DD; default latest).
+// (an id, "latest" or YYYY-MM-DD; default latest) among the snapshots of the configured
+// source's database (any database when no source is configured: "latest" is then
+// refused if the store holds several).
 func (a *app) openSnapshot(ctx context.Context, args []string) (backup.Store, string, error) {
+	return a.openSnapshotOf(ctx, args, "")
+}
+
+// openSnapshotOf is openSnapshot among the snapshots of database ("": the configured
+// source's database, if any).
+func (a *app) openSnapshotOf(ctx context.Context, args []string, database string) (backup.Store, string, error) {
+	if database == "" {
+		database = sourceDatabase(a.cfg)
+	}
 	if a.cfg.Store == "" {
 		return nil, "", errNoStore
 	}
@@ -78,9 +91,21 @@ func (a *app) openSnapshot(ctx context.Context, args []string) (backup.Store, st
 	if err != nil {
 		return nil, "", err
 	}
-	id, err := backup.ResolveSnapshot(ctx, st, ref, "")
+	id, err := backup.ResolveSnapshot(ctx, st, ref, database)
 	if err != nil {
 		return nil, "", err
 	}
 	return st, id, nil
+}
+
+// sourceDatabase is the database name of the configured source ("" when none).
+func sourceDatabase(c Config) string {
+	if c.Source == "" {
+		return ""
+	}
+	cfg, err := pgx.ParseConfig(string(c.Source))
+	if err != nil {
+		return ""
+	}
+	return cfg.Database
 }

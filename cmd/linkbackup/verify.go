@@ -11,6 +11,7 @@ import (
 
 func newVerifyCmd(a *app) *cobra.Command {
 	var asJSON bool
+	var database string
 	cmd := &cobra.Command{
 		Use:   "verify --store URL [ID|latest|YYYY-MM-DD]",
 		Short: "Re-read a snapshot and check every object and table digest",
@@ -23,11 +24,14 @@ encrypted snapshot is decrypted with --identity (encryption.identity_files); wit
 matching identity only the stored bytes are checked: "intact, content not decrypted",
 which is what the backup host, holding no private key, can say.
 
+latest and YYYY-MM-DD mean the newest snapshot of one source database (--database, default
+the configured source's); in a store of several databases they are refused without one.
+
 Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadable.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, id, err := a.openSnapshot(ctx, args)
+			st, id, err := a.openSnapshotOf(ctx, args, database)
 			if err != nil {
 				return err
 			}
@@ -74,6 +78,7 @@ Exit codes: 0 all objects good; 1 broken objects (listed) or the store unreadabl
 	cmd.Flags().String("store", "", "store URL ($LINKBACKUP_STORE)")
 	cmd.Flags().Int("jobs", 0, "objects read in parallel")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&database, "database", "", "latest/YYYY-MM-DD: the newest snapshot of this source database (default: the configured source's)")
 	a.bind(cmd, "store", "store")
 	a.bind(cmd, "jobs", "backup.jobs")
 	addKeyFlags(cmd, a, false, true)

@@ -19,8 +19,6 @@ var hints = map[backup.Fix]string{
 	backup.FixWholeRestore:     " without --tables",
 	backup.FixStandbySource: "; point --source at the primary, " +
 		"or pass --allow-standby-source to back up the copy on purpose",
-	backup.FixSkipLargeObjects: ". Move them into bytea columns, or set backup.skip_large_objects (--skip-large-objects) " +
-		"to back up everything else and record them as skipped in the manifest",
 	backup.FixPgDump: ": install the PostgreSQL client (Debian: apt-get install postgresql-client-15) " +
 		"or set backup.pg_dump (--pg-dump) to its path",
 	backup.FixPgDumpNewer: ". Install pg_dump {arg} or newer (Debian/Ubuntu: apt-get install postgresql-client-{arg}) " +
@@ -31,8 +29,13 @@ var hints = map[backup.Fix]string{
 	backup.FixStandbyName:       ": pass --database NAME",
 	backup.FixAllowUnsigned: ". If it was taken before signing was turned on, pass --allow-unsigned " +
 		"(signing.allow_unsigned) for this restore",
-	backup.FixIdentity:        ": pass --identity FILE (encryption.identity_files) with the private key of one of them",
-	backup.FixStandbyCopyName: " (never refreshed, dropped, or --database names another copy)",
+	backup.FixIdentity:         ": pass --identity FILE (encryption.identity_files) with the private key of one of them",
+	backup.FixStandbyCopyName:  " (never refreshed, dropped, or --database names another copy)",
+	backup.FixStandbyRepair:    "; run linkbackup standby --repair to reopen it now (the next refresh also does)",
+	backup.FixSnapshotDatabase: ": name the source database with --database NAME (or give a snapshot id)",
+	backup.FixCleanTarget:      ". Drop them in {arg} first (DROP PUBLICATION …, DROP SERVER …), or restore into a new database (createdb)",
+	backup.FixUnknownCluster: ". Let the role read it (GRANT EXECUTE ON FUNCTION pg_control_system() TO …, on the " +
+		"server the check failed on), or pass --force-same-cluster if the target is certainly not the source",
 }
 
 // Text is the hint for fix ("" for none).

@@ -110,6 +110,14 @@ func statusCases() map[string]*backup.StatusFacts {
 	f.StandbyErr = fmt.Errorf("standby database bookmarks: %w", fs.ErrNotExist)
 	cases["standby-missing"] = f
 
+	// An interrupted swap left the serving copy closed to new sessions.
+	f = base(tonight, 14)
+	f.StandbyChecked, f.Standby, f.Previous = true, recordOf(tonight), recordOf(lastNight)
+	f.Attempt = attemptOf(tonight, recordOf(tonight), "")
+	f.ServingErr = &backup.FixableError{Fix: backup.FixStandbyRepair, Err: fmt.Errorf("standby database bookmarks %w "+
+		"(ALLOW_CONNECTIONS false, left by an interrupted swap): a failover onto it would fail", backup.ErrServingClosed)}
+	cases["standby-closed"] = f
+
 	// No --standby: the store's record of the last attempt is judged instead.
 	f = base(tonight, 14)
 	f.Attempt = attemptOf(tonight, recordOf(tonight), "")
@@ -142,6 +150,7 @@ func TestStatusGolden(t *testing.T) {
 		"store-unreachable-standby-name-unknown": backup.LevelUnknown, "no-snapshots": backup.LevelCritical,
 		"standby-unreachable": backup.LevelCritical, "standby-missing": backup.LevelCritical,
 		"store-record-only": backup.LevelOK, "no-standby": backup.LevelOK, "retention": backup.LevelOK,
+		"standby-closed": backup.LevelCritical,
 	}
 	cases := statusCases()
 	if len(cases) != len(wantCodes) {

@@ -20,6 +20,11 @@ const DefaultSchema = "linkbackup_mail"
 // SchemaComment is set on the state schema by Migrate.
 const SchemaComment = "linkbackup state: River jobs and the weekly mail ledger (recreated by linkbackup migrate; no need to back up)"
 
+// StateTables are the tables (LIKE patterns) Migrate creates in the state schema:
+// River's and the ledger's. A backup leaves the state schema out only when it holds
+// exactly these (backup.Options.StateTables).
+var StateTables = []string{"river_%", "weekly_ledger", "weekly_rate", "linkbackup_migration"}
+
 // ledgerMigrations are applied in order; each runs once (linkbackup_migration).
 var ledgerMigrations = []string{
 	`CREATE TABLE {S}.weekly_ledger (
