@@ -271,12 +271,11 @@ func runMailExport(cmd *cobra.Command, a *app, mf *mailFlags, member int64) erro
 		return err
 	}
 	if send {
-		// Jobs keep running while this function enqueues; Start's context must outlive a
-		// cancelled command so that stopping stays graceful (stopRiver).
-		if err := client.Start(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("mail: start workers: %w", err)
+		stop, err := startWorking(ctx, e, client, a.log)
+		if err != nil {
+			return err
 		}
-		defer stopRiver(client, e.mc.ShutdownTimeout, a.log)
+		defer stop()
 	}
 	er, err := weekly.Enqueue(ctx, e.cfg, client, opts)
 	if err != nil {
@@ -317,6 +316,24 @@ func printMailSummary(ctx context.Context, w io.Writer, cfg *weekly.Config, peri
 		_, err := fmt.Fprintf(w, "  failed: member %d <%s> after %d attempt(s): %s\n", f.MemberID, f.Recipient, f.Attempts, f.Reply)
 		return err
 	})
+}
+
+// startWorking takes the client's liveness lock (and starts rescuing the jobs of dead
+// workers), then starts the client. Its context outlives a cancelled command so that
+// stopping stays graceful; stop stops the client (stopRiver), then releases the lock.
+func startWorking(ctx context.Context, e *mailEnv, client *weekly.Client, log *slog.Logger) (stop func(), err error) {
+	live, err := weekly.Live(ctx, e.cfg, client.ID())
+	if err != nil {
+		return nil, err
+	}
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		live.Close()
+		return nil, fmt.Errorf("mail: start workers: %w", err)
+	}
+	return func() {
+		stopRiver(client, e.mc.ShutdownTimeout, log)
+		live.Close()
+	}, nil
 }
 
 // stopRiver stops a working client: in-flight jobs get timeout to finish, then they are

@@ -82,6 +82,8 @@ type MailConfig struct {
 	// JobTimeout bounds one member's job. Default 5m.
 	JobTimeout time.Duration `yaml:"job_timeout"`
 	// RescueAfter: jobs running longer are taken to belong to a dead worker and retried
+	// (River's rescuer; the backstop: a killed worker's jobs are handed back within
+	// seconds, as its liveness lock is free, see mailer/weekly/rescue.go)
 	// (must exceed JobTimeout). Default 15m.
 	RescueAfter time.Duration `yaml:"rescue_after"`
 	// ShutdownTimeout: on SIGTERM, in-flight jobs get this long to finish before they

@@ -51,4 +51,11 @@
 // Nothing else doubles: two workers never run the same job (River locks it), a job
 // rescued from a crashed worker finds the row "sent" or waits on the row lock of a
 // worker still sending, and a rerun of the period skips "sent" rows.
+//
+// # Crash recovery
+//
+// Every working process holds a session advisory lock named by its River client id
+// (Liveness, rescue.go) and hands back, every RescueInterval, the running jobs whose
+// client's lock is free: a killed process's jobs run again within seconds instead of
+// after RescueAfter, which stays as River's backstop.
 package weekly
