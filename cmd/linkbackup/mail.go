@@ -113,7 +113,8 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		State: state, Schema: mc.Schema, Source: source, Queries: c.Export.queries(),
 		MaxAttachment: int64(mc.MaxAttachmentMB * 1e6), Concurrency: mc.Concurrency, MaxAttempts: mc.MaxAttempts,
 		RetryBase: mc.RetryBase, RetryMax: mc.RetryMax, JobTimeout: mc.JobTimeout, RescueAfter: mc.RescueAfter,
-		ZipLevel: c.Export.ZipLevel, Log: a.log,
+		SuppressAfter: suppressAfter(mc.SuppressAfter),
+		ZipLevel:      c.Export.ZipLevel, Log: a.log,
 	}
 	e.cfg = cfg
 	if res, err := weekly.Migrate(ctx, state, mc.Schema, a.log); err != nil {
@@ -128,6 +129,14 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		return fail(err)
 	}
 	return e, nil
+}
+
+// suppressAfter maps mail.suppress_after (0: never) to weekly.Config's (negative: never).
+func suppressAfter(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // openPool opens and pings a pool on dsn; e closes it.
@@ -310,10 +319,16 @@ func runMailExport(cmd *cobra.Command, a *app, mf *mailFlags, member int64) erro
 }
 
 func printMailSummary(ctx context.Context, w io.Writer, cfg *weekly.Config, period string, member int64, er weekly.EnqueueResult, sum weekly.Summary) error {
-	fmt.Fprintf(w, "mail %s: selected %d, sent %d, already sent %d, retried %d, skipped %d, failed permanently %d\n",
-		period, er.Selected, sum.SentNow, er.AlreadySent, sum.Retried, sum.Skipped, sum.Failed)
-	return weekly.Failures(ctx, cfg, period, member, func(f weekly.Failure) error {
+	fmt.Fprintf(w, "mail %s: selected %d, sent %d, already sent %d, retried %d, skipped %d, failed permanently %d, suppressed %d\n",
+		period, er.Selected, sum.SentNow, er.AlreadySent, sum.Retried, sum.Skipped, sum.Failed, sum.Suppressed)
+	if err := weekly.Failures(ctx, cfg, period, member, func(f weekly.Failure) error {
 		_, err := fmt.Fprintf(w, "  failed: member %d <%s> after %d attempt(s): %s\n", f.MemberID, f.Recipient, f.Attempts, f.Reply)
+		return err
+	}); err != nil {
+		return err
+	}
+	return weekly.Suppressions(ctx, cfg, period, member, func(f weekly.Failure) error {
+		_, err := fmt.Fprintf(w, "  suppressed: member %d <%s>: %s\n", f.MemberID, f.Recipient, f.Reply)
 		return err
 	})
 }

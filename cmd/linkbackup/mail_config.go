@@ -86,6 +86,10 @@ type MailConfig struct {
 	// seconds, as its liveness lock is free, see mailer/weekly/rescue.go)
 	// (must exceed JobTimeout). Default 15m.
 	RescueAfter time.Duration `yaml:"rescue_after"`
+	// SuppressAfter: a member whose address failed permanently (5xx, unusable) in
+	// this many consecutive periods of theirs is skipped, "suppressed: address
+	// bounced", until the address changes. 0: never. Default 2.
+	SuppressAfter int `yaml:"suppress_after"`
 	// ShutdownTimeout: on SIGTERM, in-flight jobs get this long to finish before they
 	// are cancelled (and retried later). Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -109,6 +113,7 @@ func DefaultMailConfig() MailConfig {
 		JobTimeout:      5 * time.Minute,
 		RescueAfter:     15 * time.Minute,
 		ShutdownTimeout: 30 * time.Second,
+		SuppressAfter:   2,
 	}
 }
 
@@ -146,6 +151,9 @@ func (c *MailConfig) Validate() error {
 	}
 	if c.Connections < 1 || c.Connections > 64 {
 		bad("mail.connections = %d: want 1..64", c.Connections)
+	}
+	if c.SuppressAfter < 0 || c.SuppressAfter > 52 {
+		bad("mail.suppress_after = %d: want 0..52 (0: never suppress)", c.SuppressAfter)
 	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
 		bad("mail.max_attempts = %d: want 1..100", c.MaxAttempts)

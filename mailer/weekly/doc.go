@@ -28,7 +28,9 @@
 //     failure it rolls back and the failure is recorded: 5xx or an unusable address
 //     -> "failed" for that member only (river.JobCancel, no retry); anything else ->
 //     back to "queued" and River retries with backoff, "failed" once attempts are
-//     exhausted.
+//     exhausted. A member whose address failed permanently in each of their last
+//     SuppressAfter periods is not sent to: their row becomes "suppressed" (suppress.go)
+//     until the address changes.
 //
 // Per message the state database sees River's fetch (shared by the jobs fetched
 // together) and three round trips: the attempt mark, BEGIN with the two UPDATEs,
