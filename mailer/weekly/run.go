@@ -209,17 +209,17 @@ func Wait(ctx context.Context, cfg *Config, period string, memberID int64, poll 
 
 // Summary is the state of a period in the ledger.
 type Summary struct {
-	Period   string
-	Sent     int // rows "sent" (this run and before)
-	SentNow  int // sent since the run started
-	Retried  int // sent since the run started after more than one attempt
-	Failed   int // failed permanently (or attempts exhausted)
-	Skipped  int // no longer selected when their job ran
+	Period  string
+	Sent    int // rows "sent" (this run and before)
+	SentNow int // sent since the run started
+	Retried int // sent since the run started after more than one attempt
+	Failed  int // failed permanently (or attempts exhausted)
+	Skipped int // no longer selected when their job ran
 	// Suppressed: not mailed, their address bounced in their last periods
 	// (Config.SuppressAfter)
 	Suppressed int
-	Unsent   int // queued or sending: still in progress elsewhere
-	Attempts int // SMTP attempts recorded for rows changed since the run started
+	Unsent     int // queued or sending: still in progress elsewhere
+	Attempts   int // SMTP attempts recorded for rows changed since the run started
 }
 
 // Summarize reads the ledger of period (one member when memberID != 0); since is the
