@@ -42,7 +42,9 @@ func perfData(r *backup.StatusReport) []perfDatum {
 
 // WriteText writes the Nagios/Icinga plugin output: one status line with performance
 // data, then the details for a human.
-func WriteText(w io.Writer, r *backup.StatusReport) error {
+func WriteText(w io.Writer, r *backup.StatusReport) error { return writeText(w, r, nil) }
+
+func writeText(w io.Writer, r *backup.StatusReport, m *Mail) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "LINKBACKUP %s - %s", r.State, oneLine(r.Summary))
 	if perf := perfData(r); len(perf) > 0 {
@@ -121,6 +123,7 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 	if r.DatabasesError != "" {
 		line("database", "unknown: %s", r.DatabasesError)
 	}
+	mailLines(line, m)
 	for _, p := range r.Problems {
 		line("problem", "%s %s: %s", p.State, p.Component, p.Message)
 	}
@@ -130,7 +133,10 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 
 // WritePrometheus writes the report as a node_exporter textfile. Metrics whose value is
 // unknown (no snapshot, no standby) are left out rather than written as 0.
-func WritePrometheus(w io.Writer, r *backup.StatusReport) error {
+func WritePrometheus(w io.Writer, r *backup.StatusReport) error { return WritePrometheusMail(w, r, nil) }
+
+// WritePrometheusMail is WritePrometheus with the weekly email's gauges (m may be nil).
+func WritePrometheusMail(w io.Writer, r *backup.StatusReport, m *Mail) error {
 	var b strings.Builder
 	metric := func(name, help string, labels string, v int64) {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s%s %d\n", name, help, name, name, labels, v)
@@ -171,6 +177,7 @@ func WritePrometheus(w io.Writer, r *backup.StatusReport) error {
 		metric("linkbackup_standby_last_attempt_ok", "1 if the last standby refresh succeeded, 0 if it failed.", l, b2i(a.OK))
 		metric("linkbackup_standby_last_attempt_timestamp_seconds", "When the last standby refresh finished (Unix time).", l, a.Finished.Unix())
 	}
+	writeMailPrometheus(&b, m)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
