@@ -133,7 +133,9 @@ func writeText(w io.Writer, r *backup.StatusReport, m *Mail) error {
 
 // WritePrometheus writes the report as a node_exporter textfile. Metrics whose value is
 // unknown (no snapshot, no standby) are left out rather than written as 0.
-func WritePrometheus(w io.Writer, r *backup.StatusReport) error { return WritePrometheusMail(w, r, nil) }
+func WritePrometheus(w io.Writer, r *backup.StatusReport) error {
+	return WritePrometheusMail(w, r, nil)
+}
 
 // WritePrometheusMail is WritePrometheus with the weekly email's gauges (m may be nil).
 func WritePrometheusMail(w io.Writer, r *backup.StatusReport, m *Mail) error {
