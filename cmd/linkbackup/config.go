@@ -48,6 +48,17 @@ type Config struct {
 	Retention RetentionConfig `yaml:"retention"`
 	// Mail configures the weekly backup email (export --mail, worker, migrate).
 	Mail MailConfig `yaml:"mail"`
+	// Serve configures `linkbackup serve`.
+	Serve ServeConfig `yaml:"serve"`
+}
+
+// ServeConfig configures `linkbackup serve` (unsubscribe, status page, metrics).
+type ServeConfig struct {
+	// Listen is the address served. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// TokenFile holds the bearer token (first line) that the status page and /metrics
+	// require; without one they answer loopback clients only. Default "".
+	TokenFile string `yaml:"token_file"`
 }
 
 // DrillConfig configures the invariants of the standby drill and of `linkbackup check`.
@@ -177,6 +188,7 @@ func DefaultConfig() Config {
 		Nightly:   NightlyConfig{HeartbeatTimeout: 10 * time.Second},
 		Retention: DefaultRetentionConfig(),
 		Mail:      DefaultMailConfig(),
+		Serve:     ServeConfig{Listen: "127.0.0.1:8080"},
 	}
 }
 

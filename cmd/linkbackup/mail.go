@@ -227,8 +227,12 @@ func composer(mc MailConfig) (*mailer.Composer, error) {
 	if mc.UnsubscribeURL == "" || secret == "" {
 		return nil, errors.New("one-click unsubscribe needs mail.unsubscribe_url (https://...{token}) and mail.unsubscribe_secret (or _file, or LINKBACKUP_MAIL_UNSUBSCRIBE_SECRET)")
 	}
+	keys, err := mc.unsubscribeKeys(secret)
+	if err != nil {
+		return nil, err
+	}
 	c := &mailer.Composer{From: from, ReplyTo: replyTo, Product: mc.Product, MessageIDDomain: mc.MessageIDDomain,
-		Unsubscribe: mailer.Unsubscribe{URL: mc.UnsubscribeURL, Secret: []byte(secret)}}
+		Unsubscribe: keys}
 	if mc.DKIMKeyFile != "" {
 		domain := mc.DKIMDomain
 		if domain == "" {

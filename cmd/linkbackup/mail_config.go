@@ -46,6 +46,16 @@ type MailConfig struct {
 	UnsubscribeSecret Secret `yaml:"unsubscribe_secret"`
 	// UnsubscribeSecretFile holds UnsubscribeSecret (first line). Default "".
 	UnsubscribeSecretFile string `yaml:"unsubscribe_secret_file"`
+	// UnsubscribeKeyVersion is the version of UnsubscribeSecret, carried in every token
+	// (rotate: new secret, version+1, the old one under unsubscribe_old_keys). Default 1.
+	UnsubscribeKeyVersion int `yaml:"unsubscribe_key_version"`
+	// UnsubscribeOldKeys are rotated-out secrets whose tokens `serve` still accepts
+	// until their date. YAML only. Default none.
+	UnsubscribeOldKeys []OldKey `yaml:"unsubscribe_old_keys"`
+	// UnsubscribeSQL turns a member's weekly backup off when they unsubscribe (`serve`;
+	// $1 is the member id; run on the source). Default
+	// "UPDATE members SET weekly_backup = false WHERE id = $1".
+	UnsubscribeSQL string `yaml:"unsubscribe_sql"`
 	// DKIMKeyFile is a PEM RSA or Ed25519 private key; empty: no DKIM. Default "".
 	DKIMKeyFile string `yaml:"dkim_key_file"`
 	// DKIMDomain (d=) and DKIMSelector (s=). Default "" (DKIMDomain: From's domain).
@@ -98,22 +108,24 @@ type MailConfig struct {
 // DefaultMailConfig returns the mail defaults.
 func DefaultMailConfig() MailConfig {
 	return MailConfig{
-		Schema:          weekly.DefaultSchema,
-		Product:         "LinkaGoGo",
-		MaxAttachmentMB: 10,
-		LinkExpiry:      7 * 24 * time.Hour,
-		Rate:            50,
-		RateScope:       "all",
-		Concurrency:     8,
-		Connections:     4,
-		SMTPTimeout:     60 * time.Second,
-		MaxAttempts:     8,
-		RetryBase:       30 * time.Second,
-		RetryMax:        time.Hour,
-		JobTimeout:      5 * time.Minute,
-		RescueAfter:     15 * time.Minute,
-		ShutdownTimeout: 30 * time.Second,
-		SuppressAfter:   2,
+		Schema:                weekly.DefaultSchema,
+		Product:               "LinkaGoGo",
+		MaxAttachmentMB:       10,
+		LinkExpiry:            7 * 24 * time.Hour,
+		Rate:                  50,
+		RateScope:             "all",
+		Concurrency:           8,
+		Connections:           4,
+		SMTPTimeout:           60 * time.Second,
+		MaxAttempts:           8,
+		RetryBase:             30 * time.Second,
+		RetryMax:              time.Hour,
+		JobTimeout:            5 * time.Minute,
+		RescueAfter:           15 * time.Minute,
+		ShutdownTimeout:       30 * time.Second,
+		SuppressAfter:         2,
+		UnsubscribeKeyVersion: 1,
+		UnsubscribeSQL:        "UPDATE members SET weekly_backup = false WHERE id = $1",
 	}
 }
 
@@ -152,6 +164,9 @@ func (c *MailConfig) Validate() error {
 	if c.Connections < 1 || c.Connections > 64 {
 		bad("mail.connections = %d: want 1..64", c.Connections)
 	}
+	if c.UnsubscribeKeyVersion < 1 {
+		bad("mail.unsubscribe_key_version = %d: want >= 1", c.UnsubscribeKeyVersion)
+	}
 	if c.SuppressAfter < 0 || c.SuppressAfter > 52 {
 		bad("mail.suppress_after = %d: want 0..52 (0: never suppress)", c.SuppressAfter)
 	}
@@ -183,6 +198,34 @@ func (c *MailConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// OldKey is a rotated-out unsubscribe secret.
+type OldKey struct {
+	// Version is the key version its tokens carry.
+	Version int `yaml:"version"`
+	// SecretFile holds the secret (first line).
+	SecretFile string `yaml:"secret_file"`
+	// Until: its tokens are refused from this date (YYYY-MM-DD, UTC) on. Keep it at
+	// least as long as members keep old emails: rotating it out breaks their links.
+	Until string `yaml:"until"`
+}
+
+// unsubscribeKeys returns the current and old unsubscribe keys.
+func (c *MailConfig) unsubscribeKeys(secret string) (mailer.Unsubscribe, error) {
+	u := mailer.Unsubscribe{URL: c.UnsubscribeURL, Secret: []byte(secret), Version: c.UnsubscribeKeyVersion}
+	for i, k := range c.UnsubscribeOldKeys {
+		s, err := readSecretFile(k.SecretFile, fmt.Sprintf("mail.unsubscribe_old_keys[%d].secret_file", i))
+		if err != nil {
+			return u, err
+		}
+		until, err := time.Parse("2006-01-02", k.Until)
+		if err != nil || k.Version < 1 || k.Version == u.Version || len(s) < 16 {
+			return u, fmt.Errorf("mail.unsubscribe_old_keys[%d]: want version >= 1 other than the current one, a secret file of >= 16 bytes and until: YYYY-MM-DD", i)
+		}
+		u.Old = append(u.Old, mailer.TokenKey{Version: k.Version, Secret: []byte(s), Until: until})
+	}
+	return u, nil
 }
 
 // password returns the SMTP password from Password or PasswordFile ("" when neither).

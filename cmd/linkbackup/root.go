@@ -129,6 +129,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newNightlyCmd(a),
 		newPinCmd(a),
 		newRestoreCmd(a),
+		newServeCmd(a),
 		newSnapshotsCmd(a),
 		newStandbyCmd(a),
 		newStatusCmd(a),
