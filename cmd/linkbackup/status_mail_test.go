@@ -190,7 +190,13 @@ func TestStatusReadsTheLedger(t *testing.T) {
 		t.Fatalf("status text lacks %q:\n%s", want, text)
 	}
 	textfile := readFile(t, prom)
-	if want := fmt.Sprintf("linkbackup_mail_members{period=\"current\",week=%q,state=\"failed\"} 1\n", period); !strings.Contains(textfile, want) {
-		t.Fatalf("textfile lacks %q:\n%s", want, textfile)
+	for state, want := range map[string]float64{"selected": float64(n), "sent": float64(n - 1), "failed": 1, "pending": 0} {
+		got, ok := promGauge(t, textfile, "linkbackup_mail_members", map[string]string{"period": "current", "week": period, "state": state})
+		if !ok || got != want {
+			t.Fatalf("textfile: linkbackup_mail_members %s = %v (%v), want %v\n%s", state, got, ok, want, textfile)
+		}
+	}
+	if code, ok := promGauge(t, textfile, "linkbackup_status_code", nil); !ok || code != 2 {
+		t.Fatalf("textfile: linkbackup_status_code %v %v", code, ok)
 	}
 }

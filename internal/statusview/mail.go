@@ -3,7 +3,6 @@ package statusview
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/linkagogo/linkbackup/backup"
@@ -74,32 +73,27 @@ func mailPeriodText(p MailPeriod) string {
 	return s
 }
 
-// writeMailPrometheus adds the weekly email's gauges: members per ledger state and the
-// last message's time, per period (current, last).
-func writeMailPrometheus(b *strings.Builder, m *Mail) {
+// mailGauges adds the weekly email's gauges: members per ledger state and the last
+// message's time, per period (current, last).
+func mailGauges(g *gauges_, m *Mail) {
 	if m == nil || m.Error != "" {
 		return
 	}
-	periods := []struct {
+	for _, p := range []struct {
 		which string
 		p     MailPeriod
-	}{{"current", m.Current}, {"last", m.Last}}
-	name := "linkbackup_mail_members"
-	fmt.Fprintf(b, "# HELP %s Members of the weekly email per ledger state (selected: every member enqueued for the period).\n# TYPE %s gauge\n", name, name)
-	for _, p := range periods {
+	}{{"current", m.Current}, {"last", m.Last}} {
 		for _, st := range []struct {
 			state string
 			n     int
 		}{{"selected", p.p.Selected}, {"sent", p.p.Sent}, {"pending", p.p.Pending}, {"failed", p.p.Failed},
 			{"suppressed", p.p.Suppressed}, {"skipped", p.p.Skipped}} {
-			fmt.Fprintf(b, "%s{period=%q,week=%q,state=%q} %d\n", name, p.which, p.p.Period, st.state, st.n)
+			g.add("linkbackup_mail_members", "Members of the weekly email per ledger state (selected: every member enqueued for the period).",
+				[]string{"period", p.which, "week", p.p.Period, "state", st.state}, int64(st.n))
 		}
-	}
-	name = "linkbackup_mail_last_message_timestamp_seconds"
-	fmt.Fprintf(b, "# HELP %s When the period's last weekly email was accepted by the mail server (Unix time).\n# TYPE %s gauge\n", name, name)
-	for _, p := range periods {
 		if p.p.LastMessage != nil {
-			fmt.Fprintf(b, "%s{period=%q,week=%q} %d\n", name, p.which, p.p.Period, p.p.LastMessage.Unix())
+			g.add("linkbackup_mail_last_message_timestamp_seconds", "When the period's last weekly email was accepted by the mail server (Unix time).",
+				[]string{"period", p.which, "week", p.p.Period}, p.p.LastMessage.Unix())
 		}
 	}
 }
