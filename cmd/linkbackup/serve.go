@@ -23,7 +23,16 @@ reverse proxy in front for the public parts):
                       source: 200, idempotent. GET shows a page with a button that POSTs
                       and changes nothing (link scanners and previews unsubscribe no
                       one). A bad, forged or rotated-out token: 400, same page.
+  /                   the operator status page: what 'linkbackup status' says (the
+                      weekly email included), and an inline SVG chart of the last 60
+                      nights from the store's records (backup duration, stored bytes,
+                      drill result, the standby's data age when proven). Refreshes
+                      every 5 minutes.
+  /metrics            Prometheus exposition of what 'status --prometheus' writes.
   /healthz            200 "ok" while serving.
+
+The status page and /metrics need --store; they answer loopback clients only, or, with
+serve.token_file (--token-file), any client sending "Authorization: Bearer <token>".
 
 Logs are one JSON line per request (route, method, status, bytes, time; never the URL,
 which holds tokens). Request bodies are limited to 16 KiB; headers must arrive within
@@ -33,7 +42,7 @@ flight finish for 10 s. Exit codes: 0 stopped by a signal; 1 error; 2 usage.`
 func newServeCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR]",
-		Short: "HTTP: one-click unsubscribe (RFC 8058) and health, for the weekly email",
+		Short: "HTTP: one-click unsubscribe (RFC 8058), operator status page, /metrics, /healthz",
 		Long:  serveHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -44,9 +53,13 @@ func newServeCmd(a *app) *cobra.Command {
 	f.String("listen", "", "address to serve, host:port (default 127.0.0.1:8080) ($LINKBACKUP_SERVE_LISTEN)")
 	f.String("token-file", "", "file holding the bearer token of the operator pages ($LINKBACKUP_SERVE_TOKEN_FILE)")
 	f.String("source", "", "DSN of the bookmark database, for mail.unsubscribe_sql ($LINKBACKUP_SOURCE)")
+	f.String("store", "", "snapshot store URL, for the status page and /metrics ($LINKBACKUP_STORE)")
+	f.String("standby", "", "DSN of the standby server, for the status page ($LINKBACKUP_STANDBY_SERVER)")
 	a.bind(cmd, "listen", "serve.listen")
 	a.bind(cmd, "token-file", "serve.token_file")
 	a.bind(cmd, "source", "source")
+	a.bind(cmd, "store", "store")
+	a.bind(cmd, "standby", "standby.server")
 	return cmd
 }
 
@@ -67,6 +80,11 @@ func runServe(ctx context.Context, a *app) error {
 		return err
 	}
 	routes = append(routes, unsub...)
+	ops, err := operatorRoutes(a)
+	if err != nil {
+		return err
+	}
+	routes = append(routes, ops...)
 	ln, err := net.Listen("tcp", c.Serve.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
