@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"sort"
