@@ -123,6 +123,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newCheckCmd(a),
 		newConfigCmd(a),
 		newDevCmd(a),
+		newDKIMRecordCmd(a),
 		newExportCmd(a),
 		newForgetCmd(a),
 		newMigrateCmd(a),
