@@ -31,8 +31,9 @@ delivery ledger, so that a rerun, a crash or a flaky mail server neither skips a
 nor mails anyone twice. --mail enqueues the jobs (unique per member and period), works
 them in this process until every job of the period is finished and prints a summary;
 --enqueue-only leaves them to 'linkbackup worker' processes; --dry-run only counts.
-The zip is attached; above mail.max_attachment_mb it is put in the store (--store)
-under exports/<period>/ and the message links to it (pre-signed, expiring).
+The zip is attached; above mail.max_attachment_mb it is put in mail.store (--store; never
+the snapshot store) under exports/<period>/ and the message links to it (S3: pre-signed;
+a file store: 'linkbackup serve' at mail.link_base_url, signed; both expiring).
 4xx replies, timeouts and dropped connections are retried with backoff; a 5xx reply or
 an unusable address fails that member only. Exit codes with --mail: 0 every selected
 member is sent (or was before); 3 some failed permanently (listed); 1 error.`
@@ -188,20 +189,35 @@ func (e *mailEnv) openSending(ctx context.Context, a *app) error {
 	}
 	e.closers = append(e.closers, func() { tr.Close() })
 	cfg.Transport, cfg.Rate, cfg.RatePerProcess = tr, mc.Rate, mc.RateScope == "process"
-	storeURL := mc.Store
-	if storeURL == "" {
-		storeURL = c.Store
+	if err := checkMailStore(mc.Store, c.Store); err != nil {
+		return err
 	}
-	if storeURL != "" {
-		st, err := openStore(ctx, storeURL, a.log)
+	if mc.Store != "" {
+		st, err := openStore(ctx, mc.Store, a.log)
 		if err != nil {
 			return err
 		}
-		if cfg.Linker, err = weekly.NewLinker(st, mc.LinkExpiry, mc.LinkBaseURL); err != nil {
+		if mc.LinkBaseURL != "" {
+			cfg.Linker, err = weekly.NewServedLinker(st, mc.LinkExpiry, mc.LinkBaseURL, mailer.DeriveKey(cfg.Composer.Unsubscribe.Secret, "download"))
+		} else {
+			cfg.Linker, err = weekly.NewLinker(st, mc.LinkExpiry, "")
+		}
+		if err != nil {
 			return usageError(err)
 		}
 	}
 	a.log.Debug("mail ready", "transport", tr.String(), "state_schema", mc.Schema)
+	return nil
+}
+
+// checkMailStore refuses mail.store when it is the snapshot store: the directory of
+// large zips may be published, and publishing it must never publish snapshots.
+func checkMailStore(mailStore, store string) error {
+	norm := func(s string) string { return strings.TrimRight(strings.TrimSpace(s), "/") }
+	if mailStore != "" && store != "" && (norm(mailStore) == norm(store) ||
+		strings.HasPrefix(norm(mailStore)+"/", norm(store)+"/") || strings.HasPrefix(norm(store)+"/", norm(mailStore)+"/")) {
+		return usageError(fmt.Errorf("mail.store %s is (or overlaps) the snapshot store: give the large zips a store of their own", showURL(mailStore)))
+	}
 	return nil
 }
 

@@ -62,15 +62,19 @@ type MailConfig struct {
 	DKIMDomain   string `yaml:"dkim_domain"`
 	DKIMSelector string `yaml:"dkim_selector"`
 	// Store receives zips above MaxAttachmentMB under exports/<period>/; the mail links
-	// to them. Default "" (the top-level store; none: large zips are attached).
+	// to them. It must not be (or overlap) the snapshot store, which is refused: a
+	// published directory must never publish snapshots. Default "" (large zips are
+	// attached).
 	Store string `yaml:"store"`
 	// MaxAttachmentMB: larger zips are sent as a link. Default 10.
 	MaxAttachmentMB float64 `yaml:"max_attachment_mb"`
 	// LinkExpiry is the lifetime of pre-signed download links (S3: at most 168h).
 	// Default 168h.
 	LinkExpiry time.Duration `yaml:"link_expiry"`
-	// LinkBaseURL publishes a file:// store over http(s): link = base + key. Default ""
-	// (file:// links, for demos).
+	// LinkBaseURL is the public URL of `linkbackup serve`, which publishes a file://
+	// Store: links are base/download/<key>?e=<expiry>&s=<signature> (the signing key
+	// is derived from UnsubscribeSecret for downloads only). Default "" (file:// links,
+	// for demos).
 	LinkBaseURL string `yaml:"link_base_url"`
 	// Rate is the most messages per second started (0: unlimited), by all processes
 	// sharing the state database together or by each alone (RateScope). Default 50.

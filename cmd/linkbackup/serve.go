@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/linkagogo/linkbackup/mailer"
 	"github.com/linkagogo/linkbackup/mailer/web"
 )
 
@@ -29,6 +30,10 @@ reverse proxy in front for the public parts):
                       drill result, the standby's data age when proven). Refreshes
                       every 5 minutes.
   /metrics            Prometheus exposition of what 'status --prometheus' writes.
+  /download/...       with mail.store: the signed, expiring links of zips too large to
+                      attach (messages carry them when mail.link_base_url is serve's
+                      public URL) stream the zip from mail.store; expired, forged or
+                      unknown: 404; no listing. mail.store must not be the snapshot store.
   /healthz            200 "ok" while serving.
 
 The status page and /metrics need --store; they answer loopback clients only, or, with
@@ -80,6 +85,11 @@ func runServe(ctx context.Context, a *app) error {
 		return err
 	}
 	routes = append(routes, unsub...)
+	dl, err := downloadRoutes(ctx, a)
+	if err != nil {
+		return err
+	}
+	routes = append(routes, dl...)
 	ops, err := operatorRoutes(a)
 	if err != nil {
 		return err
@@ -157,4 +167,29 @@ func bearer(token string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// downloadRoutes serves the signed download links of large zips from mail.store (none
+// without one). The key is derived from the unsubscribe secret for downloads only.
+func downloadRoutes(ctx context.Context, a *app) ([]web.Route, error) {
+	mc := a.cfg.Mail
+	if mc.Store == "" {
+		return nil, nil
+	}
+	if err := checkMailStore(mc.Store, a.cfg.Store); err != nil {
+		return nil, err
+	}
+	secret, err := mc.unsubscribeSecret()
+	if err != nil {
+		return nil, usageError(err)
+	}
+	if len(secret) < 16 {
+		return nil, usageError(errors.New("downloads need mail.unsubscribe_secret (the download key is derived from it)"))
+	}
+	st, err := openStore(ctx, mc.Store, a.log)
+	if err != nil {
+		return nil, err
+	}
+	d := &web.Downloads{Key: mailer.DeriveKey([]byte(secret), "download"), Open: st.Open, Log: a.log}
+	return []web.Route{{Name: "download", Pattern: "GET " + web.DownloadPath + "{rel...}", Handler: d}}, nil
 }
