@@ -148,6 +148,13 @@ type StatusReport struct {
 	StoreOK bool `json:"-"`
 }
 
+// AddProblem adds a finding of a component the backup package does not judge (the
+// weekly email) and orders the problems and sets code, state and summary again.
+func (r *StatusReport) AddProblem(l Level, component, message string) {
+	r.Problems = append(r.Problems, StatusProblem{State: l.String(), Component: component, Message: message, level: l})
+	(&judge{r: r}).verdict()
+}
+
 // errStandbyName: the serving name comes from the latest snapshot, which is unreadable.
 var errStandbyName error = &FixableError{Fix: FixStandbyName, Err: errors.New("serving database name unknown while the store is unreadable")}
 

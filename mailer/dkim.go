@@ -2,6 +2,10 @@ package mailer
 
 import (
 	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"os"
 
@@ -51,4 +55,25 @@ func (d *DKIM) signer(canon mail.Canonicalization) *mail.DKIMSigner {
 	s.HeaderCanonicalization(canon)
 	s.BodyCanonicalization(mail.CanonicalizationRelaxed)
 	return s
+}
+
+// RecordName is the DNS name of the key's TXT record: <selector>._domainkey.<domain>.
+func (d *DKIM) RecordName() string { return d.Selector + "._domainkey." + d.Domain }
+
+// TXTRecord is the DNS TXT record value that publishes the public key (RFC 6376
+// section 3.6.1; Ed25519: RFC 8463): "v=DKIM1; k=rsa; p=<base64 SubjectPublicKeyInfo>"
+// or "v=DKIM1; k=ed25519; p=<base64 raw key>".
+func (d *DKIM) TXTRecord() (string, error) {
+	switch pub := d.Key.Public().(type) {
+	case *rsa.PublicKey:
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return "", fmt.Errorf("mailer: dkim public key: %w", err)
+		}
+		return "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der), nil
+	case ed25519.PublicKey:
+		return "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub), nil
+	default:
+		return "", fmt.Errorf("mailer: dkim key of type %T: want RSA or Ed25519", pub)
+	}
 }

@@ -312,6 +312,12 @@ func TestDKIMVerifiesWithGoMsgauth(t *testing.T) {
 				t.Fatal(err)
 			}
 			raw := render(t, m)
+			if txt, err := c.DKIM.TXTRecord(); err != nil || txt != k.txt {
+				t.Fatalf("TXTRecord = %q, %v; want %q", txt, err, k.txt)
+			}
+			if c.DKIM.RecordName() != "sel1._domainkey.linkagogo.example" {
+				t.Fatalf("RecordName %q", c.DKIM.RecordName())
+			}
 			v, err := verifyDKIM(raw, k.txt)
 			if err != nil {
 				t.Fatalf("go-msgauth rejects the signature: %v\n%s", err, raw[:min(len(raw), 3000)])

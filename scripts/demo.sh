@@ -17,7 +17,9 @@
 #      database (dry run first), then into the live one
 #   6. weekly: exports every opted-in premium member's bookmarks to .demo/export, then
 #      emails them (River jobs + ledger in the same database) into the .eml outbox
-#      .demo/outbox, and reruns the same week to show nobody is mailed twice
+#      .demo/outbox, and reruns the same week to show nobody is mailed twice; then starts
+#      `linkbackup serve` for a moment and fetches the status page and one message's
+#      unsubscribe page (DEMO_KEEP=1 keeps it up)
 #   7. stops that PostgreSQL by PID and deletes its cluster (also on failure or Ctrl-C)
 #
 # One cluster plays primary and standby (two databases, --force-same-cluster) so the demo
@@ -27,7 +29,7 @@
 # snapshots accumulate across runs (`scripts/demo.sh clean` removes all of .demo/).
 #
 # Environment: DEMO_MEMBERS (200), DEMO_LINKS (50 per member), DEMO_KEEP=1 leaves
-# PostgreSQL running at the end and prints its DSN and the command that stops it.
+# PostgreSQL and serve running at the end and prints how to reach and stop them.
 #
 # To add a step, append a `step "what it shows" COMMAND...` line in main below.
 set -euo pipefail
@@ -44,6 +46,8 @@ MEMBERS=${DEMO_MEMBERS:-200}
 LINKS=${DEMO_LINKS:-50}
 PGSTATE= # directory holding the cluster (data/, log, pwfile)
 PG_PID=
+SERVE_PID= # linkbackup serve, started by serve_demo
+SERVE_PORT=
 
 BOLD= PLAIN=
 if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
@@ -70,6 +74,9 @@ cleanup() {
 	local rc=$?
 	if [ "$rc" != 0 ] && [ -n "$CURRENT" ]; then
 		lb_log "step $CURRENT failed (exit $rc); see the output above"
+	fi
+	if [ -n "$SERVE_PID" ] && [ -z "${DEMO_KEEP:-}" ]; then
+		lb_stop_pid "linkbackup serve" "$SERVE_PID" TERM
 	fi
 	if [ -n "$PG_PID" ] && [ -z "${DEMO_KEEP:-}" ]; then
 		lb_stop_pid postgres "$PG_PID" INT
@@ -154,6 +161,28 @@ scratch() {
 	"$LB_PGBIN/psql" "${DSN/\/bookmarks\?/\/bookmarks_scratch?}" -XAq -v ON_ERROR_STOP=1 -f "$LB_ROOT/testdata/schema.sql"
 }
 
+# serve_demo starts `linkbackup serve` on the demo's store and database (by PID, in
+# SERVE_PID; cleanup stops it unless DEMO_KEEP), fetches the status page and the
+# unsubscribe page of the first message in the outbox (GET: it changes nothing).
+serve_demo() {
+	local i url
+	lb_free_port
+	SERVE_PORT=$LB_PORT
+	"$BIN" serve --source "$DSN" --store "$STORE" --listen "127.0.0.1:$SERVE_PORT" --log-format json \
+		>"$DEMO/serve.out" 2>"$DEMO/serve.log" &
+	SERVE_PID=$!
+	for i in $(seq 1 100); do
+		curl -fsS "http://127.0.0.1:$SERVE_PORT/healthz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	curl -fsS "http://127.0.0.1:$SERVE_PORT/" -o "$DEMO/status.html"
+	printf '   GET /            %s bytes: %s\n' "$(wc -c <"$DEMO/status.html")" \
+		"$(grep -o '<span class="state [A-Z]*"' "$DEMO/status.html" | head -n1 | sed 's/.*state //; s/"//')"
+	url=$(grep -h -m1 '^List-Unsubscribe: <' "$DEMO"/outbox/*.eml | head -n1 | sed 's/^List-Unsubscribe: <https:\/\/[^/]*//; s/>.*//' | tr -d '\r')
+	curl -fsS "http://127.0.0.1:$SERVE_PORT$url" -o "$DEMO/unsubscribe.html"
+	printf '   GET %s  the page with the "Stop these emails" button (nothing changed)\n' "${url%%\?*}?t=…"
+}
+
 main() {
 	cd "$LB_ROOT"
 	trap cleanup EXIT
@@ -213,6 +242,7 @@ main() {
 		"$BIN" export --mail --source "$DSN" --mailer "file://$DEMO/outbox" --from "LinkaGoGo <backup@linkagogo.example>"
 	step "Rerun the same week: everyone is already sent, nobody is mailed twice" \
 		"$BIN" export --mail --source "$DSN" --mailer "file://$DEMO/outbox" --from "LinkaGoGo <backup@linkagogo.example>"
+	step "linkbackup serve: the operator status page and a message's one-click unsubscribe page" serve_demo
 
 	local manifest
 	manifest=$(find "$STORE_DIR" -name manifest.json -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -n1 | cut -d' ' -f2-)
@@ -223,7 +253,9 @@ main() {
 	printf '  mail outbox     %s  (%s .eml files; open one in a mail client, or: less %s)\n' "$DEMO/outbox" \
 		"$(ls "$DEMO"/outbox/*.eml 2>/dev/null | wc -l)" "$(ls "$DEMO"/outbox/*.eml 2>/dev/null | head -n1)"
 	printf '  binary          %s --help\n' "$BIN"
+	printf '  serve           %s serve --source DSN --store %s   then open http://127.0.0.1:8080/\n' "$BIN" "$STORE"
 	if [ -n "${DEMO_KEEP:-}" ]; then
+		printf '  serve (running) http://127.0.0.1:%s/  (stop it with kill -TERM %s)\n' "$SERVE_PORT" "$SERVE_PID"
 		printf '  PostgreSQL      %s\n' "$(redact "$DSN")  (password in $PGSTATE/pwfile)"
 		printf '  stop it with    kill -INT %s && rm -rf %s\n' "$PG_PID" "$PGSTATE"
 	else

@@ -15,7 +15,7 @@
 #   scripts/teststack.sh stop [STATE]    stop by PID and delete STATE (default .teststack/current)
 #   scripts/teststack.sh tools           build versitygw and mailpit if missing, print paths
 #   scripts/teststack.sh deps            install missing system packages (PostgreSQL 15,
-#                                        xmllint, zstd) via apt-get
+#                                        xmllint, zstd, chromium) via apt-get
 #
 # Overrides (environment):
 #   LINKBACKUP_VERSITYGW_BIN, LINKBACKUP_MAILPIT_BIN   use this binary instead of the cache
@@ -43,6 +43,7 @@ deps() {
 	lb_ensure_postgres
 	lb_need_cmd xmllint libxml2-utils
 	lb_need_cmd zstd zstd
+	lb_need_cmd chromium chromium   # the status page test drives it (chromedp)
 }
 
 tools() {

@@ -57,6 +57,17 @@ type Config struct {
 	// Deadline bounds one run of backup, standby, restore and nightly (--deadline): when
 	// it passes, the run stops cleanly and says which step it was at. 0: none. Default 3h.
 	Deadline time.Duration `yaml:"deadline"`
+	// Serve configures `linkbackup serve`.
+	Serve ServeConfig `yaml:"serve"`
+}
+
+// ServeConfig configures `linkbackup serve` (unsubscribe, status page, metrics).
+type ServeConfig struct {
+	// Listen is the address served. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// TokenFile holds the bearer token (first line) that the status page and /metrics
+	// require; without one they answer loopback clients only. Default "".
+	TokenFile string `yaml:"token_file"`
 }
 
 // DrillConfig configures the invariants of the standby drill and of `linkbackup check`.
@@ -105,6 +116,12 @@ type StatusConfig struct {
 	StandbyCritAge time.Duration `yaml:"standby_crit_age"`
 	// Timeout bounds the whole check (store and standby reads). Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
+	// MailFailedCrit: CRITICAL when more than this percentage of the members selected
+	// for the weekly email failed permanently. Default 5.
+	MailFailedCrit float64 `yaml:"mail_failed_crit"`
+	// MailDue: WARNING when the week's email has not finished by this weekday and hour
+	// (UTC), e.g. "Monday 12:00". Default "Monday 12:00"; "" never warns.
+	MailDue string `yaml:"mail_due"`
 	// PrometheusFile, if set, is a node_exporter textfile written atomically by status
 	// and at the end of nightly. Default "".
 	PrometheusFile string `yaml:"prometheus_file"`
@@ -176,12 +193,14 @@ func DefaultConfig() Config {
 		Standby: StandbyConfig{Grace: 30 * time.Second, Jobs: 4},
 		Drill:   DrillConfig{Timeout: 60 * time.Second, RowDropPercent: 20, RowDropMinRows: 1000},
 		Status: StatusConfig{SnapshotWarnAge: 25 * time.Hour, SnapshotCritAge: 49 * time.Hour,
-			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second},
+			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second,
+			MailFailedCrit: 5, MailDue: "Monday 12:00"},
 		Nightly:   NightlyConfig{HeartbeatTimeout: 10 * time.Second},
 		Retention: DefaultRetentionConfig(),
 		Mail:      DefaultMailConfig(),
 		// Deadline: the nightly's systemd TimeoutStartSec is 4h; stop cleanly before it.
 		Deadline: 3 * time.Hour,
+		Serve:    ServeConfig{Listen: "127.0.0.1:8080"},
 	}
 }
 
@@ -227,6 +246,12 @@ func (c *Config) Validate() error {
 	}
 	if s := c.Status; s.StandbyWarnAge <= 0 || s.StandbyCritAge < s.StandbyWarnAge {
 		errs = append(errs, fmt.Errorf("status.standby_warn_age = %s, status.standby_crit_age = %s: want 0 < warn <= crit", s.StandbyWarnAge, s.StandbyCritAge))
+	}
+	if p := c.Status.MailFailedCrit; p < 0 || p > 100 {
+		errs = append(errs, fmt.Errorf("status.mail_failed_crit = %g: want a percentage 0..100", p))
+	}
+	if _, err := parseMailDue(c.Status.MailDue); err != nil {
+		errs = append(errs, fmt.Errorf("status.mail_due: %w", err))
 	}
 	if c.Status.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("status.timeout = %s: want > 0", c.Status.Timeout))

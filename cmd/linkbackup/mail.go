@@ -32,8 +32,9 @@ delivery ledger, so that a rerun, a crash or a flaky mail server neither skips a
 nor mails anyone twice. --mail enqueues the jobs (unique per member and period), works
 them in this process until every job of the period is finished and prints a summary;
 --enqueue-only leaves them to 'linkbackup worker' processes; --dry-run only counts.
-The zip is attached; above mail.max_attachment_mb it is put in the store (--store)
-under exports/<period>/ and the message links to it (pre-signed, expiring).
+The zip is attached; above mail.max_attachment_mb it is put in mail.store (--store; never
+the snapshot store) under exports/<period>/ and the message links to it (S3: pre-signed;
+a file store: 'linkbackup serve' at mail.link_base_url, signed; both expiring).
 4xx replies, timeouts and dropped connections are retried with backoff; a 5xx reply or
 an unusable address fails that member only. Exit codes with --mail: 0 every selected
 member is sent (or was before); 3 some failed permanently (listed); 1 error.`
@@ -114,7 +115,8 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		State: state, Schema: mc.Schema, Source: source, Queries: c.Export.queries(),
 		MaxAttachment: int64(mc.MaxAttachmentMB * 1e6), Concurrency: mc.Concurrency, MaxAttempts: mc.MaxAttempts,
 		RetryBase: mc.RetryBase, RetryMax: mc.RetryMax, JobTimeout: mc.JobTimeout, RescueAfter: mc.RescueAfter,
-		ZipLevel: c.Export.ZipLevel, Log: a.log,
+		SuppressAfter: suppressAfter(mc.SuppressAfter),
+		ZipLevel:      c.Export.ZipLevel, Log: a.log,
 	}
 	e.cfg = cfg
 	if res, err := weekly.Migrate(ctx, state, mc.Schema, a.log); err != nil {
@@ -129,6 +131,14 @@ func openMail(ctx context.Context, a *app, send bool) (*mailEnv, error) {
 		return fail(err)
 	}
 	return e, nil
+}
+
+// suppressAfter maps mail.suppress_after (0: never) to weekly.Config's (negative: never).
+func suppressAfter(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // openPool opens and pings a pool on dsn; e closes it.
@@ -182,20 +192,35 @@ func (e *mailEnv) openSending(ctx context.Context, a *app) error {
 	}
 	e.closers = append(e.closers, func() { tr.Close() })
 	cfg.Transport, cfg.Rate, cfg.RatePerProcess = tr, mc.Rate, mc.RateScope == "process"
-	storeURL := mc.Store
-	if storeURL == "" {
-		storeURL = c.Store
+	if err := checkMailStore(mc.Store, c.Store); err != nil {
+		return err
 	}
-	if storeURL != "" {
-		st, err := openStore(ctx, storeURL, a.log)
+	if mc.Store != "" {
+		st, err := openStore(ctx, mc.Store, a.log)
 		if err != nil {
 			return err
 		}
-		if cfg.Linker, err = weekly.NewLinker(st, mc.LinkExpiry, mc.LinkBaseURL); err != nil {
+		if mc.LinkBaseURL != "" {
+			cfg.Linker, err = weekly.NewServedLinker(st, mc.LinkExpiry, mc.LinkBaseURL, mailer.DeriveKey(cfg.Composer.Unsubscribe.Secret, "download"))
+		} else {
+			cfg.Linker, err = weekly.NewLinker(st, mc.LinkExpiry, "")
+		}
+		if err != nil {
 			return usageError(err)
 		}
 	}
 	a.log.Debug("mail ready", "transport", tr.String(), "state_schema", mc.Schema)
+	return nil
+}
+
+// checkMailStore refuses mail.store when it is the snapshot store: the directory of
+// large zips may be published, and publishing it must never publish snapshots.
+func checkMailStore(mailStore, store string) error {
+	norm := func(s string) string { return strings.TrimRight(strings.TrimSpace(s), "/") }
+	if mailStore != "" && store != "" && (norm(mailStore) == norm(store) ||
+		strings.HasPrefix(norm(mailStore)+"/", norm(store)+"/") || strings.HasPrefix(norm(store)+"/", norm(mailStore)+"/")) {
+		return usageError(fmt.Errorf("mail.store %s is (or overlaps) the snapshot store: give the large zips a store of their own", showURL(mailStore)))
+	}
 	return nil
 }
 
@@ -221,8 +246,12 @@ func composer(mc MailConfig) (*mailer.Composer, error) {
 	if mc.UnsubscribeURL == "" || secret == "" {
 		return nil, errors.New("one-click unsubscribe needs mail.unsubscribe_url (https://...{token}) and mail.unsubscribe_secret (or _file, or LINKBACKUP_MAIL_UNSUBSCRIBE_SECRET)")
 	}
+	keys, err := mc.unsubscribeKeys(secret)
+	if err != nil {
+		return nil, err
+	}
 	c := &mailer.Composer{From: from, ReplyTo: replyTo, Product: mc.Product, MessageIDDomain: mc.MessageIDDomain,
-		Unsubscribe: mailer.Unsubscribe{URL: mc.UnsubscribeURL, Secret: []byte(secret)}}
+		Unsubscribe: keys}
 	if mc.DKIMKeyFile != "" {
 		domain := mc.DKIMDomain
 		if domain == "" {
@@ -274,12 +303,11 @@ func runMailExport(cmd *cobra.Command, a *app, mf *mailFlags, member int64) erro
 		return err
 	}
 	if send {
-		// Jobs keep running while this function enqueues; Start's context must outlive a
-		// cancelled command so that stopping stays graceful (stopRiver).
-		if err := client.Start(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("mail: start workers: %w", err)
+		stop, err := startWorking(ctx, e, client, a.log)
+		if err != nil {
+			return err
 		}
-		defer stopRiver(client, e.mc.ShutdownTimeout, a.log)
+		defer stop()
 	}
 	er, err := weekly.Enqueue(ctx, e.cfg, client, opts)
 	if err != nil {
@@ -314,12 +342,36 @@ func runMailExport(cmd *cobra.Command, a *app, mf *mailFlags, member int64) erro
 }
 
 func printMailSummary(ctx context.Context, w io.Writer, cfg *weekly.Config, period string, member int64, er weekly.EnqueueResult, sum weekly.Summary) error {
-	fmt.Fprintf(w, "mail %s: selected %d, sent %d, already sent %d, retried %d, skipped %d, failed permanently %d\n",
-		period, er.Selected, sum.SentNow, er.AlreadySent, sum.Retried, sum.Skipped, sum.Failed)
-	return weekly.Failures(ctx, cfg, period, member, func(f weekly.Failure) error {
+	fmt.Fprintf(w, "mail %s: selected %d, sent %d, already sent %d, retried %d, skipped %d, failed permanently %d, suppressed %d\n",
+		period, er.Selected, sum.SentNow, er.AlreadySent, sum.Retried, sum.Skipped, sum.Failed, sum.Suppressed)
+	if err := weekly.Failures(ctx, cfg, period, member, func(f weekly.Failure) error {
 		_, err := fmt.Fprintf(w, "  failed: member %d <%s> after %d attempt(s): %s\n", f.MemberID, f.Recipient, f.Attempts, f.Reply)
 		return err
+	}); err != nil {
+		return err
+	}
+	return weekly.Suppressions(ctx, cfg, period, member, func(f weekly.Failure) error {
+		_, err := fmt.Fprintf(w, "  suppressed: member %d <%s>: %s\n", f.MemberID, f.Recipient, f.Reply)
+		return err
 	})
+}
+
+// startWorking takes the client's liveness lock (and starts rescuing the jobs of dead
+// workers), then starts the client. Its context outlives a cancelled command so that
+// stopping stays graceful; stop stops the client (stopRiver), then releases the lock.
+func startWorking(ctx context.Context, e *mailEnv, client *weekly.Client, log *slog.Logger) (stop func(), err error) {
+	live, err := weekly.Live(ctx, e.cfg, client.ID())
+	if err != nil {
+		return nil, err
+	}
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		live.Close()
+		return nil, fmt.Errorf("mail: start workers: %w", err)
+	}
+	return func() {
+		stopRiver(client, e.mc.ShutdownTimeout, log)
+		live.Close()
+	}, nil
 }
 
 // stopRiver stops a working client: in-flight jobs get timeout to finish, then they are

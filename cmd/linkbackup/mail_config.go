@@ -47,21 +47,35 @@ type MailConfig struct {
 	UnsubscribeSecret Secret `yaml:"unsubscribe_secret"`
 	// UnsubscribeSecretFile holds UnsubscribeSecret (first line). Default "".
 	UnsubscribeSecretFile string `yaml:"unsubscribe_secret_file"`
+	// UnsubscribeKeyVersion is the version of UnsubscribeSecret, carried in every token
+	// (rotate: new secret, version+1, the old one under unsubscribe_old_keys). Default 1.
+	UnsubscribeKeyVersion int `yaml:"unsubscribe_key_version"`
+	// UnsubscribeOldKeys are rotated-out secrets whose tokens `serve` still accepts
+	// until their date. YAML only. Default none.
+	UnsubscribeOldKeys []OldKey `yaml:"unsubscribe_old_keys"`
+	// UnsubscribeSQL turns a member's weekly backup off when they unsubscribe (`serve`;
+	// $1 is the member id; run on the source). Default
+	// "UPDATE members SET weekly_backup = false WHERE id = $1".
+	UnsubscribeSQL string `yaml:"unsubscribe_sql"`
 	// DKIMKeyFile is a PEM RSA or Ed25519 private key; empty: no DKIM. Default "".
 	DKIMKeyFile string `yaml:"dkim_key_file"`
 	// DKIMDomain (d=) and DKIMSelector (s=). Default "" (DKIMDomain: From's domain).
 	DKIMDomain   string `yaml:"dkim_domain"`
 	DKIMSelector string `yaml:"dkim_selector"`
 	// Store receives zips above MaxAttachmentMB under exports/<period>/; the mail links
-	// to them. Default "" (the top-level store; none: large zips are attached).
+	// to them. It must not be (or overlap) the snapshot store, which is refused: a
+	// published directory must never publish snapshots. Default "" (large zips are
+	// attached).
 	Store string `yaml:"store"`
 	// MaxAttachmentMB: larger zips are sent as a link. Default 10.
 	MaxAttachmentMB float64 `yaml:"max_attachment_mb"`
 	// LinkExpiry is the lifetime of pre-signed download links (S3: at most 168h).
 	// Default 168h.
 	LinkExpiry time.Duration `yaml:"link_expiry"`
-	// LinkBaseURL publishes a file:// store over http(s): link = base + key. Default ""
-	// (file:// links, for demos).
+	// LinkBaseURL is the public URL of `linkbackup serve`, which publishes a file://
+	// Store: links are base/download/<key>?e=<expiry>&s=<signature> (the signing key
+	// is derived from UnsubscribeSecret for downloads only). Default "" (file:// links,
+	// for demos).
 	LinkBaseURL string `yaml:"link_base_url"`
 	// Rate is the most messages per second started (0: unlimited), by all processes
 	// sharing the state database together or by each alone (RateScope). Default 50.
@@ -83,8 +97,14 @@ type MailConfig struct {
 	// JobTimeout bounds one member's job. Default 5m.
 	JobTimeout time.Duration `yaml:"job_timeout"`
 	// RescueAfter: jobs running longer are taken to belong to a dead worker and retried
+	// (River's rescuer; the backstop: a killed worker's jobs are handed back within
+	// seconds, as its liveness lock is free, see mailer/weekly/rescue.go)
 	// (must exceed JobTimeout). Default 15m.
 	RescueAfter time.Duration `yaml:"rescue_after"`
+	// SuppressAfter: a member whose address failed permanently (5xx, unusable) in
+	// this many consecutive periods of theirs is skipped, "suppressed: address
+	// bounced", until the address changes. 0: never. Default 2.
+	SuppressAfter int `yaml:"suppress_after"`
 	// ShutdownTimeout: on SIGTERM, in-flight jobs get this long to finish before they
 	// are cancelled (and retried later). Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -93,21 +113,24 @@ type MailConfig struct {
 // DefaultMailConfig returns the mail defaults.
 func DefaultMailConfig() MailConfig {
 	return MailConfig{
-		Schema:          weekly.DefaultSchema,
-		Product:         "LinkaGoGo",
-		MaxAttachmentMB: 10,
-		LinkExpiry:      7 * 24 * time.Hour,
-		Rate:            50,
-		RateScope:       "all",
-		Concurrency:     8,
-		Connections:     4,
-		SMTPTimeout:     60 * time.Second,
-		MaxAttempts:     8,
-		RetryBase:       30 * time.Second,
-		RetryMax:        time.Hour,
-		JobTimeout:      5 * time.Minute,
-		RescueAfter:     15 * time.Minute,
-		ShutdownTimeout: 30 * time.Second,
+		Schema:                weekly.DefaultSchema,
+		Product:               "LinkaGoGo",
+		MaxAttachmentMB:       10,
+		LinkExpiry:            7 * 24 * time.Hour,
+		Rate:                  50,
+		RateScope:             "all",
+		Concurrency:           8,
+		Connections:           4,
+		SMTPTimeout:           60 * time.Second,
+		MaxAttempts:           8,
+		RetryBase:             30 * time.Second,
+		RetryMax:              time.Hour,
+		JobTimeout:            5 * time.Minute,
+		RescueAfter:           15 * time.Minute,
+		ShutdownTimeout:       30 * time.Second,
+		SuppressAfter:         2,
+		UnsubscribeKeyVersion: 1,
+		UnsubscribeSQL:        "UPDATE members SET weekly_backup = false WHERE id = $1",
 	}
 }
 
@@ -146,6 +169,12 @@ func (c *MailConfig) Validate() error {
 	if c.Connections < 1 || c.Connections > 64 {
 		bad("mail.connections = %d: want 1..64", c.Connections)
 	}
+	if c.UnsubscribeKeyVersion < 1 {
+		bad("mail.unsubscribe_key_version = %d: want >= 1", c.UnsubscribeKeyVersion)
+	}
+	if c.SuppressAfter < 0 || c.SuppressAfter > 52 {
+		bad("mail.suppress_after = %d: want 0..52 (0: never suppress)", c.SuppressAfter)
+	}
 	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
 		bad("mail.max_attempts = %d: want 1..100", c.MaxAttempts)
 	}
@@ -174,6 +203,34 @@ func (c *MailConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// OldKey is a rotated-out unsubscribe secret.
+type OldKey struct {
+	// Version is the key version its tokens carry.
+	Version int `yaml:"version"`
+	// SecretFile holds the secret (first line).
+	SecretFile string `yaml:"secret_file"`
+	// Until: its tokens are refused from this date (YYYY-MM-DD, UTC) on. Keep it at
+	// least as long as members keep old emails: rotating it out breaks their links.
+	Until string `yaml:"until"`
+}
+
+// unsubscribeKeys returns the current and old unsubscribe keys.
+func (c *MailConfig) unsubscribeKeys(secret string) (mailer.Unsubscribe, error) {
+	u := mailer.Unsubscribe{URL: c.UnsubscribeURL, Secret: []byte(secret), Version: c.UnsubscribeKeyVersion}
+	for i, k := range c.UnsubscribeOldKeys {
+		s, err := readSecretFile(k.SecretFile, fmt.Sprintf("mail.unsubscribe_old_keys[%d].secret_file", i))
+		if err != nil {
+			return u, err
+		}
+		until, err := time.Parse("2006-01-02", k.Until)
+		if err != nil || k.Version < 1 || k.Version == u.Version || len(s) < 16 {
+			return u, fmt.Errorf("mail.unsubscribe_old_keys[%d]: want version >= 1 other than the current one, a secret file of >= 16 bytes and until: YYYY-MM-DD", i)
+		}
+		u.Old = append(u.Old, mailer.TokenKey{Version: k.Version, Secret: []byte(s), Until: until})
+	}
+	return u, nil
 }
 
 // password returns the SMTP password from Password or PasswordFile ("" when neither).

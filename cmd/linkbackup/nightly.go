@@ -274,13 +274,16 @@ func (a *app) nightlyStatus(ctx context.Context, sum *nightlySummary) {
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.Status.Timeout)
-	rep, err := checkStatus(sctx, a, time.Now())
-	cancel()
+	now := time.Now()
+	rep, err := checkStatus(sctx, a, now)
 	sum.Status = &nightlyStatus{File: f}
 	if err == nil {
+		// The same file status writes: the weekly email's gauges stay in it.
+		mail := checkMailStatus(sctx, a, now, rep)
 		sum.Status.State = rep.State
-		err = writePrometheusFile(f, rep)
+		err = writePrometheusFile(f, rep, mail)
 	}
+	cancel()
 	if err != nil {
 		sum.Status.Error = clihint.Message(err)
 		a.log.Warn("cannot write the status textfile", "file", f, "err", err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,13 +159,15 @@ func TestCLIStandbyAndStatus(t *testing.T) {
 		`linkbackup_standby_last_attempt_ok{database="` + name + `"} 0` + "\n",
 		`linkbackup_standby_previous_copy{database="` + name + `"} 1` + "\n",
 		`linkbackup_last_snapshot_verified_by_standby{database="` + srcCfg.Database + `"} 0` + "\n",
-		`linkbackup_standby_verified_timestamp_seconds{database="` + name + `"} ` + strconv.FormatInt(rec.Verified.Unix(), 10) + "\n",
 		"# TYPE linkbackup_standby_data_age_seconds gauge\n",
 		"linkbackup_last_snapshot_stored_bytes{",
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Fatalf("textfile lacks %q:\n%s", want, text)
 		}
+	}
+	if v, ok := promGauge(t, string(text), "linkbackup_standby_verified_timestamp_seconds", map[string]string{"database": name}); !ok || int64(v) != rec.Verified.Unix() {
+		t.Fatalf("textfile: linkbackup_standby_verified_timestamp_seconds = %v (%v), want %d", v, ok, rec.Verified.Unix())
 	}
 	if fi, _ := os.Stat(prom); fi.Mode().Perm() != 0o644 {
 		t.Fatalf("textfile mode %v, want 0644 (node_exporter must read it)", fi.Mode())

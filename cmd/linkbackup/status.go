@@ -42,7 +42,18 @@ the latest snapshot's database (--database to override).
 --prometheus FILE also writes a node_exporter textfile (atomically: temp file + rename)
 with timestamps, sizes, the standby's data age, last attempt ok (0/1), the status, and
 per database linkbackup_snapshots, linkbackup_store_bytes,
-linkbackup_oldest_snapshot_timestamp_seconds and linkbackup_pinned_snapshots.
+linkbackup_oldest_snapshot_timestamp_seconds and linkbackup_pinned_snapshots, and for the
+weekly email linkbackup_mail_members{period,week,state} and
+linkbackup_mail_last_message_timestamp_seconds.
+
+  mail      when a state database is configured (mail.state, or the source) and
+            holds the ledger: the weekly email's current and last period: selected, sent,
+            pending, failed permanently, suppressed, skipped, the last message's time.
+            WARNING when the current week's run has not finished by status.mail_due
+            ("Monday 12:00", UTC); CRITICAL when more than status.mail_failed_crit
+            (5) percent of the selected members failed permanently (the current
+            period once enqueued, else the last); UNKNOWN when the state database
+            cannot be read.
 
 Exit codes (Nagios/Icinga plugin convention):
   0  OK
@@ -88,19 +99,20 @@ func newStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return unknownOnError(err)
 			}
+			mail := checkMailStatus(ctx, a, now, rep)
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				enc.SetEscapeHTML(false)
-				if err := enc.Encode(rep); err != nil {
+				if err := enc.Encode(statusWithMail{rep, mail}); err != nil {
 					return unknown(err)
 				}
-			} else if err := statusview.WriteText(a.stdout, rep); err != nil {
+			} else if err := statusview.WriteTextMail(a.stdout, rep, mail); err != nil {
 				return unknown(err)
 			}
 			code := int(rep.Code)
 			if c.Status.PrometheusFile != "" {
-				if err := writePrometheusFile(c.Status.PrometheusFile, rep); err != nil {
+				if err := writePrometheusFile(c.Status.PrometheusFile, rep, mail); err != nil {
 					fmt.Fprintf(a.stderr, "linkbackup status: %v\n", err)
 					if rep.Code == backup.LevelOK || rep.Code == backup.LevelWarning {
 						code = int(backup.LevelUnknown)
@@ -128,6 +140,13 @@ func newStatusCmd(a *app) *cobra.Command {
 	a.bind(cmd, "database", "standby.database")
 	a.bind(cmd, "prometheus", "status.prometheus_file")
 	return cmd
+}
+
+// statusWithMail is the report as --json prints it: the backup report's fields, and
+// "mail" when a state database is configured.
+type statusWithMail struct {
+	*backup.StatusReport
+	Mail *statusview.Mail `json:"mail,omitempty"`
 }
 
 // unknownOnError turns any exit code of a failed status into UNKNOWN (3).
@@ -179,9 +198,9 @@ func showURL(raw string) string {
 
 // writePrometheusFile writes the report as a node_exporter textfile: temp file in the
 // same directory, fsync, rename, fsync the directory; readable by node_exporter (0644).
-func writePrometheusFile(path string, rep *backup.StatusReport) error {
+func writePrometheusFile(path string, rep *backup.StatusReport, mail *statusview.Mail) error {
 	var b bytes.Buffer
-	if err := statusview.WritePrometheus(&b, rep); err != nil {
+	if err := statusview.WritePrometheusMail(&b, rep, mail); err != nil {
 		return err
 	}
 	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -19,8 +18,12 @@ worker, and the delivery ledger keeps a member from being mailed twice.
 
 On SIGTERM the worker takes no new job, lets in-flight ones finish for
 mail.shutdown_timeout, then cancels the rest (they are retried by another worker).
-A worker killed outright leaves its jobs running in the table: after mail.rescue_after
-River's rescuer hands them to a live worker, which finds the ledger row sent or sends.
+A worker killed outright leaves its jobs running in the table. Every worker (and
+export --mail) holds a PostgreSQL session lock named by its River client id and
+checks every 2 s for running jobs whose client's lock is free: those of a killed
+process are handed back within seconds (a machine that vanished: once the server
+drops its session, about a minute), and a live worker finds the ledger row sent or
+sends. mail.rescue_after stays as River's backstop.
 
 The state database is migrated on start (see 'linkbackup migrate').
 Exit codes: 0 stopped by a signal; 1 error; 2 usage.`,
@@ -46,13 +49,14 @@ func runWorker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("worker: start: %w", err)
+	stop, err := startWorking(ctx, e, client, a.log)
+	if err != nil {
+		return err
 	}
 	a.log.Info("worker started", "concurrency", e.mc.Concurrency, "rate", e.mc.Rate, "worker", e.cfg.WorkerName)
 	<-ctx.Done()
 	a.log.Info("stopping: finishing in-flight jobs", "timeout", e.mc.ShutdownTimeout)
-	stopRiver(client, e.mc.ShutdownTimeout, a.log)
+	stop()
 	a.log.Info("worker stopped")
 	return nil
 }

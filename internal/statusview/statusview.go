@@ -42,7 +42,9 @@ func perfData(r *backup.StatusReport) []perfDatum {
 
 // WriteText writes the Nagios/Icinga plugin output: one status line with performance
 // data, then the details for a human.
-func WriteText(w io.Writer, r *backup.StatusReport) error {
+func WriteText(w io.Writer, r *backup.StatusReport) error { return writeText(w, r, nil) }
+
+func writeText(w io.Writer, r *backup.StatusReport, m *Mail) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "LINKBACKUP %s - %s", r.State, oneLine(r.Summary))
 	if perf := perfData(r); len(perf) > 0 {
@@ -67,6 +69,7 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 	if r.DatabasesError != "" {
 		line("database", "unknown: %s", r.DatabasesError)
 	}
+	mailLines(line, m)
 	for _, p := range r.Problems {
 		line("problem", "%s %s: %s", p.State, p.Component, p.Message)
 	}
@@ -77,55 +80,55 @@ func WriteText(w io.Writer, r *backup.StatusReport) error {
 // WritePrometheus writes the report as a node_exporter textfile. Metrics whose value is
 // unknown (no snapshot, no standby) are left out rather than written as 0.
 func WritePrometheus(w io.Writer, r *backup.StatusReport) error {
-	var b strings.Builder
-	metric := func(name, help string, labels string, v int64) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s%s %d\n", name, help, name, name, labels, v)
-	}
-	metric("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", "", int64(r.Code))
-	metric("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", "", r.Checked.Unix())
+	return WritePrometheusMail(w, r, nil)
+}
+
+// gauges are the report's metrics (see metrics.go for their exposition).
+func gauges(r *backup.StatusReport) []gauge {
+	var g gauges_
+	g.add("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", nil, int64(r.Code))
+	g.add("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", nil, r.Checked.Unix())
 	switch {
 	case len(r.Databases) > 0:
-		writeDatabases(&b, r.Databases)
+		databaseGauges(&g, r.Databases)
 	case r.StoreOK:
-		metric("linkbackup_snapshots", "Complete snapshots in the store.", "", int64(r.Snapshot.Count))
+		g.add("linkbackup_snapshots", "Complete snapshots in the store.", nil, int64(r.Snapshot.Count))
 	}
 	if s := &r.Snapshot; s.ID != "" {
 		l := labels("database", s.Database)
-		metric("linkbackup_last_snapshot_timestamp_seconds", "Start (data point) of the latest complete snapshot (Unix time).", l, s.Taken.Unix())
-		metric("linkbackup_last_snapshot_stored_bytes", "Stored (compressed) size of the latest snapshot.", l, s.StoredBytes)
-		metric("linkbackup_last_snapshot_raw_bytes", "Uncompressed size of the latest snapshot's data.", l, s.RawBytes)
-		metric("linkbackup_last_snapshot_rows", "Rows in the latest snapshot.", l, s.Rows)
-		metric("linkbackup_last_snapshot_verified_by_standby", "1 if the standby serves the latest snapshot, restored and proven.", l, b2i(s.VerifiedByStandby))
+		g.add("linkbackup_last_snapshot_timestamp_seconds", "Start (data point) of the latest complete snapshot (Unix time).", l, s.Taken.Unix())
+		g.add("linkbackup_last_snapshot_stored_bytes", "Stored (compressed) size of the latest snapshot.", l, s.StoredBytes)
+		g.add("linkbackup_last_snapshot_raw_bytes", "Uncompressed size of the latest snapshot's data.", l, s.RawBytes)
+		g.add("linkbackup_last_snapshot_rows", "Rows in the latest snapshot.", l, s.Rows)
+		g.add("linkbackup_last_snapshot_verified_by_standby", "1 if the standby serves the latest snapshot, restored and proven.", l, b2i(s.VerifiedByStandby))
 	}
 	sb := &r.Standby
 	l := labels("database", sb.Database)
 	if v := sb.Serving; v != nil {
-		metric("linkbackup_standby_verified_timestamp_seconds", "When the standby's serving copy was proven equal to its snapshot (Unix time).", l, v.Verified.Unix())
-		metric("linkbackup_standby_source_timestamp_seconds", "Source time of the data the standby serves (Unix time).", l, v.SourceTime.Unix())
-		metric("linkbackup_standby_data_age_seconds", "Age of the standby's data at the check (now - source time).", l, *sb.DataAgeSeconds)
-	}
-	if v := sb.Serving; v != nil && len(v.Invariants) > 0 {
-		fmt.Fprintf(&b, "# HELP linkbackup_invariant_violations Rows violating each drill invariant on the served copy.\n# TYPE linkbackup_invariant_violations gauge\n")
+		g.add("linkbackup_standby_verified_timestamp_seconds", "When the standby's serving copy was proven equal to its snapshot (Unix time).", l, v.Verified.Unix())
+		g.add("linkbackup_standby_source_timestamp_seconds", "Source time of the data the standby serves (Unix time).", l, v.SourceTime.Unix())
+		g.add("linkbackup_standby_data_age_seconds", "Age of the standby's data at the check (now - source time).", l, *sb.DataAgeSeconds)
 		for _, inv := range v.Invariants {
-			fmt.Fprintf(&b, "linkbackup_invariant_violations{database=%q,invariant=%q} %d\n", sb.Database, inv.Name, inv.Violations)
+			g.add("linkbackup_invariant_violations", "Rows violating each drill invariant on the served copy.",
+				[]string{"database", sb.Database, "invariant", inv.Name}, inv.Violations)
 		}
 	}
 	if sb.PreviousChecked {
-		metric("linkbackup_standby_previous_copy", "1 if the standby keeps a previous copy to fall back to.", l, b2i(sb.Previous != nil))
+		g.add("linkbackup_standby_previous_copy", "1 if the standby keeps a previous copy to fall back to.", l, b2i(sb.Previous != nil))
 	}
 	if a := sb.LastAttempt; a != nil {
-		metric("linkbackup_standby_last_attempt_ok", "1 if the last standby refresh succeeded, 0 if it failed.", l, b2i(a.OK))
-		metric("linkbackup_standby_last_attempt_timestamp_seconds", "When the last standby refresh finished (Unix time).", l, a.Finished.Unix())
+		g.add("linkbackup_standby_last_attempt_ok", "1 if the last standby refresh succeeded, 0 if it failed.", l, b2i(a.OK))
+		g.add("linkbackup_standby_last_attempt_timestamp_seconds", "When the last standby refresh finished (Unix time).", l, a.Finished.Unix())
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return g
 }
 
-func labels(k, v string) string {
+// labels is one label pair, none when the value is empty (unknown).
+func labels(k, v string) []string {
 	if v == "" {
-		return ""
+		return nil
 	}
-	return "{" + k + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v) + `"}`
+	return []string{k, v}
 }
 
 func b2i(b bool) int64 {
@@ -176,35 +179,18 @@ func databaseLine(d backup.DatabaseStatus) string {
 		backup.HumanBytes(d.StoredBytes), d.Oldest.UTC().Format("2006-01-02 15:04:05 UTC"), proven, len(d.Pins))
 }
 
-// writeDatabases writes the per-database gauges, one family each.
-func writeDatabases(b *strings.Builder, dbs []backup.DatabaseStatus) {
-	family := func(name, help string, v func(backup.DatabaseStatus) int64) {
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
-		for _, d := range dbs {
-			fmt.Fprintf(b, "%s%s %d\n", name, labels("database", d.Database), v(d))
-		}
-	}
-	family("linkbackup_snapshots", "Complete snapshots in the store, per database.",
-		func(d backup.DatabaseStatus) int64 { return int64(d.Snapshots) })
-	family("linkbackup_store_bytes", "Bytes stored by the complete snapshots of the database.",
-		func(d backup.DatabaseStatus) int64 { return d.StoredBytes })
-	family("linkbackup_oldest_snapshot_timestamp_seconds", "Start of the oldest complete snapshot: the oldest restorable point (Unix time).",
-		func(d backup.DatabaseStatus) int64 { return d.Oldest.Unix() })
-	var proven []backup.DatabaseStatus
+// databaseGauges adds the per-database gauges.
+func databaseGauges(g *gauges_, dbs []backup.DatabaseStatus) {
 	for _, d := range dbs {
+		l := labels("database", d.Database)
+		g.add("linkbackup_snapshots", "Complete snapshots in the store, per database.", l, int64(d.Snapshots))
+		g.add("linkbackup_store_bytes", "Bytes stored by the complete snapshots of the database.", l, d.StoredBytes)
+		g.add("linkbackup_oldest_snapshot_timestamp_seconds", "Start of the oldest complete snapshot: the oldest restorable point (Unix time).", l, d.Oldest.Unix())
 		if d.NewestProvenTime != nil {
-			proven = append(proven, d)
+			g.add("linkbackup_newest_proven_snapshot_timestamp_seconds", "Start of the newest snapshot a standby drill proved (Unix time); absent when none.", l, d.NewestProvenTime.Unix())
 		}
+		g.add("linkbackup_pinned_snapshots", "Pinned snapshots of the database (kept whatever the retention policy says).", l, int64(len(d.Pins)))
 	}
-	if len(proven) > 0 {
-		name := "linkbackup_newest_proven_snapshot_timestamp_seconds"
-		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, "Start of the newest snapshot a standby drill proved (Unix time); absent when none.", name)
-		for _, d := range proven {
-			fmt.Fprintf(b, "%s%s %d\n", name, labels("database", d.Database), d.NewestProvenTime.Unix())
-		}
-	}
-	family("linkbackup_pinned_snapshots", "Pinned snapshots of the database (kept whatever the retention policy says).",
-		func(d backup.DatabaseStatus) int64 { return int64(len(d.Pins)) })
 }
 
 func yesNo(b bool) string {

@@ -50,6 +50,13 @@ type Config struct {
 	// RescueAfter: a job running longer than this is taken to belong to a dead worker
 	// and is retried (River's rescuer). Must exceed JobTimeout. Default 15m.
 	RescueAfter time.Duration
+	// SuppressAfter: a member whose address failed permanently (5xx, unusable) in
+	// their last SuppressAfter periods is skipped ("suppressed") until the address
+	// changes. Default 2; negative: never.
+	SuppressAfter int
+	// RescueInterval is how often Liveness looks for running jobs of dead workers
+	// (processes whose liveness lock is free). Default 2s.
+	RescueInterval time.Duration
 	// WorkerName is recorded in the ledger. Default host:pid.
 	WorkerName string
 	// ZipLevel is the deflate level (export.ZipOptions). Default export.DefaultZipLevel.
@@ -85,6 +92,12 @@ func (c *Config) defaults() {
 	}
 	if c.RescueAfter <= c.JobTimeout {
 		c.RescueAfter = max(15*time.Minute, c.JobTimeout+time.Minute)
+	}
+	if c.SuppressAfter == 0 {
+		c.SuppressAfter = 2
+	}
+	if c.RescueInterval <= 0 {
+		c.RescueInterval = 2 * time.Second
 	}
 	if c.WorkerName == "" {
 		h, _ := os.Hostname()

@@ -28,7 +28,9 @@
 //     failure it rolls back and the failure is recorded: 5xx or an unusable address
 //     -> "failed" for that member only (river.JobCancel, no retry); anything else ->
 //     back to "queued" and River retries with backoff, "failed" once attempts are
-//     exhausted.
+//     exhausted. A member whose address failed permanently in each of their last
+//     SuppressAfter periods is not sent to: their row becomes "suppressed" (suppress.go)
+//     until the address changes.
 //
 // Per message the state database sees River's fetch (shared by the jobs fetched
 // together) and three round trips: the attempt mark, BEGIN with the two UPDATEs,
@@ -51,4 +53,11 @@
 // Nothing else doubles: two workers never run the same job (River locks it), a job
 // rescued from a crashed worker finds the row "sent" or waits on the row lock of a
 // worker still sending, and a rerun of the period skips "sent" rows.
+//
+// # Crash recovery
+//
+// Every working process holds a session advisory lock named by its River client id
+// (Liveness, rescue.go) and hands back, every RescueInterval, the running jobs whose
+// client's lock is free: a killed process's jobs run again within seconds instead of
+// after RescueAfter, which stays as River's backstop.
 package weekly

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/mailer/web"
 )
 
 // Linker stores a zip too large to attach and returns a URL to download it.
@@ -66,6 +67,23 @@ type storeLinker struct {
 	bl     backup.Linker
 	expiry time.Duration
 	base   string // replaces the store's file:// links when set
+	sign   []byte // with base: links are `linkbackup serve` download links signed with it
+}
+
+// NewServedLinker is NewLinker for a store that `linkbackup serve` publishes at base:
+// a file store's links are base/download/<key below exports/>?e=<expiry>&s=<HMAC
+// with signKey> (web.SignDownload), which serve checks before it streams the zip.
+func NewServedLinker(store backup.Store, expiry time.Duration, base string, signKey []byte) (Linker, error) {
+	if base == "" || len(signKey) < 16 {
+		return nil, fmt.Errorf("weekly: served links need a base URL and a key")
+	}
+	l, err := NewLinker(store, expiry, base)
+	if err != nil {
+		return nil, err
+	}
+	sl := l.(*storeLinker)
+	sl.sign = signKey
+	return sl, nil
 }
 
 func (l *storeLinker) Link(ctx context.Context, key string, r io.Reader, size int64) (string, time.Time, error) {
@@ -76,8 +94,12 @@ func (l *storeLinker) Link(ctx context.Context, key string, r io.Reader, size in
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if l.base != "" && strings.HasPrefix(u, "file:") {
+	expires := time.Now().Add(l.expiry)
+	switch {
+	case l.base != "" && l.sign != nil && strings.HasPrefix(u, "file:"):
+		u = web.SignDownload(l.sign, l.base, strings.TrimPrefix(key, "exports/"), expires)
+	case l.base != "" && strings.HasPrefix(u, "file:"):
 		u = l.base + "/" + key
 	}
-	return u, time.Now().Add(l.expiry), nil
+	return u, expires, nil
 }

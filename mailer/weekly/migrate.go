@@ -51,6 +51,13 @@ COMMENT ON TABLE {S}.weekly_ledger IS 'linkbackup: one row per member and ISO we
   next_at timestamptz NOT NULL);
 INSERT INTO {S}.weekly_rate VALUES ('weekly', '-infinity');
 COMMENT ON TABLE {S}.weekly_rate IS 'linkbackup: the next free send slot of the rate limit shared by all workers (mail.rate_scope: all)'`,
+	// bounced: the row failed permanently (5xx, unusable address), the evidence for
+	// suppression; suppressed: skipped because the address kept bouncing.
+	`ALTER TABLE {S}.weekly_ledger ADD COLUMN bounced boolean NOT NULL DEFAULT false;
+ALTER TABLE {S}.weekly_ledger DROP CONSTRAINT weekly_ledger_state_check;
+ALTER TABLE {S}.weekly_ledger ADD CONSTRAINT weekly_ledger_state_check
+  CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'suppressed'));
+CREATE INDEX weekly_ledger_member_period ON {S}.weekly_ledger (member_id, period)`,
 }
 
 // MigrateResult lists what Migrate applied.

@@ -108,11 +108,12 @@ func enqueueBatch(ctx context.Context, cfg *Config, client *Client, period strin
 		return fmt.Errorf("weekly: enqueue: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	// New rows are queued; failed and skipped rows of an earlier run get another go.
+	// New rows are queued; failed, skipped and suppressed rows of an earlier run get
+	// another go (a suppressed member whose address changed meanwhile is mailed).
 	if _, err := tx.Exec(ctx, `INSERT INTO `+cfg.table()+` AS l (period, member_id)
 SELECT $1, unnest($2::bigint[])
 ON CONFLICT (period, member_id) DO UPDATE SET state = 'queued', updated_at = now()
-WHERE l.state IN ('failed', 'skipped')`, period, ids); err != nil {
+WHERE l.state IN ('failed', 'skipped', 'suppressed')`, period, ids); err != nil {
 		return fmt.Errorf("weekly: enqueue: ledger: %w", err)
 	}
 	rows, err := tx.Query(ctx, `SELECT member_id FROM `+cfg.table()+` WHERE period = $1 AND member_id = ANY($2) AND state = 'sent'`, period, ids)
@@ -208,14 +209,17 @@ func Wait(ctx context.Context, cfg *Config, period string, memberID int64, poll 
 
 // Summary is the state of a period in the ledger.
 type Summary struct {
-	Period   string
-	Sent     int // rows "sent" (this run and before)
-	SentNow  int // sent since the run started
-	Retried  int // sent since the run started after more than one attempt
-	Failed   int // failed permanently (or attempts exhausted)
-	Skipped  int // no longer selected when their job ran
-	Unsent   int // queued or sending: still in progress elsewhere
-	Attempts int // SMTP attempts recorded for rows changed since the run started
+	Period  string
+	Sent    int // rows "sent" (this run and before)
+	SentNow int // sent since the run started
+	Retried int // sent since the run started after more than one attempt
+	Failed  int // failed permanently (or attempts exhausted)
+	Skipped int // no longer selected when their job ran
+	// Suppressed: not mailed, their address bounced in their last periods
+	// (Config.SuppressAfter)
+	Suppressed int
+	Unsent     int // queued or sending: still in progress elsewhere
+	Attempts   int // SMTP attempts recorded for rows changed since the run started
 }
 
 // Summarize reads the ledger of period (one member when memberID != 0); since is the
@@ -229,10 +233,11 @@ func Summarize(ctx context.Context, cfg *Config, period string, memberID int64, 
   count(*) FILTER (WHERE state = 'sent' AND sent_at >= $3 AND attempts > 1),
   count(*) FILTER (WHERE state = 'failed'),
   count(*) FILTER (WHERE state = 'skipped'),
+  count(*) FILTER (WHERE state = 'suppressed'),
   count(*) FILTER (WHERE state IN ('queued', 'sending')),
   coalesce(sum(attempts) FILTER (WHERE updated_at >= $3), 0)
 FROM `+cfg.table()+` WHERE period = $1 AND ($2::bigint = 0 OR member_id = $2)`, period, memberID, since).
-		Scan(&s.Sent, &s.SentNow, &s.Retried, &s.Failed, &s.Skipped, &s.Unsent, &s.Attempts)
+		Scan(&s.Sent, &s.SentNow, &s.Retried, &s.Failed, &s.Skipped, &s.Suppressed, &s.Unsent, &s.Attempts)
 	if err != nil {
 		return s, fmt.Errorf("weekly: summary: %w", err)
 	}
@@ -249,9 +254,19 @@ type Failure struct {
 
 // Failures calls fn for each failed row of the period, by member id (streamed).
 func Failures(ctx context.Context, cfg *Config, period string, memberID int64, fn func(Failure) error) error {
+	return rowsIn(ctx, cfg, "failed", period, memberID, fn)
+}
+
+// Suppressions calls fn for each suppressed row of the period, by member id
+// (streamed; Reply is SuppressedReply).
+func Suppressions(ctx context.Context, cfg *Config, period string, memberID int64, fn func(Failure) error) error {
+	return rowsIn(ctx, cfg, "suppressed", period, memberID, fn)
+}
+
+func rowsIn(ctx context.Context, cfg *Config, state, period string, memberID int64, fn func(Failure) error) error {
 	cfg.defaults()
 	rows, err := cfg.State.Query(ctx, `SELECT member_id, coalesce(recipient, ''), attempts, coalesce(last_reply, '')
-FROM `+cfg.table()+` WHERE period = $1 AND state = 'failed' AND ($2::bigint = 0 OR member_id = $2) ORDER BY member_id`, period, memberID)
+FROM `+cfg.table()+` WHERE period = $1 AND state = $3 AND ($2::bigint = 0 OR member_id = $2) ORDER BY member_id`, period, memberID, state)
 	if err != nil {
 		return fmt.Errorf("weekly: failures: %w", err)
 	}

@@ -48,7 +48,9 @@ func (w *worker) prepare() {
 	c := w.cfg
 	w.reader = pgsource.NewMemberReader(c.Queries)
 	// Step 1: mark the row "sending" (attempts+1; a row already sent is left alone
-	// and no row returned) and read the member's previous as_of.
+	// and no row returned) and read the member's previous as_of and, of their last $4
+	// periods (sent, failed or suppressed), the address of each that bounced or was
+	// suppressed (NULL for the others).
 	w.attemptSQL = `WITH up AS (
   INSERT INTO ` + c.table() + ` AS l (period, member_id, state, attempts, worker) VALUES ($1, $2, 'sending', 1, $3)
   ON CONFLICT (period, member_id) DO UPDATE
@@ -56,10 +58,14 @@ func (w *worker) prepare() {
     WHERE l.state <> 'sent'
   RETURNING 1)
 SELECT (SELECT p.as_of FROM ` + c.table() + ` p
-  WHERE p.member_id = $2 AND p.period < $1 AND p.state = 'sent' ORDER BY p.period DESC LIMIT 1)
+  WHERE p.member_id = $2 AND p.period < $1 AND p.state = 'sent' ORDER BY p.period DESC LIMIT 1),
+  (SELECT coalesce(array_agg(CASE WHEN r.bounced OR r.state = 'suppressed' THEN coalesce(r.recipient, '') END), '{}')
+   FROM (SELECT q.state, q.bounced, q.recipient FROM ` + c.table() + ` q
+     WHERE q.member_id = $2 AND q.period < $1 AND q.state IN ('sent', 'failed', 'suppressed')
+     ORDER BY q.period DESC LIMIT $4) r)
 FROM up`
 	w.sentSQL = `UPDATE ` + c.table() + `
-SET state = 'sent', recipient = $3, message_id = $4, as_of = $5, download_key = $6, sent_at = now(), updated_at = now()
+SET state = 'sent', recipient = $3, message_id = $4, as_of = $5, download_key = $6, sent_at = now(), updated_at = now(), bounced = false
 WHERE period = $1 AND member_id = $2 AND state <> 'sent'`
 	// River's completion of the job, as river.JobCompleteTx does it for a job
 	// without metadata updates (state completed, finalized_at set, only while
@@ -86,7 +92,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	w.once.Do(w.prepare)
 
 	// 1. Record the attempt; learn the previous export's time for "links added since".
-	prevAsOf, ld, err := w.claim(ctx, a)
+	prevAsOf, bounced, ld, err := w.claim(ctx, a)
 	if errors.Is(err, pgx.ErrNoRows) {
 		log.Debug("already sent")
 		return nil
@@ -102,6 +108,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	if rows == nil {
 		return w.skip(ctx, a, log)
+	}
+	if suppressed(bounced, c.SuppressAfter, rows.Member.Email) {
+		return w.suppress(ctx, a, log, rows.Member.Email)
 	}
 	zip := newSpill(c.MaxAttachment)
 	defer zip.release()
@@ -121,9 +130,10 @@ type loaded struct {
 }
 
 // claim marks the ledger row "sending" and returns the member's previous as_of (nil for
-// a first export), or pgx.ErrNoRows when the row was already sent. The member's rows
-// are read meanwhile, from the source: the two round trips overlap.
-func (w *worker) claim(ctx context.Context, a Args) (*time.Time, loaded, error) {
+// a first export) and the bounce record of their last periods (see suppressed), or
+// pgx.ErrNoRows when the row was already sent. The member's rows are read meanwhile,
+// from the source: the two round trips overlap.
+func (w *worker) claim(ctx context.Context, a Args) (*time.Time, []*string, loaded, error) {
 	c := w.cfg
 	read := make(chan loaded, 1)
 	go func() {
@@ -131,9 +141,10 @@ func (w *worker) claim(ctx context.Context, a Args) (*time.Time, loaded, error) 
 		read <- loaded{r, err}
 	}()
 	var prevAsOf *time.Time
-	err := c.State.QueryRow(ctx, w.attemptSQL, a.Period, a.MemberID, c.WorkerName).Scan(&prevAsOf)
+	var bounced []*string
+	err := c.State.QueryRow(ctx, w.attemptSQL, a.Period, a.MemberID, c.WorkerName, max(c.SuppressAfter, 0)).Scan(&prevAsOf, &bounced)
 	ld := <-read
-	return prevAsOf, ld, err
+	return prevAsOf, bounced, ld, err
 }
 
 // skip records that the member is no longer selected (opted out, downgraded or deleted).
@@ -143,8 +154,13 @@ func (w *worker) skip(ctx context.Context, a Args, log *slog.Logger) error {
 SET state = 'skipped', last_reply = 'no longer selected (opted out, downgraded or deleted)', updated_at = now()
 WHERE period = $1 AND member_id = $2`, a.Period, a.MemberID)
 	log.Info("member no longer selected: skipped")
-	return err
+	if err != nil {
+		return err
+	}
+	return river.JobCancel(errNotSelected) // as errSuppressed: a rerun may enqueue the member again
 }
+
+var errNotSelected = errors.New("no longer selected")
 
 // rendered is a composed message, ready to send.
 type rendered struct {
@@ -259,8 +275,8 @@ func (w *worker) failed(ctx context.Context, job *river.Job[Args], log *slog.Log
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, dberr := c.State.Exec(rctx, `UPDATE `+c.table()+` SET state = $3, last_reply = $4, updated_at = now(),
-  recipient = coalesce(nullif($5, ''), recipient)
-WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID, state, cleanReply(reply, 500), recipient); dberr != nil {
+  recipient = coalesce(nullif($5, ''), recipient), bounced = $6
+WHERE period = $1 AND member_id = $2 AND state <> 'sent'`, a.Period, a.MemberID, state, cleanReply(reply, 500), recipient, permanent); dberr != nil {
 		log.Error("recording the failure", "err", dberr)
 	}
 	if permanent {
