@@ -190,6 +190,41 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.prefix = p + "/"
 	}
 
+	opts, err := s.loadOptions()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = DefaultRegion
+	}
+	s.client = s3api.NewFromConfig(awsCfg, func(o *s3api.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+	})
+	s.tm = transfermanager.New(s.client, func(o *transfermanager.Options) {
+		o.Concurrency = cfg.Concurrency
+		// Abort a failed upload with a fresh context even when ctx was cancelled.
+		o.FailTimeout = 30 * time.Second
+		if cfg.ChecksumWhenRequired {
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		}
+	})
+	if err := s.checkBucket(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadOptions are the AWS SDK options of s's configuration: retries, logging through
+// s.log, region, the stall-proof HTTP client, checksums and credentials.
+func (s *Store) loadOptions() ([]func(*config.LoadOptions) error, error) {
+	cfg, log := s.cfg, s.log
 	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = cfg.MaxAttempts })
@@ -226,31 +261,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if ak != "" {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(ak, sk, "")))
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = DefaultRegion
-	}
-	s.client = s3api.NewFromConfig(awsCfg, func(o *s3api.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.PathStyle
-	})
-	s.tm = transfermanager.New(s.client, func(o *transfermanager.Options) {
-		o.Concurrency = cfg.Concurrency
-		// Abort a failed upload with a fresh context even when ctx was cancelled.
-		o.FailTimeout = 30 * time.Second
-		if cfg.ChecksumWhenRequired {
-			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		}
-	})
-	if err := s.checkBucket(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return opts, nil
 }
 
 // credentialsFromFiles reads $AWS_ACCESS_KEY_ID_FILE and $AWS_SECRET_ACCESS_KEY_FILE.
