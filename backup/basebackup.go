@@ -151,20 +151,7 @@ func writeBaseManifest(ctx context.Context, st Store, m *BaseManifest, s *trust.
 	if s != nil {
 		m.SignedBy = s.Fingerprint
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if s != nil {
-		if err := writeSignatureAt(ctx, st, BasePrefix+m.ID+"/"+SignatureName, b, s); err != nil {
-			return err
-		}
-	}
-	if _, err := st.Put(ctx, BasePrefix+m.ID+"/"+ManifestName, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("write base backup manifest: %w", err)
-	}
-	return nil
+	return putSignedJSON(ctx, st, BasePrefix+m.ID+"/", m, s, "write base backup manifest")
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"slices"
 )
@@ -50,16 +49,7 @@ func recordDrill(ctx context.Context, st Store, rec *StandbyRecord) error {
 }
 
 func readDrill(ctx context.Context, st Store, key string) (*DrillRecord, error) {
-	rc, err := st.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var d DrillRecord
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&d); err != nil {
-		return nil, fmt.Errorf("drill record %s is corrupt: %w", key, err)
-	}
-	return &d, nil
+	return readRecord[DrillRecord](ctx, st, key, 1<<20, "drill record", "")
 }
 
 // ReasonPassedInvariants keeps a served copy whose drill passed every critical invariant.
@@ -127,14 +117,5 @@ func ReadDrillFacts(ctx context.Context, st Store) (*DrillFacts, error) {
 }
 
 func readAttempt(ctx context.Context, st Store, key string) (*StandbyAttempt, error) {
-	rc, err := st.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var a StandbyAttempt
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&a); err != nil {
-		return nil, fmt.Errorf("standby attempt record %s is corrupt: %w", key, err)
-	}
-	return &a, nil
+	return readRecord[StandbyAttempt](ctx, st, key, 1<<20, "standby attempt record", "")
 }

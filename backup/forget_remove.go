@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"sync"
 	"sync/atomic"
@@ -214,14 +213,5 @@ func (o *ForgetOptions) cleanup(ctx context.Context, r *ForgetReport) {
 }
 
 func readIntent(ctx context.Context, st Store, key string) (*forgetIntent, error) {
-	rc, err := st.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var in forgetIntent
-	if err := json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&in); err != nil {
-		return nil, fmt.Errorf("forget intent record %s is corrupt: %w", key, err)
-	}
-	return &in, nil
+	return readRecord[forgetIntent](ctx, st, key, 16<<20, "forget intent record", "")
 }

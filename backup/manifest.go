@@ -219,22 +219,28 @@ func writeManifest(ctx context.Context, st Store, m *Manifest, s *trust.Signer) 
 	if s != nil {
 		m.SignedBy = s.Fingerprint
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
+	return putSignedJSON(ctx, st, SnapshotPrefix(m.ID), m, s, "write manifest")
+}
+
+// putSignedJSON stores v as prefix+ManifestName, indented, after its signature
+// (prefix+SignatureName) when s is set, and checks the store kept every byte.
+func putSignedJSON(ctx context.Context, st Store, prefix string, v any, s *trust.Signer, what string) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
 	if s != nil {
-		if err := writeSignature(ctx, st, m.ID, b, s); err != nil {
+		if err := writeSignatureAt(ctx, st, prefix+SignatureName, b, s); err != nil {
 			return err
 		}
 	}
-	info, err := st.Put(ctx, ManifestKey(m.ID), bytes.NewReader(b))
+	info, err := st.Put(ctx, prefix+ManifestName, bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("write manifest: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if info.Size != int64(len(b)) {
-		return fmt.Errorf("write manifest: store kept %d of %d bytes", info.Size, len(b))
+		return fmt.Errorf("%s: store kept %d of %d bytes", what, info.Size, len(b))
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"strings"
 	"time"
@@ -88,16 +87,7 @@ func ListPins(ctx context.Context, st Store) (map[string]*Pin, error) {
 }
 
 func readPin(ctx context.Context, st Store, key string) (*Pin, error) {
-	rc, err := st.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var p Pin
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&p); err != nil {
-		return nil, fmt.Errorf("pin %s is corrupt: %w (forget refuses to run until it is fixed or removed)", key, err)
-	}
-	return &p, nil
+	return readRecord[Pin](ctx, st, key, 1<<20, "pin", " (forget refuses to run until it is fixed or removed)")
 }
 
 // pinned reports whether snapshot id is pinned now (forget asks again right before it

@@ -71,11 +71,6 @@ type Signature struct {
 // does not verify. It matches ErrRefused: nothing was changed.
 var ErrUnauthenticated = errors.New("snapshot not authenticated")
 
-// writeSignature stores the signature of manifest bytes b, before the manifest.
-func writeSignature(ctx context.Context, st Store, id string, b []byte, s *trust.Signer) error {
-	return writeSignatureAt(ctx, st, SnapshotPrefix(id)+SignatureName, b, s)
-}
-
 // writeSignatureAt stores the signature of b under key.
 func writeSignatureAt(ctx context.Context, st Store, key string, b []byte, s *trust.Signer) error {
 	sig := Signature{Algorithm: "ed25519", Key: s.Fingerprint, Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(s.Key, b))}

@@ -339,16 +339,7 @@ func writeAttempt(ctx context.Context, st Store, a *StandbyAttempt) error {
 
 // ReadStandbyAttempt reads the last refresh attempt recorded in the store for name.
 func ReadStandbyAttempt(ctx context.Context, st Store, name string) (*StandbyAttempt, error) {
-	rc, err := st.Open(ctx, StandbyAttemptKey(name))
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var a StandbyAttempt
-	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&a); err != nil {
-		return nil, fmt.Errorf("standby attempt record %s is corrupt: %w", StandbyAttemptKey(name), err)
-	}
-	return &a, nil
+	return readAttempt(ctx, st, StandbyAttemptKey(name))
 }
 
 func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

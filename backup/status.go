@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/linkagogo/linkbackup/internal/human"
 )
 
 // Level is the result of a status check in the Nagios/Icinga plugin convention; its
@@ -271,18 +273,7 @@ func HumanDuration(d time.Duration) string {
 }
 
 // HumanBytes formats a byte count with binary units (1.5 MiB).
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func HumanBytes(n int64) string { return human.Bytes(n) }
 
 func shorten(s string, n int) string {
 	if r := []rune(s); len(r) > n {

@@ -180,16 +180,7 @@ func (r *WALRecord) verify(name string, k *Keys) error {
 }
 
 func readWALRecord(ctx context.Context, st Store, key string) (*WALRecord, error) {
-	rc, err := st.Open(ctx, key+".json")
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var r WALRecord
-	if err := json.NewDecoder(io.LimitReader(rc, 64<<10)).Decode(&r); err != nil {
-		return nil, fmt.Errorf("WAL record %s.json is corrupt: %w", key, err)
-	}
-	return &r, nil
+	return readRecord[WALRecord](ctx, st, key+".json", 64<<10, "WAL record", "")
 }
 
 func fileSHA256(path string) (string, error) {

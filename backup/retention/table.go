@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/linkagogo/linkbackup/internal/human"
 )
 
 // Totals counts one side of a plan.
@@ -42,33 +44,19 @@ func WriteTable(w io.Writer, p Plan, pol Policy, loc *time.Location) error {
 			action, reasons = "keep", strings.Join(d.Reasons, ", ")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Database, d.ID, d.Time.In(loc).Format("2006-01-02 15:04 MST"),
-			humanBytes(d.Bytes), action, reasons)
+			human.Bytes(d.Bytes), action, reasons)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	keep, remove := p.Totals()
 	fmt.Fprintf(w, "policy: %s\n", pol)
-	fmt.Fprintf(w, "keep %s (%s), remove %d (%s)\n", snapshots(keep.Snapshots), humanBytes(keep.Bytes),
-		remove.Snapshots, humanBytes(remove.Bytes))
+	fmt.Fprintf(w, "keep %s (%s), remove %d (%s)\n", snapshots(keep.Snapshots), human.Bytes(keep.Bytes),
+		remove.Snapshots, human.Bytes(remove.Bytes))
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	return nil
-}
-
-// humanBytes formats n with binary units (1.5 GiB), as backup.HumanBytes does.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func snapshots(n int) string {
