@@ -123,6 +123,9 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkContinuity(ctx, o, base); err != nil {
+		return nil, err
+	}
 	if base.Tar.Enc != "" {
 		if err := checkIdentities(&Manifest{ID: "base " + base.ID, Recipients: base.Recipients}, o.Keys); err != nil {
 			return nil, err
@@ -339,4 +342,43 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// checkContinuity refuses a recovery whose target needs a segment the archive lacks,
+// naming the segments, before anything is unpacked: replay would otherwise stop at the
+// gap (PostgreSQL 13+ then refuses to promote short of the target, far into the run).
+func checkContinuity(ctx context.Context, o RecoverOptions, base *BaseManifest) error {
+	start, err := StartSegment(base.Timeline, base.StartLSN)
+	if err != nil {
+		return err
+	}
+	a, err := CheckWAL(ctx, o.Store, start)
+	if err != nil {
+		return err
+	}
+	if a.Newest == "" {
+		return fmt.Errorf("%w: the WAL archive holds no segment from %s on (base backup %s): is archive_command linkbackup wal-push?",
+			ErrRefused, start, base.ID)
+	}
+	var need []string
+	for _, m := range a.Missing {
+		if o.needs(m) {
+			need = append(need, m.Name)
+		}
+	}
+	if len(need) > 0 {
+		return fmt.Errorf("%w: recovery to %s needs WAL the archive lacks: %s (archive from %s to %s); "+
+			"recover to an earlier point, or find the missing segments", ErrRefused, targetText(o), strings.Join(need, ", "), start, a.Newest)
+	}
+	return nil
+}
+
+func targetText(o RecoverOptions) string {
+	switch {
+	case o.ToLSN != "":
+		return "lsn " + o.ToLSN
+	case o.Latest:
+		return "the end of the archive"
+	}
+	return o.ToTime.UTC().Format(time.RFC3339)
 }

@@ -13,9 +13,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/linkagogo/linkbackup/internal/atomicfile"
 )
@@ -37,8 +40,10 @@ type WALRecord struct {
 	Name      string `json:"name"`
 	Object    Object `json:"object"`
 	RawSHA256 string `json:"raw_sha256"`
-	SignedBy  string `json:"signed_by,omitempty"`
-	Signature string `json:"signature,omitempty"`
+	// Archived is when the push stored it: for a segment, just after its last record.
+	Archived  time.Time `json:"archived"`
+	SignedBy  string    `json:"signed_by,omitempty"`
+	Signature string    `json:"signature,omitempty"`
 }
 
 // ErrWALNotFound: the archive has no such file (restore_command then ends recovery).
@@ -101,7 +106,7 @@ func PushWAL(ctx context.Context, st Store, path string, k *Keys) (*WALRecord, e
 	if err != nil {
 		return nil, err
 	}
-	rec := &WALRecord{Name: name, Object: obj, RawSHA256: raw}
+	rec := &WALRecord{Name: name, Object: obj, RawSHA256: raw, Archived: time.Now().UTC()}
 	if s := k.signer(); s != nil {
 		rec.SignedBy = s.Fingerprint
 		rec.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.Key, rec.signedText()))
@@ -194,4 +199,110 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// WALArchive summarises the archived segments of one timeline from a start segment on.
+type WALArchive struct {
+	Timeline string    `json:"timeline"`
+	First    string    `json:"first"`  // the start segment
+	Newest   string    `json:"newest"` // the newest archived segment
+	Archived time.Time `json:"newest_archived"`
+	// Missing lists the segments between First and Newest the archive lacks (at most
+	// 100 names).
+	Missing []MissingSegment `json:"missing,omitempty"`
+}
+
+// MissingSegment is a gap in the archive.
+type MissingSegment struct {
+	Name string `json:"name"`
+	// After is the archive time of the last segment before the gap (zero: none). The
+	// missing segment holds WAL written after it, so recovery to any later time needs it.
+	After time.Time `json:"after"`
+}
+
+// segmentNumber parses a segment name (timeline, log, seg) into its timeline and a
+// sequence number (16 MiB segments: 256 per log id).
+func segmentNumber(name string) (string, uint64, bool) {
+	if len(name) != 24 {
+		return "", 0, false
+	}
+	log, err1 := strconv.ParseUint(name[8:16], 16, 32)
+	seg, err2 := strconv.ParseUint(name[16:24], 16, 32)
+	if err1 != nil || err2 != nil || seg > 0xFF {
+		return "", 0, false
+	}
+	return name[:8], log*0x100 + seg, true
+}
+
+func segmentName(timeline string, n uint64) string {
+	return fmt.Sprintf("%s%08X%08X", timeline, n/0x100, n%0x100)
+}
+
+// CheckWAL lists the archive of start's timeline from start on: the newest segment, its
+// archive time (the recovery point objective now) and every segment missing in
+// between. Only 16 MiB segments are supported (PostgreSQL's default).
+func CheckWAL(ctx context.Context, st Store, start string) (*WALArchive, error) {
+	tl, first, ok := segmentNumber(start)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a WAL segment name", start)
+	}
+	objs, err := st.List(ctx, WALPrefix+tl+"/")
+	if err != nil {
+		return nil, fmt.Errorf("list the WAL archive: %w", err)
+	}
+	present := map[uint64]bool{}
+	var newest uint64
+	for _, o := range objs {
+		name := strings.TrimSuffix(path.Base(o.Key), ".json")
+		if !strings.HasSuffix(o.Key, ".json") {
+			continue
+		}
+		if _, n, ok := segmentNumber(name); ok && n >= first {
+			present[n] = true
+			newest = max(newest, n)
+		}
+	}
+	a := &WALArchive{Timeline: tl, First: start}
+	if len(present) == 0 {
+		return a, nil
+	}
+	a.Newest = segmentName(tl, newest)
+	rec, err := readWALRecord(ctx, st, WALPrefix+tl+"/"+a.Newest)
+	if err != nil {
+		return nil, err
+	}
+	a.Archived = rec.Archived
+	var lastPresent time.Time
+	for n := first; n < newest && len(a.Missing) < 100; n++ {
+		if !present[n] {
+			a.Missing = append(a.Missing, MissingSegment{Name: segmentName(tl, n), After: lastPresent})
+			continue
+		}
+		if n+1 < newest && !present[n+1] { // the gap's left edge: its archive time bounds the gap
+			if r, err := readWALRecord(ctx, st, WALPrefix+tl+"/"+segmentName(tl, n)); err == nil {
+				lastPresent = r.Archived
+			}
+		}
+	}
+	return a, nil
+}
+
+// StartSegment is the name of the segment holding lsn ("X/Y") on timeline tl.
+func StartSegment(tl int, lsn string) (string, error) {
+	hi, lo, ok := strings.Cut(lsn, "/")
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return "", fmt.Errorf("%q is not an LSN", lsn)
+	}
+	seg := (h<<32 | l) / (16 << 20)
+	return segmentName(fmt.Sprintf("%08X", tl), seg), nil
+}
+
+// needs tells whether recovery to o's target needs missing segment m.
+func (o RecoverOptions) needs(m MissingSegment) bool {
+	if o.Latest || o.ToLSN != "" {
+		return true // everything up to the target (or the end) must be there
+	}
+	return m.After.IsZero() || m.After.Before(o.ToTime)
 }

@@ -202,10 +202,39 @@ func TestPointInTimeRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.switchAndWait(t, c)
+	// Two more segments; the first of them goes missing for a moment.
+	var segs []string
+	for i := range 2 {
+		if _, err := c.Exec(ctx, `INSERT INTO links VALUES ($1, 'https://c.example/')`, 1000+i); err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, w.switchAndWait(t, c))
+	}
 
 	old := selfBinary
 	selfBinary = func() (string, error) { return w.bin, nil }
 	defer func() { selfBinary = old }()
+
+	// A gap in the archive: recovery to its end is refused before anything is unpacked,
+	// naming the segment; recovery to T (before the gap) does not need it.
+	rec := filepath.Join(w.storeDir, "wal", segs[0][:8], segs[0]+".json")
+	if err := os.Rename(rec, rec+".away"); err != nil {
+		t.Fatal(err)
+	}
+	gapDir := filepath.Join(filepath.Dir(w.storeDir), "gap")
+	os.Mkdir(gapDir, 0o700)
+	w.pg.Owner(t, gapDir)
+	var out string
+	_, errs, code := run(t, "restore", "--to-latest", "--pgdata", gapDir, "--store", w.store, "--identity", w.ident, "--verify-key", w.verify)
+	if code != exitRefused || !strings.Contains(errs, segs[0]) {
+		t.Fatalf("recovery across a gap: exit %d, want %d naming %s\n%s", code, exitRefused, segs[0], errs)
+	}
+	if ents, _ := os.ReadDir(gapDir); len(ents) != 0 {
+		t.Fatalf("the refused recovery unpacked %d entries", len(ents))
+	}
+	if err := os.Rename(rec+".away", rec); err != nil {
+		t.Fatal(err)
+	}
 	pgdata := filepath.Join(filepath.Dir(w.storeDir), "recovered")
 	os.Mkdir(pgdata, 0o700)
 	w.pg.Owner(t, pgdata)
@@ -215,7 +244,7 @@ func TestPointInTimeRecovery(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	out, errs, code := run(t, "restore", "--to-time", target.UTC().Format(time.RFC3339Nano), "--pgdata", pgdata, "--start",
+	out, errs, code = run(t, "restore", "--to-time", target.UTC().Format(time.RFC3339Nano), "--pgdata", pgdata, "--start",
 		"--port", strconv.Itoa(port), "--store", w.store, "--identity", w.ident, "--verify-key", w.verify)
 	if code != 0 {
 		log, _ := os.ReadFile(filepath.Join(pgdata, "recovery.log"))
