@@ -54,12 +54,19 @@ func (l Level) rank() int {
 type StatusThresholds struct {
 	SnapshotWarn, SnapshotCrit time.Duration // latest snapshot
 	StandbyWarn, StandbyCrit   time.Duration // data served by the standby
+	// WALWarn, WALCrit: the newest archived WAL segment is older (the point-in-time
+	// recovery point objective); 0: not judged. Only a store holding WAL is judged.
+	WALWarn, WALCrit time.Duration
 }
 
 // StatusFacts is everything a status check looks at. GatherStatus reads them from the
 // store and the standby server; tests build them directly.
 type StatusFacts struct {
-	Now        time.Time
+	Now time.Time
+	// WALNewest is the archive time of the newest archived WAL segment (nil: the store
+	// holds no WAL); WALErr: the archive could not be read.
+	WALNewest  *time.Time
+	WALErr     error
 	Identities []string // see StatusOptions.Identities
 	Hint       Hinter   // words the fixes in problem messages (nil: none)
 	Store      string   // store URL as shown (no secrets)
@@ -141,6 +148,8 @@ type StatusReport struct {
 	Snapshot   SnapshotStatus   `json:"snapshot"`
 	Standby    StandbyStatus    `json:"standby"`
 	Problems   []StatusProblem  `json:"problems"`
+	// WAL: the archive's newest segment time and age (omitted when the store holds no WAL).
+	WAL *WALStatus `json:"wal,omitempty"`
 	// Databases: snapshots, bytes, oldest restorable time, newest proven, pins per database.
 	Databases      []DatabaseStatus `json:"databases,omitempty"`
 	DatabasesError string           `json:"databases_error,omitempty"`
@@ -201,6 +210,7 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 				f.Latest, f.LatestErr = latestOf(ctx, o.Store, ids, o.SourceDatabase)
 			}
 			f.Databases, f.DatabasesErr = gatherDatabases(ctx, o.Store)
+			f.WALNewest, f.WALErr = NewestWAL(ctx, o.Store)
 		}
 	}
 	if f.Database == "" && f.Latest != nil {
@@ -280,4 +290,11 @@ func shorten(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// WALStatus is the WAL archive's freshness: how much a point-in-time recovery would lose.
+type WALStatus struct {
+	Newest     time.Time `json:"newest_archived"`
+	AgeSeconds int64     `json:"age_seconds"`
+	Error      string    `json:"error,omitempty"`
 }

@@ -32,6 +32,7 @@ func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 		j.r.DatabasesError = f.DatabasesErr.Error()
 		j.add(LevelWarning, "store", "per-database facts unreadable (forget refuses to run until fixed): %v", f.DatabasesErr)
 	}
+	j.wal(f, th)
 	j.snapshot(f, th)
 	j.standby(f, th)
 	j.attempt(f)
@@ -206,4 +207,19 @@ func overlap(a, b []string) bool {
 		}
 	}
 	return false
+}
+
+// wal judges the WAL archive's age, when the store holds one.
+func (j *judge) wal(f *StatusFacts, th StatusThresholds) {
+	switch {
+	case f.WALErr != nil:
+		j.r.WAL = &WALStatus{Error: f.WALErr.Error()}
+		j.add(LevelUnknown, "wal", "WAL archive unreadable: %v", f.WALErr)
+	case f.WALNewest != nil:
+		age := j.now.Sub(*f.WALNewest)
+		j.r.WAL = &WALStatus{Newest: f.WALNewest.UTC(), AgeSeconds: int64(age.Seconds())}
+		if th.WALCrit > 0 {
+			j.age(th.WALWarn, th.WALCrit, age, "wal", "newest archived WAL segment")
+		}
+	}
 }

@@ -306,3 +306,30 @@ func (o RecoverOptions) needs(m MissingSegment) bool {
 	}
 	return m.After.IsZero() || m.After.Before(o.ToTime)
 }
+
+// NewestWAL returns the archive time of the newest segment of the newest timeline in
+// st (nil when the store holds no WAL).
+func NewestWAL(ctx context.Context, st Store) (*time.Time, error) {
+	objs, err := st.List(ctx, WALPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the WAL archive: %w", err)
+	}
+	newest := ""
+	for _, o := range objs {
+		name := path.Base(o.Key)
+		if seg, ok := strings.CutSuffix(name, ".json"); ok && len(seg) == 24 && seg > newest {
+			if _, _, ok := segmentNumber(seg); ok {
+				newest = seg
+			}
+		}
+	}
+	if newest == "" {
+		return nil, nil
+	}
+	rec, err := readWALRecord(ctx, st, WALPrefix+newest[:8]+"/"+newest)
+	if err != nil {
+		return nil, err
+	}
+	t := rec.Archived
+	return &t, nil
+}

@@ -114,6 +114,11 @@ type StatusConfig struct {
 	StandbyWarnAge time.Duration `yaml:"standby_warn_age"`
 	// StandbyCritAge: standby's verified data older than this is CRITICAL. Default 26h.
 	StandbyCritAge time.Duration `yaml:"standby_crit_age"`
+	// WALWarnAge / WALCritAge: when the store holds archived WAL (wal-push), its newest
+	// segment older than this is WARNING / CRITICAL: the point-in-time recovery would lose
+	// that much. Set archive_timeout well below them. Defaults 15m / 1h.
+	WALWarnAge time.Duration `yaml:"wal_warn_age"`
+	WALCritAge time.Duration `yaml:"wal_crit_age"`
 	// Timeout bounds the whole check (store and standby reads). Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
 	// MailFailedCrit: CRITICAL when more than this percentage of the members selected
@@ -194,6 +199,7 @@ func DefaultConfig() Config {
 		Drill:   DrillConfig{Timeout: 60 * time.Second, RowDropPercent: 20, RowDropMinRows: 1000},
 		Status: StatusConfig{SnapshotWarnAge: 25 * time.Hour, SnapshotCritAge: 49 * time.Hour,
 			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second,
+			WALWarnAge: 15 * time.Minute, WALCritAge: time.Hour,
 			MailFailedCrit: 5, MailDue: "Monday 12:00"},
 		Nightly:   NightlyConfig{HeartbeatTimeout: 10 * time.Second},
 		Retention: DefaultRetentionConfig(),
@@ -243,6 +249,9 @@ func (c *Config) Validate() error {
 	}
 	if s := c.Status; s.SnapshotWarnAge <= 0 || s.SnapshotCritAge < s.SnapshotWarnAge {
 		errs = append(errs, fmt.Errorf("status.snapshot_warn_age = %s, status.snapshot_crit_age = %s: want 0 < warn <= crit", s.SnapshotWarnAge, s.SnapshotCritAge))
+	}
+	if s := c.Status; s.WALWarnAge <= 0 || s.WALCritAge < s.WALWarnAge {
+		errs = append(errs, fmt.Errorf("status.wal_warn_age = %s, status.wal_crit_age = %s: want 0 < warn <= crit", s.WALWarnAge, s.WALCritAge))
 	}
 	if s := c.Status; s.StandbyWarnAge <= 0 || s.StandbyCritAge < s.StandbyWarnAge {
 		errs = append(errs, fmt.Errorf("status.standby_warn_age = %s, status.standby_crit_age = %s: want 0 < warn <= crit", s.StandbyWarnAge, s.StandbyCritAge))

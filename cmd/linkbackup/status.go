@@ -184,6 +184,7 @@ func checkStatus(ctx context.Context, a *app, now time.Time) (*backup.StatusRepo
 	return backup.CheckStatus(ctx, o, backup.StatusThresholds{
 		SnapshotWarn: c.Status.SnapshotWarnAge, SnapshotCrit: c.Status.SnapshotCritAge,
 		StandbyWarn: c.Status.StandbyWarnAge, StandbyCrit: c.Status.StandbyCritAge,
+		WALWarn: c.Status.WALWarnAge, WALCrit: c.Status.WALCritAge,
 	}), nil
 }
 

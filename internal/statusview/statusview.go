@@ -59,6 +59,10 @@ func writeText(w io.Writer, r *backup.StatusReport, m *Mail) error {
 	}
 	line("store", "%s", r.Store)
 	textSnapshot(line, r)
+	if w := r.WAL; w != nil && w.Error == "" {
+		line("wal", "newest segment archived %s, %s ago: a point-in-time recovery loses at most that", ts(w.Newest),
+			backup.HumanDuration(time.Duration(w.AgeSeconds)*time.Second))
+	}
 	textStandby(line, r)
 	for _, d := range r.Databases {
 		line("database", "%s", databaseLine(d))
@@ -88,6 +92,9 @@ func gauges(r *backup.StatusReport) []gauge {
 	var g gauges_
 	g.add("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", nil, int64(r.Code))
 	g.add("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", nil, r.Checked.Unix())
+	if w := r.WAL; w != nil && w.Error == "" {
+		g.add("linkbackup_wal_newest_archived_timestamp_seconds", "When the newest WAL segment was archived (Unix time): the point-in-time recovery point.", nil, w.Newest.Unix())
+	}
 	switch {
 	case len(r.Databases) > 0:
 		databaseGauges(&g, r.Databases)

@@ -272,3 +272,26 @@ func TestStatusWarnsWhenTheKeyIsLost(t *testing.T) {
 		t.Fatalf("with the right identity: %s", r.Summary)
 	}
 }
+
+// TestStatusJudgesTheWALArchive: a store holding WAL reports the newest segment's age;
+// past wal_warn_age it is WARNING, past wal_crit_age CRITICAL; the line and the metric
+// say when it was archived.
+func TestStatusJudgesTheWALArchive(t *testing.T) {
+	th := statusTh
+	th.WALWarn, th.WALCrit = 15*time.Minute, time.Hour
+	for age, want := range map[time.Duration]backup.Level{5 * time.Minute: backup.LevelOK, 20 * time.Minute: backup.LevelWarning, 2 * time.Hour: backup.LevelCritical} {
+		f := *statusCases()["ok"]
+		at := statusNow.Add(-age)
+		f.WALNewest = &at
+		r := backup.EvaluateStatus(&f, th)
+		if r.Code != want || r.WAL == nil || r.WAL.AgeSeconds != int64(age.Seconds()) {
+			t.Fatalf("WAL %s old: %s %s, %+v", age, r.State, r.Summary, r.WAL)
+		}
+		var text, prom strings.Builder
+		statusview.WriteText(&text, r)
+		statusview.WritePrometheus(&prom, r)
+		if !strings.Contains(text.String(), "newest segment archived") || !strings.Contains(prom.String(), "linkbackup_wal_newest_archived_timestamp_seconds") {
+			t.Fatalf("text:\n%s\nprom:\n%s", text.String(), prom.String())
+		}
+	}
+}
