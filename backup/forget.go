@@ -57,6 +57,8 @@ type ForgetReport struct {
 	OrphanError    string   `json:"orphan_error,omitempty"`
 	UploadsAborted int      `json:"uploads_aborted"`
 	UploadsError   string   `json:"uploads_error,omitempty"`
+	// Physical: base backups and archived WAL (when the store holds base backups).
+	Physical *PhysicalRemoval `json:"physical,omitempty"`
 }
 
 // DeleteFailure is one object the store refused to delete.
@@ -103,7 +105,7 @@ func Forget(ctx context.Context, o ForgetOptions) (*ForgetReport, error) {
 	r.Plan = retention.Decide(inv.snaps, prot, o.Policy, o.Now, o.Location)
 	r.Kept, r.Removed = r.Plan.Totals()
 	if o.DryRun {
-		return r, nil
+		return r, o.forgetPhysical(ctx, r)
 	}
 	if err := o.finishEarlier(ctx, inv, r); err != nil {
 		return r, err
@@ -112,6 +114,9 @@ func Forget(ctx context.Context, o ForgetOptions) (*ForgetReport, error) {
 		return r, err
 	}
 	o.cleanup(ctx, r)
+	if err := o.forgetPhysical(ctx, r); err != nil {
+		return r, err
+	}
 	if len(r.Failures) > 0 || len(r.NotRemoved) > 0 {
 		return r, fmt.Errorf("%w: %d objects refused, %d snapshots not removed (see the report)",
 			ErrForgetPartial, len(r.Failures), len(r.NotRemoved))

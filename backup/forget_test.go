@@ -438,3 +438,76 @@ func TestForgetKeepsTheCopyThatPassedItsInvariants(t *testing.T) {
 	}
 	t.Fatal("served copy not in the decisions")
 }
+
+// TestForgetRemovesOldBaseBackupsAndWAL: the newest base backup before the oldest kept
+// snapshot and every newer one stay, older ones go (manifest first); WAL older than the
+// oldest kept base backup's start segment goes, history files and later WAL stay; a dry
+// run only reports.
+func TestForgetRemovesOldBaseBackupsAndWAL(t *testing.T) {
+	ctx := context.Background()
+	st := fileStore(t)
+	bm := nights(t, st, "bookmarks", 6)
+	serving := &backup.StandbyRecord{Database: "bookmarks", Snapshot: bm[1].ID, SourceDatabase: "bookmarks"}
+	a, _ := json.Marshal(backup.StandbyAttempt{Database: "bookmarks", Snapshot: bm[1].ID, OK: true, Serving: serving})
+	if _, err := st.Put(ctx, backup.StandbyAttemptKey("bookmarks"), bytes.NewReader(a)); err != nil {
+		t.Fatal(err)
+	}
+	base := func(at time.Time, lsn string) string {
+		m := backup.BaseManifest{ID: at.UTC().Format(backup.IDFormat), Started: at, Finished: at.Add(time.Minute), StartLSN: lsn, Timeline: 1}
+		b, _ := json.Marshal(m)
+		for name, body := range map[string][]byte{"base.tar.zst": []byte("tar"), "manifest.json": b} {
+			if _, err := st.Put(ctx, backup.BasePrefix+m.ID+"/"+name, bytes.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m.ID
+	}
+	b0 := base(bm[0].Started.Add(-time.Hour), "0/3000028")
+	b1 := base(bm[0].Started.Add(time.Hour), "0/5000028")
+	b2 := base(bm[3].Started, "0/7000028")
+	wal := func(name string) {
+		key := "wal/00000001/" + name
+		if strings.HasSuffix(name, ".history") {
+			key = "wal/history/" + name
+		}
+		for _, suffix := range []string{".zst", ".json"} {
+			if _, err := st.Put(ctx, key+suffix, strings.NewReader(`{"name":"`+name+`"}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for seg := 3; seg <= 7; seg++ {
+		wal(fmt.Sprintf("0000000100000000%08X", seg))
+	}
+	wal("00000002.history")
+
+	dry, err := backup.Forget(ctx, backup.ForgetOptions{Store: st, Policy: retention.Policy{Last: 1}, Now: forgetNow, DryRun: true})
+	if err != nil || dry.Physical == nil || !slices.Equal(dry.Physical.RemovedBases, []string{b0}) || dry.Physical.RemovedWAL != 0 {
+		t.Fatalf("dry run: %+v, %v", dry.Physical, err)
+	}
+	r, err := backup.Forget(ctx, backup.ForgetOptions{Store: st, Policy: retention.Policy{Last: 1}, Now: forgetNow, Lock: &fakeLocker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.Physical
+	if !slices.Equal(p.KeptBases, []string{b1, b2}) || !slices.Equal(p.RemovedBases, []string{b0}) ||
+		p.WALBefore != "000000010000000000000005" || p.RemovedWAL != 4 {
+		t.Fatalf("physical: %+v", p)
+	}
+	left, _ := st.List(ctx, "wal/")
+	var names []string
+	for _, o := range left {
+		names = append(names, o.Key)
+	}
+	for _, gone := range []string{"000000010000000000000003", "000000010000000000000004"} {
+		if strings.Contains(strings.Join(names, " "), gone) {
+			t.Fatalf("%s still archived: %v", gone, names)
+		}
+	}
+	if len(names) != 8 { // segments 5, 6, 7 and the history file, record and object each
+		t.Fatalf("left in wal/: %v", names)
+	}
+	if bases, _ := backup.ListBaseBackups(ctx, st); len(bases) != 2 {
+		t.Fatalf("%d base backups listed, want 2", len(bases))
+	}
+}

@@ -192,6 +192,10 @@ func writeForgetReport(w io.Writer, r *backup.ForgetReport, loc *time.Location, 
 	if r.OrphanError != "" {
 		fmt.Fprintf(w, "orphan cleanup failed: %s\n", r.OrphanError)
 	}
+	if p := r.Physical; p != nil {
+		fmt.Fprintf(w, "base backups: %d kept, %d removed %v; WAL before %s: %d files removed\n",
+			len(p.KeptBases), len(p.RemovedBases), p.RemovedBases, p.WALBefore, p.RemovedWAL)
+	}
 	if r.UploadsAborted > 0 || r.UploadsError != "" {
 		fmt.Fprintf(w, "incomplete uploads aborted: %d %s\n", r.UploadsAborted, r.UploadsError)
 	}
