@@ -11,12 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/linkagogo/linkbackup/backup"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/linkagogo/linkbackup/backup"
 	"github.com/linkagogo/linkbackup/internal/termsafe"
 )
 
@@ -58,17 +57,26 @@ Nightly (cron):  linkbackup nightly --config FILE    backup, standby refresh, fo
   linkbackup standby    restore a snapshot into the standby, prove every table, swap it in
   linkbackup status     is the standby ready? (Nagios/Icinga exit codes, Prometheus file)
 Any time:
-  linkbackup restore    restore a snapshot (or one member's rows) into any database, safely
+  linkbackup restore    restore a snapshot (or one member's rows) into any database, safely;
+                        --to-time: point-in-time recovery from a base backup and the WAL archive
   linkbackup snapshots  list the complete snapshots in a store
   linkbackup verify     re-read a snapshot and prove every object and table digest
   linkbackup forget     remove what the retention policy does not keep (never the last
                         proven snapshot); --dry-run shows the decisions and reasons
   linkbackup pin        keep a snapshot whatever the policy says (unpin lifts it)
+  linkbackup check      run the drill's invariants against any database
+  linkbackup keygen     create the encryption (age) and signing (Ed25519) key pairs
+Point-in-time recovery:
+  linkbackup wal-push   archive_command: store one WAL file, compressed, encrypted, signed
+  linkbackup wal-fetch  restore_command: fetch one archived WAL file, checked and decrypted
+  linkbackup basebackup stream a physical base backup of the cluster into the store
 Weekly:
   linkbackup export     member bookmark files (Netscape HTML + XBEL, zipped); --mail
                         emails each opted-in premium member exactly once per week
   linkbackup worker     River worker for the weekly email (run on as many hosts as needed)
   linkbackup migrate    create or upgrade the mail state (River + ledger)
+  linkbackup serve      one-click unsubscribe (RFC 8058), downloads, status page, /metrics
+  linkbackup dkim-record  the DNS TXT record of the configured DKIM key
 
 Configuration: every flag can also be set in a YAML file (--config, $VAR expanded) or
 an environment variable LINKBACKUP_<KEY> (e.g. LINKBACKUP_SOURCE, LINKBACKUP_STORE,
