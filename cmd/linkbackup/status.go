@@ -29,6 +29,13 @@ standby ready?
             the last attempt in the store is judged instead.
   last run  the last standby refresh attempt, from the store: a failure is CRITICAL
             and its error is shown
+  wal       when the store holds archived WAL (wal-push): when its newest segment was
+            archived, i.e. how much a point-in-time recovery would lose now;
+            WARNING/CRITICAL past status.wal_warn_age (15m) / wal_crit_age (1h)
+  snapshot  also: whether the latest snapshot is encrypted and signed, and (with
+            encryption.identity_files) a WARNING when those identities cannot decrypt it
+  invariants  the drill's results on the served copy (a steady violation is a
+            WARNING) and on a copy they refused
   database  per database in the store: snapshot count, bytes stored, the oldest
             restorable time, the newest snapshot proven by a drill, and the pins
             (an unreadable pin or drill record is a WARNING: forget refuses to run)
@@ -44,7 +51,8 @@ with timestamps, sizes, the standby's data age, last attempt ok (0/1), the statu
 per database linkbackup_snapshots, linkbackup_store_bytes,
 linkbackup_oldest_snapshot_timestamp_seconds and linkbackup_pinned_snapshots, and for the
 weekly email linkbackup_mail_members{period,week,state} and
-linkbackup_mail_last_message_timestamp_seconds.
+linkbackup_mail_last_message_timestamp_seconds, plus linkbackup_invariant_violations and
+linkbackup_wal_newest_archived_timestamp_seconds.
 
   mail      when a state database is configured (mail.state, or the source) and
             holds the ledger: the weekly email's current and last period: selected, sent,
