@@ -279,12 +279,10 @@ type Recovered struct {
 func StartRecovered(ctx context.Context, pgdata string, port int, dsnUser string) (*Recovered, error) {
 	uid, gid := ownerOf(pgdata)
 	r := &Recovered{PGData: pgdata, Port: port}
-	if os.Geteuid() == 0 {
-		if uid == 0 {
-			return nil, fmt.Errorf("%w: %s belongs to root and PostgreSQL refuses to run as root: chown -R postgres %s first", ErrRefused, pgdata, pgdata)
-		}
-		r.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if os.Geteuid() == 0 && uid == 0 {
+		return nil, fmt.Errorf("%w: %s belongs to root and PostgreSQL refuses to run as root: chown -R postgres %s first", ErrRefused, pgdata, pgdata)
 	}
+	r.cred = ownerCredential(pgdata)
 	sock, err := os.MkdirTemp("", "lbrecover-")
 	if err != nil {
 		return nil, err
@@ -328,8 +326,8 @@ func StartRecovered(ctx context.Context, pgdata string, port int, dsnUser string
 // StopRecovered stops a server started on pgdata (as the directory's owner).
 func StopRecovered(pgdata string) error {
 	cmd := exec.Command("pg_ctl", "-D", pgdata, "-w", "-m", "fast", "stop")
-	if uid, gid := ownerOf(pgdata); os.Geteuid() == 0 && uid > 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	if cred := ownerCredential(pgdata); cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("stop %s: %w: %s", pgdata, err, out)
@@ -381,4 +379,14 @@ func targetText(o RecoverOptions) string {
 		return "the end of the archive"
 	}
 	return o.ToTime.UTC().Format(time.RFC3339)
+}
+
+// ownerCredential is the credential to run PostgreSQL on dir with: its owner's, when this
+// process is root and the owner is not (nil otherwise: run as this process).
+func ownerCredential(dir string) *syscall.Credential {
+	uid, gid := ownerOf(dir)
+	if os.Geteuid() != 0 || uid <= 0 {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }

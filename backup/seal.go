@@ -128,40 +128,39 @@ func checkSignature(ctx context.Context, st Store, id string, manifest []byte, k
 // checkSignatureAt applies k's signature policy to manifest, whose signature is at
 // sigKey; what names it in messages ("snapshot <id>", "base backup <id>").
 func checkSignatureAt(ctx context.Context, st Store, sigKey, what string, manifest []byte, k *Keys, log *slog.Logger) (bool, error) {
-	id := what
 	rc, err := st.Open(ctx, sigKey)
 	var sig *Signature
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return false, fmt.Errorf("read signature of %s: %w", id, err)
+		return false, fmt.Errorf("read signature of %s: %w", what, err)
 	default:
 		b, rerr := io.ReadAll(io.LimitReader(rc, 64<<10))
 		rc.Close()
 		sig = &Signature{}
 		if rerr != nil {
-			return false, fmt.Errorf("read signature of %s: %w", id, rerr)
+			return false, fmt.Errorf("read signature of %s: %w", what, rerr)
 		}
 		if jerr := json.Unmarshal(b, sig); jerr != nil {
-			return false, fmt.Errorf("%w: %w: %s: signature object unreadable: %v", ErrRefused, ErrUnauthenticated, id, jerr)
+			return false, fmt.Errorf("%w: %w: %s: signature object unreadable: %v", ErrRefused, ErrUnauthenticated, what, jerr)
 		}
 	}
 	if len(k.Verifiers) == 0 {
 		if log != nil {
 			log.Warn("snapshot not authenticated: no verify key is configured, so anyone who can write to the store "+
-				"could have forged it", "what", id, "signed", sig != nil)
+				"could have forged it", "what", what, "signed", sig != nil)
 		}
 		return false, nil
 	}
 	if sig == nil {
 		if k.AllowUnsigned {
 			if log != nil {
-				log.Warn("no signature; accepted (allow unsigned)", "what", id)
+				log.Warn("no signature; accepted (allow unsigned)", "what", what)
 			}
 			return false, nil
 		}
 		return false, fixable(FixAllowUnsigned, "", "%w: %w: %s carries no signature, and verify keys are configured",
-			ErrRefused, ErrUnauthenticated, id)
+			ErrRefused, ErrUnauthenticated, what)
 	}
 	raw, err := base64.StdEncoding.DecodeString(sig.Signature)
 	for _, v := range k.Verifiers {
@@ -175,7 +174,7 @@ func checkSignatureAt(ctx context.Context, st Store, sigKey, what string, manife
 	}
 	return false, fmt.Errorf("%w: %w: %s: the signature (key %s) does not verify with the configured verify keys (%s): "+
 		"the manifest or its signature was changed, or it was signed by another key", ErrRefused, ErrUnauthenticated,
-		id, sig.Key, strings.Join(have, ", "))
+		what, sig.Key, strings.Join(have, ", "))
 }
 
 // checkIdentities refuses an encrypted snapshot none of k's identities can open, naming

@@ -81,11 +81,12 @@ func PushWAL(ctx context.Context, st Store, path string, k *Keys) (*WALRecord, e
 	if err != nil {
 		return nil, err
 	}
-	raw, err := fileSHA256(path)
-	if err != nil {
-		return nil, err
-	}
 	if old, err := readWALRecord(ctx, st, key); err == nil {
+		// Only a retry reads the file twice; a first push hashes it on the way up.
+		raw, err := fileSHA256(path)
+		if err != nil {
+			return nil, err
+		}
 		if old.RawSHA256 == raw {
 			return old, nil // PostgreSQL retries after a crash: already durable
 		}
@@ -99,14 +100,15 @@ func PushWAL(ctx context.Context, st Store, path string, k *Keys) (*WALRecord, e
 		return nil, err
 	}
 	defer f.Close()
+	h := sha256.New()
 	obj, err := putCompressed(ctx, st, newEncoders(1), k.recipients(), key+".zst", 16<<20, func(w io.Writer) error {
-		_, err := io.Copy(w, f)
+		_, err := io.Copy(io.MultiWriter(w, h), f)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	rec := &WALRecord{Name: name, Object: obj, RawSHA256: raw, Archived: time.Now().UTC()}
+	rec := &WALRecord{Name: name, Object: obj, RawSHA256: hex.EncodeToString(h.Sum(nil)), Archived: time.Now().UTC()}
 	if s := k.signer(); s != nil {
 		rec.SignedBy = s.Fingerprint
 		rec.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.Key, rec.signedText()))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -142,4 +143,18 @@ keep an offline copy of %s: without it no snapshot can be restored
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory for age.key, age.pub, signing.key, signing.pub")
 	return cmd
+}
+
+// keyedStore loads the configured keys, then opens the configured store (the commands
+// that read or write WAL and base backups need both).
+func (a *app) keyedStore(ctx context.Context) (backup.Store, *backup.Keys, error) {
+	keys, err := a.keys()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, a.cfg.Store, a.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, keys, nil
 }

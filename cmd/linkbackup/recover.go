@@ -75,11 +75,7 @@ func (rf *recoverFlags) options(args []string, needPGData bool) (backup.RecoverO
 // prepare fills in the store, keys, restore command and log of o.
 func (a *app) prepareRecover(cmd *cobra.Command, o *backup.RecoverOptions) error {
 	ctx := cmd.Context()
-	keys, err := a.keys()
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, a.cfg.Store, a.log)
+	st, keys, err := a.keyedStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -38,11 +38,7 @@ Exit codes: 0 stored; 1 not stored (PostgreSQL keeps the file and retries); 2 us
 				return errNoStore
 			}
 			ctx := cmd.Context()
-			keys, err := a.keys()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(ctx, a.cfg.Store, a.log)
+			st, keys, err := a.keyedStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -134,11 +130,7 @@ Exit codes: 0 stored; 1 failed (nothing listed); 2 usage.`,
 				return errNoStore
 			}
 			ctx := cmd.Context()
-			keys, err := a.keys()
-			if err != nil {
-				return err
-			}
-			st, err := openStore(ctx, c.Store, a.log)
+			st, keys, err := a.keyedStore(ctx)
 			if err != nil {
 				return err
 			}
