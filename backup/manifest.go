@@ -70,6 +70,9 @@ type Manifest struct {
 	// LargeObjectData holds the source's large objects (with owners and grants), restored
 	// and proven by count and digest; nil when there were none.
 	LargeObjectData *LargeObjects `json:"large_objects,omitempty"`
+	// WALPoint is the snapshot's exact WAL position (nil: taken without one; see
+	// Options.WALPoint).
+	WALPoint *WALPoint `json:"wal_point,omitempty"`
 }
 
 // Server identifies the source cluster.

@@ -31,6 +31,20 @@ type RecoverOptions struct {
 	ToTime time.Time
 	ToLSN  string
 	Latest bool
+	// Exclusive stops recovery just before ToLSN (recovery_target_inclusive = off): the
+	// state a WALPoint describes. Default: just after the record at ToLSN.
+	Exclusive bool
+	// Timeline, if set, picks only base backups of that timeline.
+	Timeline int
+	// PrivateTrust lets local connections in without a password (an hba_file written
+	// into PGData with "local all all trust"): for scratch recoveries whose socket lives in
+	// a private directory (StartRecovered) and that have no TCP listener.
+	PrivateTrust bool
+	// Feed serves the WAL to the recovered server from a spool this process fills
+	// (walfeed.go) instead of running RestoreCommand: for a recovery watched by
+	// StartRecovered, whose server (running as the data directory's owner) then needs
+	// neither the keys nor the store. The caller must Close the report.
+	Feed bool
 	// RestoreCommand is written as restore_command (linkbackup wal-fetch … %f %p).
 	RestoreCommand string
 	// PgVerifybackup checks the unpacked directory against its backup_manifest
@@ -45,6 +59,24 @@ type RecoverReport struct {
 	PGData   string        `json:"pgdata"`
 	Target   string        `json:"target"`
 	Verified bool          `json:"pg_verifybackup"`
+	feed     *walFeed
+}
+
+// Close stops the WAL feed of a Feed recovery (call it once the server has promoted or
+// given up) and removes its spool.
+func (r *RecoverReport) Close() {
+	if r != nil {
+		r.feed.stop()
+	}
+}
+
+// FeedErr is why the WAL feed stopped early (nil: it did not): a segment that could
+// not be fetched, checked or decrypted, which ends replay there.
+func (r *RecoverReport) FeedErr() error {
+	if r == nil {
+		return nil
+	}
+	return r.feed.Err()
 }
 
 // ListBaseBackups returns the manifests of complete base backups, oldest first.
@@ -109,21 +141,16 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	var base *BaseManifest
-	for _, b := range bases {
-		if o.Latest || o.ToLSN != "" || !b.Finished.After(o.ToTime) {
-			base = b
-		}
-	}
-	if base == nil {
-		return nil, fmt.Errorf("%w: no base backup finished before %s in %s (list them under base/)", ErrNoSnapshot,
-			o.ToTime.UTC().Format(time.RFC3339), o.Store)
+	base, err := o.pickBase(bases)
+	if err != nil {
+		return nil, err
 	}
 	base, err = readBaseManifest(ctx, o.Store, base.ID, o.Keys, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkContinuity(ctx, o, base); err != nil {
+	archive, err := checkContinuity(ctx, o, base)
+	if err != nil {
 		return nil, err
 	}
 	if base.Tar.Enc != "" {
@@ -136,11 +163,31 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 		return nil, err
 	}
 	rep := &RecoverReport{Base: base, PGData: o.PGData}
-	settings := []string{"restore_command = " + quoteLit(o.RestoreCommand)}
+	restoreCommand := o.RestoreCommand
+	if o.Feed {
+		last, err := o.lastSegment(archive)
+		if err != nil {
+			return nil, err
+		}
+		if rep.feed, err = newWALFeed(ctx, o.Store, archive.First, last, uid, gid); err != nil {
+			return nil, err
+		}
+		restoreCommand = rep.feed.restoreCommand()
+		defer func() {
+			if rep.feed.cancel == nil { // not started: Recover failed
+				rep.feed.stop()
+			}
+		}()
+	}
+	settings := []string{"restore_command = " + quoteLit(restoreCommand)}
 	switch {
 	case o.ToLSN != "":
 		settings = append(settings, "recovery_target_lsn = "+quoteLit(o.ToLSN))
 		rep.Target = "lsn " + o.ToLSN
+		if o.Exclusive {
+			settings = append(settings, "recovery_target_inclusive = off")
+			rep.Target = "just before lsn " + o.ToLSN
+		}
 	case !o.Latest:
 		settings = append(settings, "recovery_target_time = "+quoteLit(o.ToTime.UTC().Format("2006-01-02 15:04:05.999999")+"+00"))
 		rep.Target = "time " + o.ToTime.UTC().Format(time.RFC3339Nano)
@@ -164,7 +211,66 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 		return nil, fmt.Errorf("pg_verifybackup %s: %w: %s", o.PGData, err, strings.TrimSpace(string(out)))
 	}
 	rep.Verified = true
+	if o.PrivateTrust { // after pg_verifybackup, which would count it as a stray file
+		hba := filepath.Join(o.PGData, "linkbackup_hba.conf")
+		if err := appendFile(hba, "# linkbackup: a scratch recovery on a private socket directory, no TCP\nlocal all all trust\n", uid, gid); err != nil {
+			return nil, err
+		}
+		if err := appendFile(filepath.Join(o.PGData, "postgresql.auto.conf"), "hba_file = "+quoteLit(hba)+"\n", uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	if rep.feed != nil {
+		rep.feed.start(ctx, o.Store, o.Keys)
+	}
 	return rep, nil
+}
+
+// lastSegment is the last segment a recovery to o's target replays: the target's (and
+// the next, which the record at the target may run into), or the newest archived.
+func (o RecoverOptions) lastSegment(a *WALArchive) (string, error) {
+	if o.ToLSN == "" {
+		return a.Newest, nil
+	}
+	target, err := ParseLSN(o.ToLSN)
+	if err != nil {
+		return "", err
+	}
+	tl, newest, _ := segmentNumber(a.Newest)
+	return segmentName(tl, min(target.segment()+1, newest)), nil
+}
+
+// pickBase is the newest base backup that ends before the target (and is on o.Timeline,
+// if set): for a time, finished before it; for an LSN, stopped at or before it.
+func (o RecoverOptions) pickBase(bases []*BaseManifest) (*BaseManifest, error) {
+	var target LSN
+	if o.ToLSN != "" {
+		var err error
+		if target, err = ParseLSN(o.ToLSN); err != nil {
+			return nil, fmt.Errorf("%w: recovery target: %w", ErrRefused, err)
+		}
+	}
+	var base *BaseManifest
+	for _, b := range bases {
+		if o.Timeline != 0 && b.Timeline != o.Timeline {
+			continue
+		}
+		switch {
+		case o.Latest:
+			base = b
+		case o.ToLSN != "":
+			if stop, err := ParseLSN(b.StopLSN); err == nil && stop <= target {
+				base = b
+			}
+		case !b.Finished.After(o.ToTime):
+			base = b
+		}
+	}
+	if base == nil {
+		return nil, fmt.Errorf("%w: no base backup ends before %s in %s (list them under base/; take one with linkbackup basebackup)",
+			ErrNoSnapshot, targetText(o), o.Store)
+	}
+	return base, nil
 }
 
 // emptyDir creates dir (0700) or checks that it is empty.
@@ -345,17 +451,17 @@ func tail(s string, n int) string {
 // checkContinuity refuses a recovery whose target needs a segment the archive lacks,
 // naming the segments, before anything is unpacked: replay would otherwise stop at the
 // gap (PostgreSQL 13+ then refuses to promote short of the target, far into the run).
-func checkContinuity(ctx context.Context, o RecoverOptions, base *BaseManifest) error {
+func checkContinuity(ctx context.Context, o RecoverOptions, base *BaseManifest) (*WALArchive, error) {
 	start, err := StartSegment(base.Timeline, base.StartLSN)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a, err := CheckWAL(ctx, o.Store, start)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if a.Newest == "" {
-		return fmt.Errorf("%w: the WAL archive holds no segment from %s on (base backup %s): is archive_command linkbackup wal-push?",
+		return nil, fmt.Errorf("%w: the WAL archive holds no segment from %s on (base backup %s): is archive_command linkbackup wal-push?",
 			ErrRefused, start, base.ID)
 	}
 	var need []string
@@ -365,10 +471,10 @@ func checkContinuity(ctx context.Context, o RecoverOptions, base *BaseManifest) 
 		}
 	}
 	if len(need) > 0 {
-		return fmt.Errorf("%w: recovery to %s needs WAL the archive lacks: %s (archive from %s to %s); "+
+		return nil, fmt.Errorf("%w: recovery to %s needs WAL the archive lacks: %s (archive from %s to %s); "+
 			"recover to an earlier point, or find the missing segments", ErrRefused, targetText(o), strings.Join(need, ", "), start, a.Newest)
 	}
-	return nil
+	return a, nil
 }
 
 func targetText(o RecoverOptions) string {

@@ -79,8 +79,16 @@ type Options struct {
 	StateTables []string
 	// IncludeStateSchemas backs up linkbackup's own state schema (StateSchema) too.
 	IncludeStateSchemas bool
-	ToolVersion         string
-	Log                 *slog.Logger
+	// WALPoint: WALPointAuto (""), WALPointRequired or WALPointOff: whether the snapshot
+	// comes from a temporary logical replication slot, which gives it an exact WAL
+	// position (Manifest.WALPoint) for the point-in-time proof.
+	WALPoint string
+	// WALPointTimeout bounds how long creating the slot may wait for the transactions
+	// running at that moment (default 30s); in auto mode the backup then goes on
+	// without a WAL position.
+	WALPointTimeout time.Duration
+	ToolVersion     string
+	Log             *slog.Logger
 	// Progress, if set, is updated while the backup runs.
 	Progress *Progress
 	// now is the clock (tests).
@@ -165,11 +173,26 @@ func Backup(ctx context.Context, opts Options) (*Manifest, error) {
 
 	// One snapshot for everything: exported by the coordinator, imported by every worker
 	// and by pg_dump.
+	// With a WAL position, the coordinator imports a temporary logical slot's snapshot
+	// first (walpoint.go) and re-exports it.
+	slot, err := openSlotSnapshot(ctx, src.coord, src.cfg, &opts)
+	if err != nil {
+		return nil, err
+	}
+	defer slot.close(ctx)
 	tx, err := src.coord.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if slot != nil {
+		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+slot.name+"'"); err != nil {
+			return nil, fmt.Errorf("import the slot's snapshot: %w", err)
+		}
+		slot.release(ctx, log)
+		m.WALPoint = slot.point
+		log.Info("snapshot at an exact WAL position", "lsn", m.WALPoint.LSN, "timeline", m.WALPoint.Timeline, "switch_lsn", m.WALPoint.SwitchLSN)
+	}
 	var snapshot string
 	if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
 		return nil, fmt.Errorf("export snapshot: %w", err)

@@ -57,6 +57,9 @@ type StatusThresholds struct {
 	// WALWarn, WALCrit: the newest archived WAL segment is older (the point-in-time
 	// recovery point objective); 0: not judged. Only a store holding WAL is judged.
 	WALWarn, WALCrit time.Duration
+	// PITRWarn, PITRCrit: the newest point proven by the nightly point-in-time proof is
+	// older; 0: not judged. Judged only when the store holds a base backup.
+	PITRWarn, PITRCrit time.Duration
 }
 
 // StatusFacts is everything a status check looks at. GatherStatus reads them from the
@@ -67,6 +70,11 @@ type StatusFacts struct {
 	// holds no WAL); WALErr: the archive could not be read.
 	WALNewest  *time.Time
 	WALErr     error
+	// BaseBackups: complete base backups in the store; PITR: the last point-in-time
+	// proof of the latest snapshot's database (nil: none); PITRErr: unreadable.
+	BaseBackups int
+	PITR        *PITRRecord
+	PITRErr     error
 	Identities []string // see StatusOptions.Identities
 	Hint       Hinter   // words the fixes in problem messages (nil: none)
 	Store      string   // store URL as shown (no secrets)
@@ -150,6 +158,9 @@ type StatusReport struct {
 	Problems   []StatusProblem  `json:"problems"`
 	// WAL: the archive's newest segment time and age (omitted when the store holds no WAL).
 	WAL *WALStatus `json:"wal,omitempty"`
+	// PITR: the nightly point-in-time proof (omitted when the store holds no base backup
+	// and no proof record).
+	PITR *PITRStatus `json:"pitr,omitempty"`
 	// Databases: snapshots, bytes, oldest restorable time, newest proven, pins per database.
 	Databases      []DatabaseStatus `json:"databases,omitempty"`
 	DatabasesError string           `json:"databases_error,omitempty"`
@@ -211,6 +222,7 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 			}
 			f.Databases, f.DatabasesErr = gatherDatabases(ctx, o.Store)
 			f.WALNewest, f.WALErr = NewestWAL(ctx, o.Store)
+			f.gatherPITR(ctx, o.Store)
 		}
 	}
 	if f.Database == "" && f.Latest != nil {
@@ -290,6 +302,41 @@ func shorten(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// PITRStatus is what the nightly point-in-time proof last showed.
+type PITRStatus struct {
+	BaseBackups int `json:"base_backups"`
+	// ProvenTo is the newest snapshot point a recovery reproduced, table by table.
+	ProvenTo   *time.Time `json:"proven_to,omitempty"`
+	AgeSeconds *int64     `json:"age_seconds,omitempty"`
+	// Last is the last proof's record (also when it failed).
+	Last  *PITRRecord `json:"last,omitempty"`
+	Error string      `json:"error,omitempty"`
+}
+
+// gatherPITR reads the base backup count and the latest snapshot's proof record.
+func (f *StatusFacts) gatherPITR(ctx context.Context, st Store) {
+	objs, err := st.List(ctx, BasePrefix)
+	if err != nil {
+		f.PITRErr = fmt.Errorf("list base backups: %w", err)
+		return
+	}
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, "/"+ManifestName) {
+			f.BaseBackups++
+		}
+	}
+	if f.Latest == nil {
+		return
+	}
+	rec, err := ReadPITR(ctx, st, f.Latest.Database)
+	switch {
+	case err == nil:
+		f.PITR = rec
+	case !errors.Is(err, fs.ErrNotExist):
+		f.PITRErr = err
+	}
 }
 
 // WALStatus is the WAL archive's freshness: how much a point-in-time recovery would lose.

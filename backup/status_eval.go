@@ -33,6 +33,7 @@ func EvaluateStatus(f *StatusFacts, th StatusThresholds) *StatusReport {
 		j.add(LevelWarning, "store", "per-database facts unreadable (forget refuses to run until fixed): %v", f.DatabasesErr)
 	}
 	j.wal(f, th)
+	j.pitr(f, th)
 	j.snapshot(f, th)
 	j.standby(f, th)
 	j.attempt(f)
@@ -220,6 +221,46 @@ func (j *judge) wal(f *StatusFacts, th StatusThresholds) {
 		j.r.WAL = &WALStatus{Newest: f.WALNewest.UTC(), AgeSeconds: int64(age.Seconds())}
 		if th.WALCrit > 0 {
 			j.age(th.WALWarn, th.WALCrit, age, "wal", "newest archived WAL segment")
+		}
+	}
+}
+
+// pitr judges the nightly point-in-time proof, when the store holds a base backup (or a
+// proof was recorded): never proven is a WARNING, a failed last proof CRITICAL, and the
+// newest proven point is judged by age.
+func (j *judge) pitr(f *StatusFacts, th StatusThresholds) {
+	if f.PITRErr == nil && f.BaseBackups == 0 && f.PITR == nil {
+		return
+	}
+	p := &PITRStatus{BaseBackups: f.BaseBackups, Last: f.PITR}
+	j.r.PITR = p
+	rec := f.PITR
+	switch {
+	case f.PITRErr != nil:
+		p.Error = f.PITRErr.Error()
+		j.add(LevelUnknown, "pitr", "point-in-time proof unreadable: %v", f.PITRErr)
+		return
+	case rec == nil:
+		j.add(LevelWarning, "pitr", "point-in-time recovery never proven: the store holds %d base backup(s); "+
+			"the nightly proves it against each night's snapshot (drill.pitr, needs wal_level = logical on the source)", f.BaseBackups)
+		return
+	case rec.OK:
+		t := rec.PointTime.UTC()
+		p.ProvenTo = &t
+	case rec.LastProven != nil:
+		t := rec.LastProven.UTC()
+		p.ProvenTo = &t
+	}
+	if !rec.OK {
+		j.add(LevelCritical, "pitr", "point-in-time recovery to snapshot %s NOT proven (%s): %s", rec.Snapshot,
+			rec.Finished.UTC().Format(time.RFC3339), rec.Error)
+	}
+	if p.ProvenTo != nil {
+		age := j.now.Sub(*p.ProvenTo)
+		secs := int64(age.Seconds())
+		p.AgeSeconds = &secs
+		if th.PITRCrit > 0 {
+			j.age(th.PITRWarn, th.PITRCrit, age, "pitr", "newest point proven by point-in-time recovery")
 		}
 	}
 }

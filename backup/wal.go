@@ -301,14 +301,6 @@ func StartSegment(tl int, lsn string) (string, error) {
 	return segmentName(fmt.Sprintf("%08X", tl), seg), nil
 }
 
-// needs tells whether recovery to o's target needs missing segment m.
-func (o RecoverOptions) needs(m MissingSegment) bool {
-	if o.Latest || o.ToLSN != "" {
-		return true // everything up to the target (or the end) must be there
-	}
-	return m.After.IsZero() || m.After.Before(o.ToTime)
-}
-
 // NewestWAL returns the archive time of the newest segment of the newest timeline in
 // st (nil when the store holds no WAL).
 func NewestWAL(ctx context.Context, st Store) (*time.Time, error) {

@@ -115,6 +115,8 @@ func backupOptions(c Config, st backup.Store, a *app) backup.Options {
 		OrphanAge:           c.Backup.OrphanAge,
 		SkipLargeObjects:    c.Backup.SkipLargeObjects,
 		IncludeStateSchemas: c.Backup.IncludeStateSchemas,
+		WALPoint:            c.Backup.WALPoint,
+		WALPointTimeout:     c.Backup.WALPointTimeout,
 		StateSchema:         c.Mail.Schema,
 		StateTables:         weekly.StateTables,
 		ToolVersion:         toolVersion(),

@@ -84,6 +84,17 @@ type DrillConfig struct {
 	RowDropPercent float64 `yaml:"row_drop_percent"`
 	// RowDropMinRows: smaller tables are not checked for drops. Default 1000.
 	RowDropMinRows int64 `yaml:"row_drop_min_rows"`
+	// PITR: the nightly point-in-time proof (recover the newest base backup plus the
+	// archived WAL to exactly the night's snapshot in a scratch cluster, compare every
+	// table with it). "auto" runs it when the store holds a base backup, "required" also
+	// fails the night when it holds none, "off" never runs it. Default auto.
+	PITR string `yaml:"pitr"`
+	// PITRDir is where the scratch data directory goes (room for one base backup plus
+	// the replayed WAL). Default "" (the system's temp directory).
+	PITRDir string `yaml:"pitr_dir"`
+	// PITRWait: how long the proof waits for the WAL holding the snapshot's point to be
+	// archived. Default 5m.
+	PITRWait time.Duration `yaml:"pitr_wait"`
 }
 
 // StandbyConfig configures the standby refresh.
@@ -119,6 +130,11 @@ type StatusConfig struct {
 	// that much. Set archive_timeout well below them. Defaults 15m / 1h.
 	WALWarnAge time.Duration `yaml:"wal_warn_age"`
 	WALCritAge time.Duration `yaml:"wal_crit_age"`
+	// PITRWarnAge / PITRCritAge: when the store holds a base backup, the newest point
+	// proven by the nightly point-in-time proof older than this is WARNING / CRITICAL.
+	// Defaults 25h / 49h.
+	PITRWarnAge time.Duration `yaml:"pitr_warn_age"`
+	PITRCritAge time.Duration `yaml:"pitr_crit_age"`
 	// Timeout bounds the whole check (store and standby reads). Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
 	// MailFailedCrit: CRITICAL when more than this percentage of the members selected
@@ -181,6 +197,15 @@ type BackupConfig struct {
 	// Default false: it is left out (linkbackup migrate recreates it), but only while it
 	// holds exactly those tables; no other schema is left out for its comment.
 	IncludeStateSchemas bool `yaml:"include_state_schemas"`
+	// WALPoint: "auto" takes the snapshot from a temporary logical replication slot when
+	// the source runs wal_level = logical and the role has REPLICATION, which gives the
+	// snapshot an exact WAL position for the nightly point-in-time proof; "required"
+	// fails the backup when it cannot; "off" never creates a slot. Default auto.
+	WALPoint string `yaml:"wal_point"`
+	// WALPointTimeout bounds how long creating the slot waits for the transactions
+	// running at that moment; in auto mode the backup then goes on without a WAL
+	// position (logged). Default 30s.
+	WALPointTimeout time.Duration `yaml:"wal_point_timeout"`
 }
 
 // DefaultConfig returns the configuration used when nothing is set.
@@ -193,13 +218,17 @@ func DefaultConfig() Config {
 			CompressionLevel: 1,
 			CopyFormat:       "auto",
 			OrphanAge:        24 * time.Hour,
+			WALPoint:         backup.WALPointAuto,
+			WALPointTimeout:  30 * time.Second,
 		},
 		Export:  DefaultExportConfig(),
 		Standby: StandbyConfig{Grace: 30 * time.Second, Jobs: 4},
-		Drill:   DrillConfig{Timeout: 60 * time.Second, RowDropPercent: 20, RowDropMinRows: 1000},
+		Drill: DrillConfig{Timeout: 60 * time.Second, RowDropPercent: 20, RowDropMinRows: 1000,
+			PITR: "auto", PITRWait: 5 * time.Minute},
 		Status: StatusConfig{SnapshotWarnAge: 25 * time.Hour, SnapshotCritAge: 49 * time.Hour,
 			StandbyWarnAge: 25 * time.Hour, StandbyCritAge: 26 * time.Hour, Timeout: 60 * time.Second,
 			WALWarnAge: 15 * time.Minute, WALCritAge: time.Hour,
+			PITRWarnAge: 25 * time.Hour, PITRCritAge: 49 * time.Hour,
 			MailFailedCrit: 5, MailDue: "Monday 12:00"},
 		Nightly:   NightlyConfig{HeartbeatTimeout: 10 * time.Second},
 		Retention: DefaultRetentionConfig(),
@@ -233,6 +262,21 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.Store); err != nil || (u.Scheme != "file" && u.Scheme != "s3") {
 			errs = append(errs, fmt.Errorf("store (--store) %q: want file:///abs/dir or s3://bucket/prefix?endpoint=URL", c.Store))
 		}
+	}
+	if p := c.Backup.WALPoint; p != backup.WALPointAuto && p != backup.WALPointRequired && p != backup.WALPointOff {
+		errs = append(errs, fmt.Errorf("backup.wal_point = %q: want auto, required or off", p))
+	}
+	if c.Backup.WALPointTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("backup.wal_point_timeout = %s: want > 0", c.Backup.WALPointTimeout))
+	}
+	if p := c.Drill.PITR; p != "auto" && p != "required" && p != "off" {
+		errs = append(errs, fmt.Errorf("drill.pitr = %q: want auto, required or off", p))
+	}
+	if c.Drill.PITRWait <= 0 {
+		errs = append(errs, fmt.Errorf("drill.pitr_wait = %s: want > 0", c.Drill.PITRWait))
+	}
+	if s := c.Status; s.PITRWarnAge <= 0 || s.PITRCritAge < s.PITRWarnAge {
+		errs = append(errs, fmt.Errorf("status.pitr_warn_age = %s, status.pitr_crit_age = %s: want 0 < warn <= crit", s.PITRWarnAge, s.PITRCritAge))
 	}
 	if c.Standby.Jobs < 1 || c.Standby.Jobs > 64 {
 		errs = append(errs, fmt.Errorf("standby.jobs (--jobs) = %d: want 1..64", c.Standby.Jobs))

@@ -3,11 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -96,10 +93,15 @@ func (a *app) runRecover(cmd *cobra.Command, rf *recoverFlags, args []string) er
 	if err := a.prepareRecover(cmd, &o); err != nil {
 		return err
 	}
+	// With --start this process feeds the WAL while it watches the recovery: the
+	// server (running as the directory's owner) needs no keys and no store access.
+	// Without, the server runs restore_command = linkbackup wal-fetch itself.
+	o.Feed = rf.start
 	rep, err := backup.Recover(ctx, o)
 	if err != nil {
 		return err
 	}
+	defer rep.Close()
 	fmt.Fprintf(a.stdout, "base backup %s (start %s, end %s, timeline %d) unpacked into %s, checked by pg_verifybackup; recovery target: %s\n",
 		rep.Base.ID, rep.Base.StartLSN, rep.Base.StopLSN, rep.Base.Timeline, rep.PGData, rep.Target)
 	if !rf.start {
@@ -108,7 +110,7 @@ func (a *app) runRecover(cmd *cobra.Command, rf *recoverFlags, args []string) er
 	}
 	r, err := backup.StartRecovered(ctx, rf.pgdata, rf.port, "postgres")
 	if err != nil {
-		return err
+		return errors.Join(rep.FeedErr(), err)
 	}
 	last := "none replayed"
 	if r.LastCommit != nil {
@@ -170,25 +172,31 @@ func (a *app) runMemberAsOf(cmd *cobra.Command, rf *recoverFlags, args []string,
 	if err := a.prepareRecover(cmd, &o); err != nil {
 		return err
 	}
-	scratch, err := scratchDir()
+	base, scratch, err := backup.ScratchDataDir(a.cfg.Drill.PITRDir)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(filepath.Dir(scratch))
-	o.PGData = scratch
+	defer os.RemoveAll(base)
+	o.PGData, o.PrivateTrust, o.Feed = scratch, true, true
 	rep, err := backup.Recover(ctx, o)
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
+	defer rep.Close()
+	port, err := backup.FreePort()
 	if err != nil {
 		return err
 	}
 	r, err := backup.StartRecovered(ctx, scratch, port, "postgres")
+	defer func() {
+		backup.StopRecovered(scratch)
+		if r != nil {
+			os.RemoveAll(r.SocketDir)
+		}
+	}()
 	if err != nil {
-		return err
+		return errors.Join(rep.FeedErr(), err)
 	}
-	defer backup.StopRecovered(scratch)
 	// The member's rows are read from the database of the target's name in the
 	// recovered cluster (production and its recovered copy share names).
 	dbname := rep.Base.Database
@@ -199,39 +207,4 @@ func (a *app) runMemberAsOf(cmd *cobra.Command, rf *recoverFlags, args []string,
 	label := "point in time " + rep.Target + " (base backup " + rep.Base.ID + ")"
 	mr, err := member.RestoreFromDatabase(ctx, member.Options{Target: target, MemberID: memberID, DryRun: dryRun, Log: a.log}, src, label)
 	return a.finishRestore(restoreOutput{Target: pgdsn.Strip(target), Member: mr}, err, asJSON)
-}
-
-// scratchDir makes an empty data directory for a temporary recovery, owned by the
-// postgres user when running as root (PostgreSQL never runs as root).
-func scratchDir() (string, error) {
-	base, err := os.MkdirTemp("", "linkbackup-pitr-")
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(base, "data")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", err
-	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return "", fmt.Errorf("a temporary recovery as root needs the postgres user to run the server: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		os.Chmod(base, 0o755)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", err
-		}
-	}
-	return dir, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -32,6 +32,11 @@ standby ready?
   wal       when the store holds archived WAL (wal-push): when its newest segment was
             archived, i.e. how much a point-in-time recovery would lose now;
             WARNING/CRITICAL past status.wal_warn_age (15m) / wal_crit_age (1h)
+  pitr      when the store holds a base backup: "point-in-time recovery proven to
+            <time>", the newest snapshot point the nightly proof recovered from a base
+            backup plus the WAL and found equal table by table; never proven is a
+            WARNING, a failed last proof CRITICAL (its error shown), the proven point
+            older than status.pitr_warn_age (25h) / pitr_crit_age (49h) WARNING/CRITICAL
   snapshot  also: whether the latest snapshot is encrypted and signed, and (with
             encryption.identity_files) a WARNING when those identities cannot decrypt it
   invariants  the drill's results on the served copy (a steady violation is a
@@ -51,8 +56,9 @@ with timestamps, sizes, the standby's data age, last attempt ok (0/1), the statu
 per database linkbackup_snapshots, linkbackup_store_bytes,
 linkbackup_oldest_snapshot_timestamp_seconds and linkbackup_pinned_snapshots, and for the
 weekly email linkbackup_mail_members{period,week,state} and
-linkbackup_mail_last_message_timestamp_seconds, plus linkbackup_invariant_violations and
-linkbackup_wal_newest_archived_timestamp_seconds.
+linkbackup_mail_last_message_timestamp_seconds, plus linkbackup_invariant_violations,
+linkbackup_wal_newest_archived_timestamp_seconds, linkbackup_pitr_proven_timestamp_seconds
+and linkbackup_pitr_last_proof_ok.
 
   mail      when a state database is configured (mail.state, or the source) and
             holds the ledger: the weekly email's current and last period: selected, sent,
@@ -193,6 +199,7 @@ func checkStatus(ctx context.Context, a *app, now time.Time) (*backup.StatusRepo
 		SnapshotWarn: c.Status.SnapshotWarnAge, SnapshotCrit: c.Status.SnapshotCritAge,
 		StandbyWarn: c.Status.StandbyWarnAge, StandbyCrit: c.Status.StandbyCritAge,
 		WALWarn: c.Status.WALWarnAge, WALCrit: c.Status.WALCritAge,
+		PITRWarn: c.Status.PITRWarnAge, PITRCrit: c.Status.PITRCritAge,
 	}), nil
 }
 

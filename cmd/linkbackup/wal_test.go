@@ -34,7 +34,7 @@ type archiving struct {
 	store, ident, verify string
 }
 
-func startArchiving(t *testing.T) *archiving {
+func startArchiving(t *testing.T, settings ...string) *archiving {
 	t.Helper()
 	pg := testenv.StartPostgres(t)
 	base, err := os.MkdirTemp("", "lbwal-")
@@ -66,7 +66,7 @@ func startArchiving(t *testing.T) *archiving {
 	}
 	cmd := bin + " wal-push %p --store " + w.store + " --recipients-file " + filepath.Join(keys, "age.pub") +
 		" --signing-key " + filepath.Join(keys, "signing.key")
-	for _, sql := range []string{"ALTER SYSTEM SET archive_mode = on", "ALTER SYSTEM SET archive_command = '" + cmd + "'"} {
+	for _, sql := range append([]string{"ALTER SYSTEM SET archive_mode = on", "ALTER SYSTEM SET archive_command = '" + cmd + "'"}, settings...) {
 		if _, err := c.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
 		}

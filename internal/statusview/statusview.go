@@ -63,6 +63,7 @@ func writeText(w io.Writer, r *backup.StatusReport, m *Mail) error {
 		line("wal", "newest segment archived %s, %s ago: a point-in-time recovery loses at most that", ts(w.Newest),
 			backup.HumanDuration(time.Duration(w.AgeSeconds)*time.Second))
 	}
+	textPITR(line, r)
 	textStandby(line, r)
 	for _, d := range r.Databases {
 		line("database", "%s", databaseLine(d))
@@ -92,6 +93,12 @@ func gauges(r *backup.StatusReport) []gauge {
 	var g gauges_
 	g.add("linkbackup_status_code", "Result of the last linkbackup status check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.", nil, int64(r.Code))
 	g.add("linkbackup_status_checked_timestamp_seconds", "When the status check ran (Unix time).", nil, r.Checked.Unix())
+	if p := r.PITR; p != nil && p.ProvenTo != nil {
+		g.add("linkbackup_pitr_proven_timestamp_seconds", "Newest snapshot point a point-in-time recovery reproduced, table by table (Unix time).", nil, p.ProvenTo.Unix())
+	}
+	if p := r.PITR; p != nil && p.Last != nil {
+		g.add("linkbackup_pitr_last_proof_ok", "1 if the last nightly point-in-time proof passed.", nil, b2i(p.Last.OK))
+	}
 	if w := r.WAL; w != nil && w.Error == "" {
 		g.add("linkbackup_wal_newest_archived_timestamp_seconds", "When the newest WAL segment was archived (Unix time): the point-in-time recovery point.", nil, w.Newest.Unix())
 	}
@@ -274,5 +281,28 @@ func textStandby(line func(head, format string, args ...any), r *backup.StatusRe
 	default:
 		line("last run", "standby refresh of %s FAILED at %s: %s", a.Snapshot, ts(a.Finished), a.Error)
 		writeInvariants(line, "invariants of the refused copy", a.Invariants)
+	}
+}
+
+// textPITR is the point-in-time proof line.
+func textPITR(line func(head, format string, args ...any), r *backup.StatusReport) {
+	p := r.PITR
+	switch {
+	case p == nil:
+		return
+	case p.Error != "":
+		line("pitr", "unknown: %s", p.Error)
+	case p.Last == nil:
+		line("pitr", "point-in-time recovery never proven (%d base backup(s) in the store)", p.BaseBackups)
+	case p.Last.OK:
+		l := p.Last
+		line("pitr", "point-in-time recovery proven to %s (snapshot %s, lsn %s, from base backup %s: %d tables, %d rows equal; recovery %.1fs)",
+			ts(l.PointTime), l.Snapshot, l.LSN, l.BaseBackup, l.Tables, l.Rows, l.RecoverySeconds)
+	default:
+		l := p.Last
+		line("pitr", "point-in-time recovery to snapshot %s FAILED %s", l.Snapshot, ts(l.Finished))
+		if p.ProvenTo != nil {
+			line("", "last proven to %s", ts(*p.ProvenTo))
+		}
 	}
 }

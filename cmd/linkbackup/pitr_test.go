@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkagogo/linkbackup/backup"
+	"github.com/linkagogo/linkbackup/internal/bookmarkgen"
+	"github.com/linkagogo/linkbackup/internal/testenv"
+)
+
+// TestNightlyProvesPointInTimeRecovery: a private PostgreSQL 15 with wal_level = logical
+// archives through the built binary; after a base backup, members keep writing while
+// the nightly runs. The nightly's snapshot comes from a temporary logical slot (its
+// manifest records the consistent point), and its point-in-time proof recovers the base
+// backup plus the archive to exactly that point in a scratch cluster and finds every
+// table equal to the snapshot: the pitr record says so, status reports "point-in-time
+// recovery proven to". The identities are root's alone (0600): the recovered server,
+// running as postgres, gets its WAL from the feed. Then a segment the proof needs goes
+// missing: the next night's proof fails (exit 3), names the segment, and status is
+// CRITICAL.
+func TestNightlyProvesPointInTimeRecovery(t *testing.T) {
+	w := startArchiving(t, "ALTER SYSTEM SET wal_level = logical")
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, w.pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE bookmarks"); err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.WithDatabase(t, w.pg.DSN, "bookmarks")
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	o := bookmarkgen.DefaultOptions()
+	o.Members, o.LinksPerMember, o.Seed = 40, 50, 7
+	if _, err := bookmarkgen.Generate(ctx, c, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := run(t, "basebackup", "--source", dsn, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
+		"--signing-key", filepath.Join(w.keys, "signing.key")); code != 0 {
+		t.Fatal("basebackup failed")
+	}
+	// WAL after the base backup that replay must apply: new links, deleted links.
+	if _, err := c.Exec(ctx, `DELETE FROM links WHERE member_id = 3`); err != nil {
+		t.Fatal(err)
+	}
+	w.switchAndWait(t, admin)
+
+	// The identity only root can read: a restore_command running as postgres could not.
+	private := t.TempDir()
+	ident := filepath.Join(private, "age.key")
+	if b, err := os.ReadFile(w.ident); err != nil || os.WriteFile(ident, b, 0o600) != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(private, "nightly.yaml")
+	y := fmt.Sprintf("source: %q\nstore: %q\nencryption:\n  recipients_file: %q\n  identity_files: [%q]\n"+
+		"signing:\n  key_file: %q\n  verify_keys: [%q]\ndrill:\n  pitr_wait: 60s\n",
+		dsn, w.store, filepath.Join(w.keys, "age.pub"), ident, filepath.Join(w.keys, "signing.key"), w.verify)
+	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Members keep adding links while the snapshot is taken.
+	var stop atomic.Bool
+	var written atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wc, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return
+		}
+		defer wc.Close(ctx)
+		for i := 0; !stop.Load(); i++ {
+			if tag, err := wc.Exec(ctx, `INSERT INTO links (member_id, folder_id, url, title, position)
+				SELECT member_id, id, 'https://during.example/' || $1::int, 'during', 100000 + $1::int FROM folders WHERE member_id = 5 LIMIT 1`, i); err == nil {
+				written.Add(tag.RowsAffected())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	out, errs, code := run(t, "nightly", "--config", cfg)
+	stop.Store(true)
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("nightly: exit %d\n%s\n%s\nserver log:\n%s", code, out, errs, w.pg.Log())
+	}
+	if written.Load() == 0 {
+		t.Fatal("no link was written during the nightly")
+	}
+	s := summaryOf(t, out)
+	if !s.PITR.Ran || !s.PITR.OK || s.PITR.Tables == 0 || s.PITR.ProvenTo == nil || s.PITR.LSN == "" {
+		t.Fatalf("pitr step: %+v\n%s", s.PITR, errs)
+	}
+	st, err := openStore(ctx, w.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := backup.ReadManifest(ctx, st, s.Backup.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.WALPoint == nil || m.WALPoint.LSN != s.PITR.LSN || m.WALPoint.Timeline != 1 {
+		t.Fatalf("manifest WAL point %+v, proof lsn %s", m.WALPoint, s.PITR.LSN)
+	}
+	var during int64
+	for _, tb := range m.Tables {
+		if tb.Name == "links" {
+			during = tb.Rows
+		}
+	}
+	rec, err := backup.ReadPITR(ctx, st, "bookmarks")
+	if err != nil || !rec.OK || rec.Snapshot != m.ID || rec.Tables != len(m.Tables) || len(rec.Mismatches) != 0 || rec.Rows != m.Totals.Rows {
+		t.Fatalf("pitr record %+v (%v); manifest %d tables %d rows", rec, err, len(m.Tables), m.Totals.Rows)
+	}
+	t.Logf("proven: snapshot %s at %s, links %d rows, recovery %.1fs", m.ID, m.WALPoint.LSN, during, rec.RecoverySeconds)
+	sout, serrs, _ := run(t, "status", "--store", w.store)
+	if !strings.Contains(sout, "point-in-time recovery proven to") || !strings.Contains(sout, m.ID) {
+		t.Fatalf("status:\n%s\n%s", sout, serrs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "linkbackup-walfeed-*")); len(left) > 0 {
+		t.Fatalf("WAL feed spools left behind: %v", left)
+	}
+
+	// A segment the proof needs (the base backup's first) goes missing.
+	bases, err := backup.ListBaseBackups(ctx, st)
+	if err != nil || len(bases) != 1 {
+		t.Fatalf("base backups %v %v", bases, err)
+	}
+	seg, _ := backup.StartSegment(bases[0].Timeline, bases[0].StartLSN)
+	recFile := filepath.Join(w.storeDir, "wal", seg[:8], seg+".json")
+	if err := os.Rename(recFile, recFile+".away"); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = run(t, "nightly", "--config", cfg)
+	if code != exitPartial {
+		t.Fatalf("nightly with a WAL gap: exit %d, want %d\n%s\n%s", code, exitPartial, out, errs)
+	}
+	s = summaryOf(t, out)
+	if !s.Backup.OK || !s.PITR.Ran || s.PITR.OK || !strings.Contains(s.PITR.Error, seg) {
+		t.Fatalf("pitr step with a gap: %+v", s.PITR)
+	}
+	sout, _, scode := run(t, "status", "--store", w.store)
+	if scode != int(backup.LevelCritical) || !strings.Contains(sout, "NOT proven") || !strings.Contains(sout, seg) {
+		t.Fatalf("status after a failed proof: exit %d\n%s", scode, sout)
+	}
+}
