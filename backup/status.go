@@ -68,20 +68,20 @@ type StatusFacts struct {
 	Now time.Time
 	// WALNewest is the archive time of the newest archived WAL segment (nil: the store
 	// holds no WAL); WALErr: the archive could not be read.
-	WALNewest  *time.Time
-	WALErr     error
+	WALNewest *time.Time
+	WALErr    error
 	// BaseBackups: complete base backups in the store; PITR: the last point-in-time
 	// proof of the latest snapshot's database (nil: none); PITRErr: unreadable.
 	BaseBackups int
 	PITR        *PITRRecord
 	PITRErr     error
-	Identities []string // see StatusOptions.Identities
-	Hint       Hinter   // words the fixes in problem messages (nil: none)
-	Store      string   // store URL as shown (no secrets)
-	StoreErr   error    // the store could not be opened or listed
-	Snapshots  int      // complete snapshots in the store
-	Latest     *Manifest
-	LatestErr  error // the newest manifest could not be read
+	Identities  []string // see StatusOptions.Identities
+	Hint        Hinter   // words the fixes in problem messages (nil: none)
+	Store       string   // store URL as shown (no secrets)
+	StoreErr    error    // the store could not be opened or listed
+	Snapshots   int      // complete snapshots in the store
+	Latest      *Manifest
+	LatestErr   error // the newest manifest could not be read
 	// Database is the serving name on the standby ("" when unknown).
 	Database string
 	// StandbyChecked: a standby server was given and asked.

@@ -83,7 +83,7 @@ func (f *walFeed) restoreCommand() string {
 }
 
 // shellQuoteSQL single-quotes s for sh; the result contains no single quote of its own
-// beyond the '\'' escapes, so it also survives PostgreSQL's quoting of the setting.
+// beyond the '\” escapes, so it also survives PostgreSQL's quoting of the setting.
 func shellQuoteSQL(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // start runs the feed until it has delivered the plan, failed, or stop is called.
