@@ -9,9 +9,9 @@ import (
 
 // PhysicalRemoval is what forget decided for base backups and archived WAL.
 type PhysicalRemoval struct {
-	// KeptBases / RemovedBases: base backup ids. The newest base backup that started
-	// before the oldest kept snapshot is kept (recovery can reach back that far), with
-	// every newer one.
+	// KeptBases / RemovedBases: base backup ids. The newest base backup that finished
+	// before the oldest kept snapshot is kept (recovery, and the point-in-time proof of
+	// that snapshot, can reach back that far), with every newer one.
 	KeptBases    []string `json:"kept_base_backups,omitempty"`
 	RemovedBases []string `json:"removed_base_backups,omitempty"`
 	// WALBefore: archived WAL older than this segment (the oldest kept base backup's
@@ -34,9 +34,11 @@ func (o *ForgetOptions) forgetPhysical(ctx context.Context, r *ForgetReport) err
 	if err != nil || len(bases) == 0 || oldest.IsZero() {
 		return err
 	}
+	// A recovery to a snapshot's point (the nightly proof, restore --to-time) starts
+	// from a base backup that finished before it.
 	keepFrom := 0 // bases are oldest first
 	for i, b := range bases {
-		if !b.Started.After(oldest) {
+		if !b.Finished.After(oldest) {
 			keepFrom = i
 		}
 	}

@@ -439,8 +439,9 @@ func TestForgetKeepsTheCopyThatPassedItsInvariants(t *testing.T) {
 	t.Fatal("served copy not in the decisions")
 }
 
-// TestForgetRemovesOldBaseBackupsAndWAL: the newest base backup before the oldest kept
-// snapshot and every newer one stay, older ones go (manifest first); WAL older than the
+// TestForgetRemovesOldBaseBackupsAndWAL: the newest base backup that finished before the
+// oldest kept snapshot and every newer one stay (one that was still running then does
+// not count), older ones go (manifest first); WAL older than the
 // oldest kept base backup's start segment goes, history files and later WAL stay; a dry
 // run only reports.
 func TestForgetRemovesOldBaseBackupsAndWAL(t *testing.T) {
@@ -454,6 +455,9 @@ func TestForgetRemovesOldBaseBackupsAndWAL(t *testing.T) {
 	}
 	base := func(at time.Time, lsn string) string {
 		m := backup.BaseManifest{ID: at.UTC().Format(backup.IDFormat), Started: at, Finished: at.Add(time.Minute), StartLSN: lsn, Timeline: 1}
+		if at.Equal(bm[1].Started.Add(-30 * time.Second)) { // still running when snapshot 1 was taken
+			m.Finished = bm[1].Started.Add(30 * time.Second)
+		}
 		b, _ := json.Marshal(m)
 		for name, body := range map[string][]byte{"base.tar.zst": []byte("tar"), "manifest.json": b} {
 			if _, err := st.Put(ctx, backup.BasePrefix+m.ID+"/"+name, bytes.NewReader(body)); err != nil {
@@ -464,6 +468,9 @@ func TestForgetRemovesOldBaseBackupsAndWAL(t *testing.T) {
 	}
 	b0 := base(bm[0].Started.Add(-time.Hour), "0/3000028")
 	b1 := base(bm[0].Started.Add(time.Hour), "0/5000028")
+	// Started before the oldest kept snapshot (1) but finished after it: no recovery to
+	// snapshot 1 can start from it, so b1 must stay.
+	b1x := base(bm[1].Started.Add(-30*time.Second), "0/6000028")
 	b2 := base(bm[3].Started, "0/7000028")
 	wal := func(name string) {
 		key := "wal/00000001/" + name
@@ -490,7 +497,7 @@ func TestForgetRemovesOldBaseBackupsAndWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := r.Physical
-	if !slices.Equal(p.KeptBases, []string{b1, b2}) || !slices.Equal(p.RemovedBases, []string{b0}) ||
+	if !slices.Equal(p.KeptBases, []string{b1, b1x, b2}) || !slices.Equal(p.RemovedBases, []string{b0}) ||
 		p.WALBefore != "000000010000000000000005" || p.RemovedWAL != 4 {
 		t.Fatalf("physical: %+v", p)
 	}
@@ -507,7 +514,7 @@ func TestForgetRemovesOldBaseBackupsAndWAL(t *testing.T) {
 	if len(names) != 8 { // segments 5, 6, 7 and the history file, record and object each
 		t.Fatalf("left in wal/: %v", names)
 	}
-	if bases, _ := backup.ListBaseBackups(ctx, st); len(bases) != 2 {
-		t.Fatalf("%d base backups listed, want 2", len(bases))
+	if bases, _ := backup.ListBaseBackups(ctx, st); len(bases) != 3 {
+		t.Fatalf("%d base backups listed, want 3", len(bases))
 	}
 }
