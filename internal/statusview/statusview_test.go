@@ -295,3 +295,55 @@ func TestStatusJudgesTheWALArchive(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusJudgesThePointInTimeProof: with base backups in the store, no proof yet is a
+// WARNING; a passed proof says "point-in-time recovery proven to <time>" and is judged by
+// the proven point's age; a failed proof is CRITICAL with its error and the last proven
+// point; a store without base backups or records shows nothing.
+func TestStatusJudgesThePointInTimeProof(t *testing.T) {
+	th := statusTh
+	th.PITRWarn, th.PITRCrit = 25*time.Hour, 49*time.Hour
+	ok := statusCases()["ok"]
+	if r := backup.EvaluateStatus(ok, th); r.PITR != nil || r.Code != backup.LevelOK {
+		t.Fatalf("no base backup: %s %+v", r.State, r.PITR)
+	}
+	proof := func(age time.Duration, errText string) *backup.PITRRecord {
+		at := statusNow.Add(-age)
+		return &backup.PITRRecord{Database: "bookmarks", Snapshot: at.Format(backup.IDFormat), PointTime: at, LSN: "0/7000060",
+			BaseBackup: "20260308T010000.000Z", Started: at.Add(5 * time.Minute), Finished: at.Add(8 * time.Minute),
+			OK: errText == "", Error: errText, Tables: 3, Rows: 3_061_204, RecoverySeconds: 41.5}
+	}
+	lastWeek := statusNow.Add(-30 * time.Hour)
+	failed := proof(6*time.Hour, "point-in-time recovery: WAL segment 000000010000000000000007 missing")
+	failed.LastProven = &lastWeek
+	for _, c := range []struct {
+		name string
+		rec  *backup.PITRRecord
+		want backup.Level
+		text string
+	}{
+		{"never", nil, backup.LevelWarning, "never proven"},
+		{"fresh", proof(6*time.Hour, ""), backup.LevelOK, "point-in-time recovery proven to 2026-03-10 02:00:00 UTC"},
+		{"stale", proof(30*time.Hour, ""), backup.LevelWarning, "point-in-time recovery proven to"},
+		{"old", proof(60*time.Hour, ""), backup.LevelCritical, "point-in-time recovery proven to"},
+		{"failed", failed, backup.LevelCritical, "last proven to 2026-03-09 02:00:00 UTC"},
+	} {
+		f := *ok
+		f.BaseBackups, f.PITR = 2, c.rec
+		r := backup.EvaluateStatus(&f, th)
+		var text, prom strings.Builder
+		statusview.WriteText(&text, r)
+		statusview.WritePrometheus(&prom, r)
+		if r.Code != c.want || !strings.Contains(text.String(), c.text) {
+			t.Fatalf("%s: %s, want %s; text:\n%s", c.name, r.State, c.want, text.String())
+		}
+		if c.name == "failed" && (!strings.Contains(r.Summary, "NOT proven") || !strings.Contains(r.Summary, "000000010000000000000007") ||
+			!strings.Contains(prom.String(), "linkbackup_pitr_last_proof_ok 0")) {
+			t.Fatalf("failed proof: %s\n%s", r.Summary, prom.String())
+		}
+		if c.name == "fresh" && (!strings.Contains(prom.String(), "\nlinkbackup_pitr_proven_timestamp_seconds ") ||
+			!strings.Contains(prom.String(), "linkbackup_pitr_last_proof_ok 1")) {
+			t.Fatalf("fresh proof metrics:\n%s", prom.String())
+		}
+	}
+}
