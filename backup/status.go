@@ -75,6 +75,9 @@ type StatusFacts struct {
 	BaseBackups int
 	PITR        *PITRRecord
 	PITRErr     error
+	// WALMissing: segments missing between the oldest base backup's start and the newest
+	// archived segment (a recovery cannot pass them).
+	WALMissing []MissingSegment
 	Identities  []string // see StatusOptions.Identities
 	Hint        Hinter   // words the fixes in problem messages (nil: none)
 	Store       string   // store URL as shown (no secrets)
@@ -317,14 +320,22 @@ type PITRStatus struct {
 
 // gatherPITR reads the base backup count and the latest snapshot's proof record.
 func (f *StatusFacts) gatherPITR(ctx context.Context, st Store) {
-	objs, err := st.List(ctx, BasePrefix)
+	bases, err := ListBaseBackups(ctx, st)
 	if err != nil {
-		f.PITRErr = fmt.Errorf("list base backups: %w", err)
+		f.PITRErr = err
 		return
 	}
-	for _, o := range objs {
-		if strings.HasSuffix(o.Key, "/"+ManifestName) {
-			f.BaseBackups++
+	f.BaseBackups = len(bases)
+	if len(bases) > 0 {
+		start, err := StartSegment(bases[0].Timeline, bases[0].StartLSN)
+		var a *WALArchive
+		if err == nil {
+			a, err = CheckWAL(ctx, st, start)
+		}
+		if err != nil {
+			f.WALErr = err
+		} else {
+			f.WALMissing = a.Missing
 		}
 	}
 	if f.Latest == nil {
@@ -344,4 +355,6 @@ type WALStatus struct {
 	Newest     time.Time `json:"newest_archived"`
 	AgeSeconds int64     `json:"age_seconds"`
 	Error      string    `json:"error,omitempty"`
+	// Missing: segments missing in the range the kept base backups need.
+	Missing []string `json:"missing,omitempty"`
 }

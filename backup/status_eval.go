@@ -222,6 +222,13 @@ func (j *judge) wal(f *StatusFacts, th StatusThresholds) {
 		if th.WALCrit > 0 {
 			j.age(th.WALWarn, th.WALCrit, age, "wal", "newest archived WAL segment")
 		}
+		for _, m := range f.WALMissing {
+			j.r.WAL.Missing = append(j.r.WAL.Missing, m.Name)
+		}
+		if n := len(f.WALMissing); n > 0 {
+			j.add(LevelCritical, "wal", "WAL archive gap: %d segment(s) missing after the oldest base backup, first %s: "+
+				"no recovery can replay past it (linkbackup verify --wal lists them; take a new base backup)", n, f.WALMissing[0].Name)
+		}
 	}
 }
 

@@ -140,6 +140,11 @@ func TestNightlyProvesPointInTimeRecovery(t *testing.T) {
 		t.Fatalf("WAL feed spools left behind: %v", left)
 	}
 
+	vout, verrs, vcode := run(t, "verify", "--wal", "--store", w.store, "--identity", ident, "--verify-key", w.verify)
+	if vcode != 0 || !strings.Contains(vout, ": OK") || strings.Contains(vout, "content not decrypted") {
+		t.Fatalf("verify --wal: exit %d\n%s\n%s", vcode, vout, verrs)
+	}
+
 	// A segment the proof needs (the base backup's first) goes missing.
 	bases, err := backup.ListBaseBackups(ctx, st)
 	if err != nil || len(bases) != 1 {
@@ -159,7 +164,32 @@ func TestNightlyProvesPointInTimeRecovery(t *testing.T) {
 		t.Fatalf("pitr step with a gap: %+v", s.PITR)
 	}
 	sout, _, scode := run(t, "status", "--store", w.store)
-	if scode != int(backup.LevelCritical) || !strings.Contains(sout, "NOT proven") || !strings.Contains(sout, seg) {
+	if scode != int(backup.LevelCritical) || !strings.Contains(sout, "NOT proven") || !strings.Contains(sout, "WAL archive gap") ||
+		!strings.Contains(sout, "MISSING "+seg) {
 		t.Fatalf("status after a failed proof: exit %d\n%s", scode, sout)
 	}
+	vout, _, vcode = run(t, "verify", "--wal", "--store", w.store)
+	if vcode != exitError || !strings.Contains(vout, "MISSING "+seg) || !strings.Contains(vout, "content not decrypted") {
+		t.Fatalf("verify --wal across a gap: exit %d\n%s", vcode, vout)
+	}
+	// A tampered segment (the next one) is named as broken.
+	next := filepath.Join(w.storeDir, "wal", seg[:8], segAfter(t, seg)+".zst")
+	if err := os.WriteFile(next, []byte("forged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vout, _, vcode = run(t, "verify", "--wal", "--store", w.store, "--verify-key", w.verify)
+	if vcode != exitError || !strings.Contains(vout, "BROKEN "+segAfter(t, seg)) {
+		t.Fatalf("verify --wal with a tampered segment: exit %d\n%s", vcode, vout)
+	}
+}
+
+// segAfter is the name of the segment after seg (same timeline).
+func segAfter(t *testing.T, seg string) string {
+	t.Helper()
+	var tl, hi, lo uint64
+	if _, err := fmt.Sscanf(seg, "%08X%08X%08X", &tl, &hi, &lo); err != nil {
+		t.Fatal(err)
+	}
+	n := hi*0x100 + lo + 1
+	return fmt.Sprintf("%08X%08X%08X", tl, n/0x100, n%0x100)
 }

@@ -62,6 +62,9 @@ func writeText(w io.Writer, r *backup.StatusReport, m *Mail) error {
 	if w := r.WAL; w != nil && w.Error == "" {
 		line("wal", "newest segment archived %s, %s ago: a point-in-time recovery loses at most that", ts(w.Newest),
 			backup.HumanDuration(time.Duration(w.AgeSeconds)*time.Second))
+		if len(w.Missing) > 0 {
+			line("", "MISSING %s", strings.Join(w.Missing, ", "))
+		}
 	}
 	textPITR(line, r)
 	textStandby(line, r)
