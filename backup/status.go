@@ -78,13 +78,13 @@ type StatusFacts struct {
 	// WALMissing: segments missing between the oldest base backup's start and the newest
 	// archived segment (a recovery cannot pass them).
 	WALMissing []MissingSegment
-	Identities  []string // see StatusOptions.Identities
-	Hint        Hinter   // words the fixes in problem messages (nil: none)
-	Store       string   // store URL as shown (no secrets)
-	StoreErr    error    // the store could not be opened or listed
-	Snapshots   int      // complete snapshots in the store
-	Latest      *Manifest
-	LatestErr   error // the newest manifest could not be read
+	Identities []string // see StatusOptions.Identities
+	Hint       Hinter   // words the fixes in problem messages (nil: none)
+	Store      string   // store URL as shown (no secrets)
+	StoreErr   error    // the store could not be opened or listed
+	Snapshots  int      // complete snapshots in the store
+	Latest     *Manifest
+	LatestErr  error // the newest manifest could not be read
 	// Database is the serving name on the standby ("" when unknown).
 	Database string
 	// StandbyChecked: a standby server was given and asked.
