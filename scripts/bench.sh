@@ -24,7 +24,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${LINKBACKUP_TEST_STACK_DIR:-}" ]; then
-	exec bash scripts/teststack.sh run -- bash "$0" "$@"
+	# The stack's primary would archive every benchmark's WAL through linkbackup: off here.
+	LINKBACKUP_STACK_ARCHIVE=${LINKBACKUP_STACK_ARCHIVE:-0} exec bash scripts/teststack.sh run -- bash "$0" "$@"
 fi
 ROUNDS=${BENCH_ROUNDS:-3}
 MEMBERS=${BENCH_MEMBERS:-"3750 15000"}

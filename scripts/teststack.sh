@@ -6,6 +6,9 @@
 #   PostgreSQL 15 primary + standby   initdb'd clusters, superuser postgres, scram password
 #   versitygw (S3, posix backend)     built from tools/go.mod, cached per version
 #   mailpit (SMTP + JSON API)         built from tools/go.mod, cached per version
+#   the primary archives its WAL      archive_mode = on, archive_command = this tree's
+#                                     linkbackup (built into STATE/bin) wal-push into
+#                                     file://STATE/wal-archive (LINKBACKUP_TEST_WAL_STORE)
 #
 # Usage:
 #   scripts/teststack.sh run -- CMD...   start, run CMD with the env exported, stop by PID,
@@ -20,11 +23,14 @@
 # Overrides (environment):
 #   LINKBACKUP_VERSITYGW_BIN, LINKBACKUP_MAILPIT_BIN   use this binary instead of the cache
 #   LINKBACKUP_STACK_TIMEOUT                           readiness timeout per server (s, 60)
+#   LINKBACKUP_STACK_ARCHIVE=0                         the primary does not archive WAL
+#                                                      (make bench: archiving costs CPU)
 #
 # The env file exports what internal/testenv reads: LINKBACKUP_TEST_REQUIRE=1,
 # LINKBACKUP_TEST_PG_PRIMARY, LINKBACKUP_TEST_PG_STANDBY, LINKBACKUP_TEST_S3,
 # LINKBACKUP_TEST_S3_ACCESS_KEY, LINKBACKUP_TEST_S3_SECRET_KEY, LINKBACKUP_TEST_S3_ROOT,
-# LINKBACKUP_TEST_SMTP, LINKBACKUP_TEST_MAILPIT, LINKBACKUP_TEST_BIN_DIR, and PATH with the
+# LINKBACKUP_TEST_SMTP, LINKBACKUP_TEST_MAILPIT, LINKBACKUP_TEST_BIN_DIR,
+# LINKBACKUP_TEST_WAL_STORE (unset with LINKBACKUP_STACK_ARCHIVE=0), and PATH with the
 # PostgreSQL 15 bin directory first.
 set -euo pipefail
 
@@ -120,6 +126,23 @@ start_pg() { # NAME DATADIR LOG -> sets PORT, PID
 	lb_die "PostgreSQL $name did not start"
 }
 
+# setup_archiving DATADIR STORE builds this tree's linkbackup into STATE/bin and makes the
+# cluster in DATADIR archive its WAL with it (plaintext, unsigned: a test store) into
+# STORE, a directory the postgres user owns.
+setup_archiving() {
+	local dir=$1 store=$2 t
+	t=$(lb_now)
+	(cd "$LB_ROOT" && go build -o "$STATE/bin/linkbackup" ./cmd/linkbackup) || lb_die "go build ./cmd/linkbackup failed"
+	mkdir -m 700 "$STATE/wal-archive"
+	chown postgres:postgres "$STATE/wal-archive"
+	cat >>"$dir/postgresql.conf" <<CONF
+# scripts/teststack.sh: the primary archives through linkbackup
+archive_mode = on
+archive_command = '$STATE/bin/linkbackup wal-push %p --store $store --log-level warn'
+CONF
+	lb_log "primary archives WAL to $store ($(lb_since "$t"))"
+}
+
 start_versitygw() { # -> sets S3_PORT
 	local log=$STATE/versitygw.log pid try
 	mkdir -p "$STATE/s3"
@@ -188,6 +211,11 @@ start_stack() {
 	local is=$!
 	wait "$ip" || { sed 's/^/    /' "$STATE/pg/initdb-primary.log" >&2; lb_die "initdb primary failed"; }
 	wait "$is" || { sed 's/^/    /' "$STATE/pg/initdb-standby.log" >&2; lb_die "initdb standby failed"; }
+	local walstore=
+	if [ "${LINKBACKUP_STACK_ARCHIVE:-1}" != 0 ]; then
+		walstore="file://$STATE/wal-archive"
+		setup_archiving "$STATE/pg/primary" "$walstore"
+	fi
 	start_pg primary "$STATE/pg/primary" "$STATE/pg/primary.log"
 	local pg1=$PORT
 	start_pg standby "$STATE/pg/standby" "$STATE/pg/standby.log"
@@ -220,6 +248,7 @@ export LINKBACKUP_TEST_SMTP='127.0.0.1:$SMTP_PORT'
 export LINKBACKUP_TEST_MAILPIT='http://127.0.0.1:$HTTP_PORT'
 export LINKBACKUP_TEST_BIN_DIR='$STATE/bin'
 export LINKBACKUP_TEST_STACK_DIR='$STATE'
+${walstore:+export LINKBACKUP_TEST_WAL_STORE='$walstore'}
 export PATH='$LB_PGBIN':"\$PATH"
 EOF
 	mv "$STATE/env.tmp" "$STATE/env"

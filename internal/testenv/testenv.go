@@ -39,6 +39,8 @@ const (
 	EnvSMTP      = "LINKBACKUP_TEST_SMTP"    // mailpit SMTP, 127.0.0.1:PORT
 	EnvMailpit   = "LINKBACKUP_TEST_MAILPIT" // mailpit API base, http://127.0.0.1:PORT
 	EnvBinDir    = "LINKBACKUP_TEST_BIN_DIR" // dir holding versitygw and mailpit binaries
+	// EnvWALStore is the store the primary archives its WAL into (linkbackup wal-push).
+	EnvWALStore = "LINKBACKUP_TEST_WAL_STORE"
 )
 
 // Required reports whether missing servers must fail tests.
