@@ -66,11 +66,18 @@ func openSlotSnapshot(ctx context.Context, coord *pgx.Conn, cfg *pgx.ConnConfig,
 	if mode == WALPointOff {
 		return nil, nil
 	}
+	// A source without logical WAL did not ask for a point (debug); one with it did and
+	// is told why it gets none (warning).
+	logicalWAL := false
 	fail := func(err error) (*slotSnapshot, error) {
 		if mode == WALPointRequired {
 			return nil, fmt.Errorf("backup.wal_point is required: %w", err)
 		}
-		opts.Log.Info("snapshot without a WAL position: the nightly point-in-time proof cannot check it", "reason", err.Error())
+		lvl := slog.LevelDebug
+		if logicalWAL {
+			lvl = slog.LevelWarn
+		}
+		opts.Log.Log(ctx, lvl, "snapshot without a WAL position: the nightly point-in-time proof cannot check it", "reason", err.Error())
 		return nil, nil
 	}
 	var walLevel string
@@ -79,6 +86,7 @@ func openSlotSnapshot(ctx context.Context, coord *pgx.Conn, cfg *pgx.ConnConfig,
 		(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user)`).Scan(&walLevel, &canReplicate); err != nil {
 		return nil, fmt.Errorf("read wal_level: %w", err)
 	}
+	logicalWAL = walLevel == "logical"
 	switch {
 	case walLevel != "logical":
 		return fail(fmt.Errorf("wal_level is %s; an exact WAL position needs wal_level = logical", walLevel))
