@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,7 +53,12 @@ type BaseOptions struct {
 	PgBasebackup string // binary; default "pg_basebackup"
 	Keys         *Keys
 	ToolVersion  string
-	now          func() time.Time
+	// ArchiveFailTimeout: pg_basebackup -X none ends only once the WAL it needs is
+	// archived. When archive_command has been failing for this long with no success
+	// since, the base backup is abandoned with an error instead of waiting forever.
+	// Default 60s.
+	ArchiveFailTimeout time.Duration
+	now                func() time.Time
 }
 
 // BaseBackup streams a physical base backup of the cluster behind o.Source into the
@@ -84,6 +90,8 @@ func BaseBackup(ctx context.Context, o BaseOptions) (*BaseManifest, error) {
 	}
 	var stderr bytes.Buffer
 	var info tarFacts
+	ctx, stopWatch := watchArchiver(ctx, o.Source, o.ArchiveFailTimeout)
+	defer stopWatch()
 	m.Tar, err = putCompressed(ctx, o.Store, newEncoders(1), o.Keys.recipients(), prefix+"base.tar.zst", 64<<20, func(w io.Writer) error {
 		// The tar passes through a reader that picks up backup_label and
 		// backup_manifest (the WAL range) on the way into the store.
@@ -108,6 +116,9 @@ func BaseBackup(ctx context.Context, o BaseOptions) (*BaseManifest, error) {
 		return nil
 	})
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errArchiveFailing) {
+			err = cause
+		}
 		removePartial(context.WithoutCancel(ctx), o.Store, prefix, discardLog())
 		return nil, err
 	}
@@ -205,4 +216,62 @@ func (f *tarFacts) read(r io.Reader) error {
 			}
 		}
 	}
+}
+
+var errArchiveFailing = errors.New("archive_command keeps failing")
+
+// watchArchiver cancels the returned context (cause: errArchiveFailing, with details)
+// when the source's archiver has failed for longer than timeout with no success since
+// (pg_stat_archiver): pg_basebackup would wait for that WAL forever. The watch ends
+// with stop.
+func watchArchiver(ctx context.Context, dsn string, timeout time.Duration) (context.Context, func()) {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return // the base backup reports the connection problem itself
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		var failingSince time.Time
+		for {
+			var lastFailed *string
+			var failedAt, archivedAt *time.Time
+			err := conn.QueryRow(ctx, `SELECT last_failed_wal, last_failed_time, last_archived_time FROM pg_stat_archiver`).
+				Scan(&lastFailed, &failedAt, &archivedAt)
+			switch {
+			case err != nil:
+			case failedAt != nil && (archivedAt == nil || failedAt.After(*archivedAt)):
+				if failingSince.IsZero() {
+					failingSince = time.Now()
+				}
+				if time.Since(failingSince) > timeout {
+					cancel(fmt.Errorf("%w on the source (last failed %s at %s, nothing archived since, for %s): "+
+						"pg_basebackup waits until the WAL it needs is archived; fix archiving first (the server log says why)",
+						errArchiveFailing, deref(lastFailed), failedAt.UTC().Format(time.RFC3339), timeout))
+					return
+				}
+			default:
+				failingSince = time.Time{}
+			}
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "?"
+	}
+	return *s
 }

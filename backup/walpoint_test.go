@@ -91,3 +91,28 @@ func TestWALPointWaitIsBounded(t *testing.T) {
 		t.Fatalf("%d replication slots left (%v)", slots, err)
 	}
 }
+
+// TestBaseBackupGivesUpWhenArchivingFails: pg_basebackup -X none waits until the WAL it
+// needs is archived; with an archive_command that always fails, BaseBackup gives up
+// after ArchiveFailTimeout with an error that says so, and leaves no base backup.
+func TestBaseBackupGivesUpWhenArchivingFails(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	ctx := context.Background()
+	admin := connect(t, pg.DSN)
+	mustExec(t, admin, "ALTER SYSTEM SET archive_mode = on")
+	mustExec(t, admin, "ALTER SYSTEM SET archive_command = 'false'")
+	admin.Close(ctx)
+	pg.Restart(t)
+	st := fileStore(t)
+	t0 := time.Now()
+	_, err := backup.BaseBackup(ctx, backup.BaseOptions{Source: pg.DSN, Store: st, ArchiveFailTimeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "archive_command keeps failing") || time.Since(t0) > 2*time.Minute {
+		t.Fatalf("base backup with failing archiving: %v after %s", err, time.Since(t0))
+	}
+	if bases, err := backup.ListBaseBackups(ctx, st); err != nil || len(bases) != 0 {
+		t.Fatalf("base backups left: %v %v", bases, err)
+	}
+	if objs, _ := st.List(ctx, backup.BasePrefix); len(objs) != 0 {
+		t.Fatalf("objects left under base/: %v", objs)
+	}
+}

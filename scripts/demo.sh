@@ -15,17 +15,24 @@
 #      invariant (exit 6): status CRITICAL names it, the standby keeps serving night 1
 #   5. any time: a member deletes links; restores that member's rows into a scratch
 #      database (dry run first), then into the live one
-#   6. weekly: exports every opted-in premium member's bookmarks to .demo/export, then
+#   6. point in time: the cluster archives its WAL (wal_level = logical, archive_command =
+#      linkbackup wal-push, encrypted and signed) into the store; a base backup; a nightly
+#      whose point-in-time proof recovers base backup + WAL to exactly its snapshot and
+#      compares every table; member 12 files new links, deletes all of them and gets them
+#      back as of the second before, the new ones too (restore --member --to-time, dry run
+#      first)
+#   7. weekly: exports every opted-in premium member's bookmarks to .demo/export, then
 #      emails them (River jobs + ledger in the same database) into the .eml outbox
 #      .demo/outbox, and reruns the same week to show nobody is mailed twice; then starts
 #      `linkbackup serve` for a moment and fetches the status page and one message's
 #      unsubscribe page (DEMO_KEEP=1 keeps it up)
-#   7. stops that PostgreSQL by PID and deletes its cluster (also on failure or Ctrl-C)
+#   8. stops that PostgreSQL by PID and deletes its cluster (also on failure or Ctrl-C)
 #
 # One cluster plays primary and standby (two databases, --force-same-cluster) so the demo
 # stays fast; in production the standby is another server.
 #
-# Rerunning is safe: the old cluster is wiped at start; the store in .demo/store is kept, so
+# Rerunning is safe: the old cluster is wiped at start, with its WAL archive, base backups
+# and point-in-time proofs in the store; the store in .demo/store is kept otherwise, so
 # snapshots accumulate across runs (`scripts/demo.sh clean` removes all of .demo/).
 #
 # Environment: DEMO_MEMBERS (200), DEMO_LINKS (50 per member), DEMO_KEEP=1 leaves
@@ -44,7 +51,8 @@ STORE=file://$STORE_DIR
 BIN=$LB_ROOT/bin/linkbackup
 MEMBERS=${DEMO_MEMBERS:-200}
 LINKS=${DEMO_LINKS:-50}
-PGSTATE= # directory holding the cluster (data/, log, pwfile)
+PGSTATE= # directory holding the cluster (data/, log, pwfile, archive/)
+PITR_STORE= # where the cluster archives: the demo store, or PGSTATE/store when the postgres user cannot write it
 PG_PID=
 SERVE_PID= # linkbackup serve, started by serve_demo
 SERVE_PORT=
@@ -129,6 +137,7 @@ start_postgres() {
 	chown postgres:postgres "$PGSTATE/pwfile"
 	lb_pg_init "$PGSTATE/data" "$PGSTATE/pwfile" "$PGSTATE/initdb.log" ||
 		{ sed 's/^/    /' "$PGSTATE/initdb.log" >&2; lb_die "initdb failed"; }
+	setup_archiving
 	lb_free_port
 	PG_PORT=$LB_PORT
 	# No Unix socket (-k ''): everything connects over TCP, and long paths do not matter.
@@ -137,6 +146,64 @@ start_postgres() {
 	DSN="postgres://postgres:$pw@127.0.0.1:$PG_PORT/bookmarks?sslmode=disable"
 	lb_pg_check "$ADMIN_DSN" || lb_die "cannot log in to PostgreSQL on port $PG_PORT"
 	lb_log "PostgreSQL $("$LB_PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (pid $PG_PID, cluster $PGSTATE/data) in $(lb_since "$t0")"
+}
+
+# setup_archiving makes the cluster archive its WAL with linkbackup wal-push, encrypted to
+# age.pub and signed with signing.key. archive_command runs as the postgres user, so it
+# gets its own copies of the binary and those two keys (the backup host's files) where
+# that user can read them, and archives into the demo store if it can write there, else
+# into a store next to the cluster (deleted with it).
+setup_archiving() {
+	local arch=$PGSTATE/archive
+	mkdir -m 700 "$arch"
+	cp "$BIN" "$DEMO/keys/age.pub" "$DEMO/keys/signing.key" "$arch/"
+	chown -R postgres:postgres "$arch"
+	chmod 600 "$arch/signing.key"
+	PITR_STORE=$STORE
+	# This run's cluster is new (timeline 1 again, another system): the WAL, base backups
+	# and proofs of an earlier run's cluster cannot serve it, and its segments would
+	# collide with theirs (wal-push refuses a name archived with other content).
+	rm -rf "$STORE_DIR/wal" "$STORE_DIR/base" "$STORE_DIR/pitr"
+	chown postgres:postgres "$STORE_DIR" 2>/dev/null || true
+	if ! lb_as_postgres test -w "$STORE_DIR" 2>/dev/null; then
+		mkdir -m 700 "$PGSTATE/store"
+		chown postgres:postgres "$PGSTATE/store"
+		PITR_STORE=file://$PGSTATE/store
+		lb_log "the postgres user cannot write $STORE_DIR; the WAL archive and the point-in-time steps use $PITR_STORE"
+	fi
+	cat >>"$PGSTATE/data/postgresql.conf" <<CONF
+# scripts/demo.sh: archive WAL into the store; logical WAL gives snapshots an exact point
+wal_level = logical
+archive_mode = on
+archive_command = '$arch/linkbackup wal-push %p --store $PITR_STORE --recipients-file $arch/age.pub --signing-key $arch/signing.key --log-level warn'
+CONF
+}
+
+# archived_now switches to a new WAL segment and waits until the one it closed is archived.
+archived_now() {
+	local seg last i
+	seg=$("$LB_PGBIN/psql" "$ADMIN_DSN" -XAtqc "SELECT pg_walfile_name(pg_switch_wal())")
+	for i in $(seq 1 300); do
+		last=$("$LB_PGBIN/psql" "$ADMIN_DSN" -XAtqc "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+		if [[ "$last" > "$seg" || "$last" == "$seg" ]]; then
+			printf '   segment %s archived\n' "$seg"
+			return 0
+		fi
+		sleep 0.1
+	done
+	lb_log "segment $seg was not archived in 30 s; see $PGSTATE/postgres.log"
+	return 1
+}
+
+# delete_member_links N: member N files 3 new links (after the night's snapshot: only the
+# WAL has them), then, a second later, deletes all their links; AS_OF is the time between.
+delete_member_links() {
+	sql "$DSN" "INSERT INTO links (member_id, url, title) SELECT $1, 'https://new.example/' || g, 'filed today ' || g FROM generate_series(1, 3) g"
+	AS_OF=$("$LB_PGBIN/psql" "$ADMIN_DSN" -XAtqc "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+	printf '   %s links of member %s, as of %s\n' "$("$LB_PGBIN/psql" "$DSN" -XAtqc "SELECT count(*) FROM links WHERE member_id = $1")" "$1" "$AS_OF"
+	sleep 1.1
+	sql "$DSN" "DELETE FROM links WHERE member_id = $1"
+	printf '   now %s\n' "$("$LB_PGBIN/psql" "$DSN" -XAtqc "SELECT count(*) FROM links WHERE member_id = $1")"
 }
 
 build() {
@@ -191,14 +258,14 @@ main() {
 	mkdir -p "$DEMO" "$STORE_DIR"
 
 	step "Build bin/linkbackup" build
-	step "Start a throwaway PostgreSQL 15" start_postgres
-	step "Create database bookmarks" createdb bookmarks
-	step "Load testdata/schema.sql and generate $MEMBERS members x $LINKS links" \
-		"$BIN" dev gen --dsn "$DSN" --schema --members "$MEMBERS" --links "$LINKS" --deleted-percent 0
 	if [ ! -f "$DEMO/keys/age.key" ]; then
 		step "Create the keys: an encryption pair and a signing pair (kept in $DEMO/keys across runs)" \
 			"$BIN" keygen --out "$DEMO/keys"
 	fi
+	step "Start a throwaway PostgreSQL 15 (wal_level = logical, archiving its WAL with linkbackup wal-push)" start_postgres
+	step "Create database bookmarks" createdb bookmarks
+	step "Load testdata/schema.sql and generate $MEMBERS members x $LINKS links" \
+		"$BIN" dev gen --dsn "$DSN" --schema --members "$MEMBERS" --links "$LINKS" --deleted-percent 0
 	# Every command below reads its keys from the environment (config keys
 	# encryption.* and signing.*): the backup encrypts and signs, readers decrypt and verify.
 	export LINKBACKUP_ENCRYPTION_RECIPIENTS_FILE=$DEMO/keys/age.pub LINKBACKUP_SIGNING_KEY_FILE=$DEMO/keys/signing.key
@@ -233,6 +300,18 @@ main() {
 		"$BIN" restore latest --store "$STORE" --target "${DSN/\/bookmarks\?/\/bookmarks_scratch?}" --member 7
 	step "Restore member 7's links into the live database (nobody else's rows are touched)" \
 		"$BIN" restore latest --store "$STORE" --target "$DSN" --member 7
+	step "Point in time: a physical base backup of the cluster into $PITR_STORE (encrypted, signed)" \
+		"$BIN" basebackup --source "$DSN" --store "$PITR_STORE"
+	step "A night with the point-in-time proof: backup, then base backup + WAL recovered to exactly that snapshot's WAL point and every table compared" \
+		env LINKBACKUP_SOURCE="$DSN" LINKBACKUP_STORE="$PITR_STORE" "$BIN" nightly
+	step "Morning check of that store: point-in-time recovery proven to …" \
+		"$BIN" status --store "$PITR_STORE"
+	step "Member 12 files 3 new links (in no snapshot, only in the WAL), then deletes all their links" delete_member_links 12
+	step "The WAL of the deletion reaches the archive (pg_switch_wal; archive_timeout does it in production)" archived_now
+	step "What would restoring member 12 as of the second before the deletion do? (dry run; a scratch cluster recovered to that time)" \
+		"$BIN" restore --member 12 --to-time "$AS_OF" --target "$DSN" --store "$PITR_STORE" --dry-run
+	step "Restore member 12's links as of that second into the live database" \
+		"$BIN" restore --member 12 --to-time "$AS_OF" --target "$DSN" --store "$PITR_STORE"
 	step "Weekly: export every opted-in premium member's bookmarks (HTML + XBEL, zipped)" \
 		"$BIN" export --source "$DSN" --out "$DEMO/export"
 	rm -rf "$DEMO/outbox"

@@ -204,7 +204,7 @@ func (a *app) runMemberAsOf(cmd *cobra.Command, rf *recoverFlags, args []string,
 		dbname = cfg.Database
 	}
 	src := fmt.Sprintf("host=%s port=%d user=postgres dbname=%s", r.SocketDir, port, dbname)
-	label := "point in time " + rep.Target + " (base backup " + rep.Base.ID + ")"
+	label := "as of " + strings.TrimPrefix(rep.Target, "time ") + " (point-in-time recovery from base backup " + rep.Base.ID + ")"
 	mr, err := member.RestoreFromDatabase(ctx, member.Options{Target: target, MemberID: memberID, DryRun: dryRun, Log: a.log}, src, label)
 	return a.finishRestore(restoreOutput{Target: pgdsn.Strip(target), Member: mr}, err, asJSON)
 }
