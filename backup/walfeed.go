@@ -76,9 +76,13 @@ func newWALFeed(ctx context.Context, st Store, first, last string, uid, gid int)
 // restoreCommand is the restore_command that takes files from the spool.
 func (f *walFeed) restoreCommand() string {
 	d := shellQuoteSQL(f.dir)
+	// Exit 1 is "not archived" (recovery ends there: a name outside the plan); exit 254
+	// (above 125) makes PostgreSQL abort recovery instead of promoting short of the
+	// target, for a planned file the feed could not fetch, check or decrypt.
 	return fmt.Sprintf(`d=%s; f=%%f; [ ${#f} -eq 24 ] && echo "$f" > "$d/.asked"; `+
+		`grep -qxF "$f" "$d/.plan" || exit 1; `+
 		`while :; do [ -f "$d/$f" ] && exec cp "$d/$f" "%%p"; `+
-		`if [ -e "$d/.end" ] || ! grep -qxF "$f" "$d/.plan"; then [ -f "$d/$f" ] && exec cp "$d/$f" "%%p"; exit 1; fi; `+
+		`if [ -e "$d/.end" ]; then [ -f "$d/$f" ] && exec cp "$d/$f" "%%p"; [ -e "$d/.error" ] && exit 254; exit 1; fi; `+
 		`sleep 0.05; done`, d)
 }
 

@@ -193,3 +193,58 @@ func segAfter(t *testing.T, seg string) string {
 	n := hi*0x100 + lo + 1
 	return fmt.Sprintf("%08X%08X%08X", tl, n/0x100, n%0x100)
 }
+
+// TestRecoveryStopsAtATamperedSegment: with --start the WAL reaches the server through the
+// feed; a segment whose stored bytes were replaced makes the feed fail on it, and the
+// server aborts recovery (restore_command exit 254) instead of promoting short of the
+// target: restore fails naming the segment, and no promoted server is left.
+func TestRecoveryStopsAtATamperedSegment(t *testing.T) {
+	w := startArchiving(t)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, w.pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE TABLE links (id int PRIMARY KEY, url text)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := run(t, "basebackup", "--source", w.pg.DSN, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
+		"--signing-key", filepath.Join(w.keys, "signing.key")); code != 0 {
+		t.Fatal("basebackup failed")
+	}
+	var segs []string
+	for i := range 3 {
+		if _, err := c.Exec(ctx, `INSERT INTO links SELECT g, 'https://x.example/' || g FROM generate_series($1::int, $1::int + 99) g`, i*100); err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, w.switchAndWait(t, c))
+	}
+	bad := segs[1]
+	if err := os.WriteFile(filepath.Join(w.storeDir, "wal", bad[:8], bad+".zst"), []byte("replaced"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pgdata := filepath.Join(filepath.Dir(w.storeDir), "recovered")
+	os.Mkdir(pgdata, 0o700)
+	w.pg.Owner(t, pgdata)
+	port, err := backup.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := selfBinary
+	selfBinary = func() (string, error) { return w.bin, nil }
+	defer func() { selfBinary = old }()
+	out, errs, code := run(t, "restore", "--to-latest", "--pgdata", pgdata, "--start", "--port", fmt.Sprint(port),
+		"--store", w.store, "--identity", w.ident, "--verify-key", w.verify)
+	t.Cleanup(func() { backup.StopRecovered(pgdata) })
+	if code == 0 || strings.Contains(out, "recovered and promoted") || !strings.Contains(errs, bad) {
+		log, _ := os.ReadFile(filepath.Join(pgdata, "recovery.log"))
+		t.Fatalf("recovery across a tampered segment: exit %d\n%s\n%s\n%s", code, out, errs, log)
+	}
+	if _, err := os.Stat(filepath.Join(pgdata, "postmaster.pid")); err == nil {
+		t.Fatal("a server is still running on the recovered directory")
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "linkbackup-walfeed-*")); len(left) > 0 {
+		t.Fatalf("WAL feed spools left behind: %v", left)
+	}
+}
