@@ -69,8 +69,18 @@
 // uses it; standby_open.go checks and reopens copies an interrupted swap left closed.
 // resolve.go makes "latest" mean the newest snapshot of one database.
 // RowsWhere (rowfilter.go) reads the rows of one table whose integer column equals a
-// value, for the member restore in backup/member. GatherStatus and EvaluateStatus (status.go, status_eval.go) turn the
-// store's and the standby's facts into one judgement; internal/statusview renders it.
+// value, for the member restore in backup/member. GatherStatus and EvaluateStatus
+// (status.go, status_eval.go) turn the store's and the standby's facts into one
+// judgement; internal/statusview renders it.
+//
+// Point-in-time recovery: wal.go archives and fetches WAL files (wal/<timeline>/,
+// signed records), walverify.go checks the archive's continuity and every segment,
+// basebackup.go streams pg_basebackup's tar into base/<id>/, recover.go unpacks the
+// newest base backup before a target and writes the recovery settings (walfeed.go feeds
+// the WAL to a recovery this process watches), forget_physical.go removes old base
+// backups and WAL. walpoint.go takes a snapshot from a temporary logical slot so that
+// it has an exact WAL position (lsn.go), and pitr.go proves, every night, that a
+// recovery to that position holds the snapshot's rows (pitr/<db>.json).
 //
 // Connections share SessionSettings, so that COPY prints values the same way on the
 // source and on every restored copy, which is what makes the digests comparable.
