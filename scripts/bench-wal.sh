@@ -104,17 +104,29 @@ DBSIZE=$(psql -qXAt "$BDSN" -c "SELECT pg_database_size(current_database())")
 wait_archived
 
 : >"$WORK/results"
-timed() { # timed NAME CMD...: appends "NAME seconds" to results
-	local name=$1 t0
+# CPU seconds (user + sys) of this shell's waited-for children so far: the client side
+# (wal-push, zstd, pg_basebackup, linkbackup), not the server's backends.
+# Sets CPU (not in a $(...) subshell: a subshell has no children of its own yet).
+child_cpu() {
+	times >"$WORK/times"
+	CPU=$(tail -1 "$WORK/times" | awk '{split($1, a, /[ms]/); split($2, b, /[ms]/); printf "%.2f", a[1]*60 + a[2] + b[1]*60 + b[2]}')
+}
+timed() { # timed NAME CMD...: appends "NAME seconds client-cpu-seconds" to results
+	local name=$1 t0 c0
 	shift
+	child_cpu
+	c0=$CPU
 	t0=$(now)
 	"$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
 		log "$name failed:"
 		cat "$WORK/cmd.out" "$WORK/cmd.err" >&2
 		exit 1
 	}
-	echo "$name $(since "$t0")" >>"$WORK/results"
-	log "$name: $(tail -1 "$WORK/results" | cut -d' ' -f2) s"
+	local wall
+	wall=$(since "$t0")
+	child_cpu
+	echo "$name $wall $(awk -v a="$c0" -v b="$CPU" 'BEGIN {printf "%.2f", b - a}')" >>"$WORK/results"
+	log "$name: $(tail -1 "$WORK/results" | cut -d' ' -f2-) (s, client cpu-s)"
 }
 
 # --- base backups, alternating
@@ -164,16 +176,15 @@ archiver() { # archiver MODE: one archive_command per ready file, in PostgreSQL'
 	cp -a "$WORK/walsrc" "$WORK/walrun"
 	mkdir -p "$WORK/dest"
 	for s in $(cat "$WORK/segs"); do touch "$WORK/walrun/pg_wal/archive_status/$s.ready"; done
-	(
-		cd "$WORK/walrun"
-		for s in $(ls pg_wal/archive_status | grep '\.ready$' | sed 's/\.ready$//' | sort); do
-			case $mode in
-			zstd) zstd -1 -q "pg_wal/$s" -o "$WORK/dest/$s.zst" && sync "$WORK/dest/$s.zst" ;;
-			lb*) "$LB" wal-push "pg_wal/$s" --store "file://$WORK/dest" $KEYS_W --parallel "${mode#lb}" --log-level warn ;;
-			esac
-			mv "pg_wal/archive_status/$s.ready" "pg_wal/archive_status/$s.done"
-		done
-	)
+	pushd "$WORK/walrun" >/dev/null
+	for s in $(ls pg_wal/archive_status | grep '\.ready$' | sed 's/\.ready$//' | sort); do
+		case $mode in
+		zstd) zstd -1 -q "pg_wal/$s" -o "$WORK/dest/$s.zst" && sync "$WORK/dest/$s.zst" ;;
+		lb*) "$LB" wal-push "pg_wal/$s" --store "file://$WORK/dest" $KEYS_W --parallel "${mode#lb}" --log-level warn ;;
+		esac
+		mv "pg_wal/archive_status/$s.ready" "pg_wal/archive_status/$s.done"
+	done
+	popd >/dev/null
 }
 for r in $(seq 1 "$ROUNDS"); do
 	for mode in lb1 zstd lb2 lb4; do
@@ -230,7 +241,7 @@ done
 RECPIDS=()
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-col() { awk -v n="$1" '$1==n {print $2}' "$WORK/results"; }
+col() { awk -v n="$1" -v c="${2:-2}" '$1==n {print $c}' "$WORK/results"; }
 mib() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1048576}'; }
 {
 	echo "## Point-in-time recovery (issue 15)"
@@ -247,8 +258,8 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1048576}'; }
 	echo "directory, .ready renamed .done after exit 0), as PostgreSQL's archiver does, so that every mode"
 	echo "pushes the same bytes. linkbackup: age-encrypted, records signed, file store on the same disk."
 	echo
-	echo "| archive_command | seconds (median) | segments/s | ratio vs zstd -1 | stored MiB |"
-	echo "|---|---|---|---|---|"
+	echo "| archive_command | seconds (median) | segments/s | ratio vs zstd -1 | client CPU-s (median) | stored MiB |"
+	echo "|---|---|---|---|---|---|"
 	zs=$(col archive_zstd | median)
 	for mode in zstd lb1 lb2 lb4; do
 		case $mode in
@@ -258,14 +269,14 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1048576}'; }
 		lb4) label="\`linkbackup wal-push %p --parallel 4\`" ;;
 		esac
 		s=$(col "archive_$mode" | median)
-		awk -v l="$label" -v s="$s" -v n="$SEGS" -v z="$zs" -v sz="$(cat "$WORK/size_$mode")" \
-			'BEGIN {printf "| %s | %s | %.1f | %.2f | %.0f |\n", l, s, n/s, s/z, sz/1048576}'
+		awk -v l="$label" -v s="$s" -v n="$SEGS" -v z="$zs" -v c="$(col "archive_$mode" 3 | median)" -v sz="$(cat "$WORK/size_$mode")" \
+			'BEGIN {printf "| %s | %s | %.1f | %.2f | %s | %.0f |\n", l, s, n/s, s/z, c, sz/1048576}'
 	done
 	echo
 	echo "### Base backup: bookmarks database of $MEMBERS members x 200 links ($(mib "$DBSIZE") MiB; the cluster $(mib "$PGBBSIZE") MiB as pg_basebackup writes it)"
 	echo
-	echo "| command | seconds (median) | ratio vs pg_basebackup -Ft -D DIR |"
-	echo "|---|---|---|"
+	echo "| command | seconds (median) | ratio vs pg_basebackup -Ft -D DIR | client CPU-s (median) |"
+	echo "|---|---|---|---|"
 	pb=$(col base_pgbasebackup | median)
 	for t in base_linkbackup base_pgbasebackup base_pgbasebackup_zstd; do
 		case $t in
@@ -274,7 +285,7 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1048576}'; }
 		base_pgbasebackup_zstd) label="\`pg_basebackup -c fast -Ft -X none -D - \\| zstd -1\` → file (waits for the archive like linkbackup)" ;;
 		esac
 		s=$(col "$t" | median)
-		awk -v l="$label" -v s="$s" -v b="$pb" 'BEGIN {printf "| %s | %s | %.2f |\n", l, s, s/b}'
+		awk -v l="$label" -v s="$s" -v b="$pb" -v c="$(col "$t" 3 | median)" 'BEGIN {printf "| %s | %s | %.2f | %s |\n", l, s, s/b, c}'
 	done
 	echo
 	echo "### Recovery to a point: LSN $TARGET_LSN, after the $SEGS segments above (plus the base backups' WAL) to replay"
@@ -293,7 +304,11 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1048576}'; }
 		awk -v l="$label" -v s="$s" -v b="$hd" 'BEGIN {printf "| %s | %s | %.2f |\n", l, s, s/b}'
 	done
 	echo
-	echo "Raw rounds (seconds):"
+	echo "Client CPU-s: user + system time of the commands and their children (wal-push processes, zstd,"
+	echo "pg_basebackup, tar, linkbackup restore), not the server's: the replay (and wal-fetch, which the server runs) is not in it."
+	echo "On 2 shared cores the CPU figures move less than the wall times."
+	echo
+	echo "Raw rounds (name, seconds, client CPU-s):"
 	echo
 	echo '```'
 	cat "$WORK/results"
