@@ -114,7 +114,9 @@ func PushReadyWAL(ctx context.Context, st Store, path string, k *Keys, o WALPush
 		os.Remove(filepath.Join(spool, name+markerSuffix)) // consumed: PostgreSQL now marks it done
 		return &WALPush{Record: rec, Early: true}, nil
 	}
-	if o.Parallel <= 1 {
+	if fi, err := os.Stat(filepath.Join(filepath.Dir(path), "archive_status")); o.Parallel <= 1 || err != nil || !fi.IsDir() {
+		// One file at a time, or a file outside a pg_wal directory (a push by hand):
+		// nothing to push ahead and no spool to create.
 		rec, err := PushWAL(ctx, st, path, k)
 		if err != nil {
 			return nil, err

@@ -126,3 +126,21 @@ func TestPushReadyWALStoreFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestPushReadyWALOutsidePGWAL: a file pushed by hand from a directory without
+// archive_status is pushed alone and no spool directory is created.
+func TestPushReadyWALOutsidePGWAL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	os.MkdirAll(dir, 0o700)
+	p := filepath.Join(dir, "000000010000000000000003")
+	if err := os.WriteFile(p, []byte("wal"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := backup.PushReadyWAL(context.Background(), fileStore(t), p, &backup.Keys{}, backup.WALPushOptions{Parallel: 4})
+	if err != nil || r.Early || len(r.Ahead) != 0 {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), backup.DefaultWALSpool)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("spool created for a file outside pg_wal: %v", err)
+	}
+}
