@@ -13,6 +13,8 @@
 #            server so that every mode pushes the same bytes). Modes, alternating each round:
 #              linkbackup wal-push --parallel 1 | 2 | 4 (age-encrypted + signed, file store)
 #              anchor: zstd -1 -q %p -o DIR/%f.zst && sync DIR/%f.zst (compressed, durable)
+#            and, under the test stack (make bench: LINKBACKUP_TEST_S3 set), wal-push --parallel
+#            1 | 2 | 4 into versitygw
 #   base:    linkbackup basebackup (encrypted + signed, file store)  vs  pg_basebackup -c fast -Ft
 #            -D DIR (uncompressed tar + streamed WAL)  vs  pg_basebackup -c fast -Ft -X none -D - |
 #            zstd -1 (-c fast everywhere: linkbackup asks for a fast checkpoint too)
@@ -181,15 +183,32 @@ archiver() { # archiver MODE: one archive_command per ready file, in PostgreSQL'
 		case $mode in
 		zstd) zstd -1 -q "pg_wal/$s" -o "$WORK/dest/$s.zst" && sync "$WORK/dest/$s.zst" ;;
 		lb*) "$LB" wal-push "pg_wal/$s" --store "file://$WORK/dest" $KEYS_W --parallel "${mode#lb}" --log-level warn ;;
+		s3_*) "$LB" wal-push "pg_wal/$s" --store "$S3STORE" $KEYS_W --parallel "${mode#s3_}" --log-level warn ;;
 		esac
 		mv "pg_wal/archive_status/$s.ready" "pg_wal/archive_status/$s.done"
 	done
 	popd >/dev/null
 }
+# Under the test stack (make bench), the same into versitygw (S3 over loopback HTTP), a fresh
+# bucket per run.
+MODES="lb1 zstd lb2 lb4"
+if [ -n "${LINKBACKUP_TEST_S3:-}" ]; then
+	MODES="$MODES s3_1 s3_2 s3_4"
+	export AWS_ACCESS_KEY_ID=$LINKBACKUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$LINKBACKUP_TEST_S3_SECRET_KEY
+fi
 for r in $(seq 1 "$ROUNDS"); do
-	for mode in lb1 zstd lb2 lb4; do
+	for mode in $MODES; do
+		if [ "${mode#s3_}" != "$mode" ]; then
+			bucket=benchwal-$r-${mode#s3_}-$$
+			mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket"
+			S3STORE="s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
+		fi
 		timed "archive_$mode" archiver "$mode"
 		du -sb "$WORK/dest" | awk '{print $1}' >"$WORK/size_$mode"
+		if [ "${mode#s3_}" != "$mode" ]; then
+			du -sb "$LINKBACKUP_TEST_S3_ROOT/$bucket" | awk '{print $1}' >"$WORK/size_$mode"
+			rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
+		fi
 	done
 done
 rm -rf "$WORK/walrun" "$WORK/dest"
@@ -261,12 +280,13 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1048576}'; }
 	echo "| archive_command | seconds (median) | segments/s | ratio vs zstd -1 | client CPU-s (median) | stored MiB |"
 	echo "|---|---|---|---|---|---|"
 	zs=$(col archive_zstd | median)
-	for mode in zstd lb1 lb2 lb4; do
+	for mode in zstd ${MODES/zstd /}; do
 		case $mode in
 		zstd) label="\`zstd -1 -q %p -o DIR/%f.zst && sync DIR/%f.zst\` (anchor)" ;;
 		lb1) label="\`linkbackup wal-push %p --parallel 1\` (one file per call)" ;;
 		lb2) label="\`linkbackup wal-push %p --parallel 2\` (the default)" ;;
 		lb4) label="\`linkbackup wal-push %p --parallel 4\`" ;;
+		s3_*) label="\`linkbackup wal-push %p --parallel ${mode#s3_}\` into versitygw (S3, loopback)" ;;
 		esac
 		s=$(col "archive_$mode" | median)
 		awk -v l="$label" -v s="$s" -v n="$SEGS" -v z="$zs" -v c="$(col "archive_$mode" 3 | median)" -v sz="$(cat "$WORK/size_$mode")" \
