@@ -99,9 +99,9 @@ func dataDir(t *testing.T, c *pgx.Conn) string {
 	return d
 }
 
-// TestWALPushParallelBurst: a burst of segment switches on a real PostgreSQL 15 with
-// archive_command = wal-push --parallel 4 (encrypted, signed) is archived without a
-// failure and without a gap; some calls push ahead, and PostgreSQL's calls for those
+// TestWALPushParallelBurst: a burst of 12 segment switches on a real PostgreSQL 15,
+// then archive_command = wal-push --parallel 4 (encrypted, signed): the backlog is
+// archived without a failure and without a gap; some calls push ahead, and PostgreSQL's calls for those
 // files return early; no marker is left once everything is archived; every segment
 // fetches back checked.
 func TestWALPushParallelBurst(t *testing.T) {
@@ -112,8 +112,17 @@ func TestWALPushParallelBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	w.setArchiveCommand(t, c, "--store "+w.store+" "+w.keyArgs()+" --parallel 4 --log-level debug --log-format text")
+	// The burst is written while archiving waits (an empty archive_command keeps every
+	// segment ready), so that the archiver finds a backlog however fast this machine is.
+	if _, err := c.Exec(ctx, "ALTER SYSTEM SET archive_command = ''"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
 	first, last := burst(t, c, 12)
+	w.setArchiveCommand(t, c, "--store "+w.store+" "+w.keyArgs()+" --parallel 4 --log-level debug --log-format text")
 	w.waitArchived(t, c, last, true)
 
 	st, err := file.New(w.storeDir)
