@@ -53,6 +53,12 @@ func (e *encoders) put(enc *zstd.Encoder) { enc.Reset(nil); e.pool.Put(enc) }
 // stored bytes) and the raw size, and checks that the store reports exactly the bytes
 // written. No local disk is used: the stream goes through a pipe into the store's
 // (multipart) upload.
+//
+// Two stages: produce and zstd run in the caller's goroutine and hand zstd's output
+// on in 64 KiB pieces (age's chunk size, so age seals each piece with one copy and no
+// partial chunk waits) to a second goroutine that encrypts, hashes the stored bytes and
+// feeds the upload. Compression and sealing overlap on two cores, and the upload's
+// pipe hand-offs no longer stall the compressor.
 func putCompressed(ctx context.Context, st Store, encs *encoders, rcpts []age.Recipient, key string, sizeHint int64,
 	produce func(w io.Writer) error) (Object, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -80,8 +86,10 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, rcpts []age.Re
 		}
 	}
 	var enc *zstd.Encoder
+	var chunks *sealStage
 	if err == nil {
-		enc, err = encs.get(stored)
+		chunks = startSealStage(stored, sealer)
+		enc, err = encs.get(chunks)
 	}
 	if err == nil {
 		err = produce(io.MultiWriter(raw, enc))
@@ -89,11 +97,15 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, rcpts []age.Re
 			err = cerr
 		}
 		encs.put(enc)
-		if sealer != nil {
-			// The age stream's last chunk and tag: without them the object is truncated.
-			if cerr := sealer.Close(); err == nil {
-				err = cerr
-			}
+	}
+	if chunks != nil {
+		if err != nil {
+			pw.CloseWithError(err) // the stage's writes fail at once instead of uploading the rest
+		}
+		// The stage writes the age stream's last chunk and tag: without them the
+		// object is truncated.
+		if cerr := chunks.finish(err == nil); err == nil {
+			err = cerr
 		}
 	}
 	if err != nil {
@@ -120,6 +132,94 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, rcpts []age.Re
 		return Object{}, fmt.Errorf("check %s after upload: store holds %d bytes, %d were written", key, r.info.Size, obj.Size)
 	}
 	return obj, nil
+}
+
+// sealChunk is age's STREAM chunk size (filippo.io/age/internal/stream.ChunkSize): a
+// write of exactly this many bytes is sealed and passed on as one chunk.
+const sealChunk = 64 << 10
+
+// sealDepth is how many chunks may wait between the compressor and the sealer.
+const sealDepth = 4
+
+// sealStage is the writer zstd writes into: it cuts the stream into sealChunk pieces and
+// a goroutine writes them to out (age's writer, or the hash and the upload directly).
+type sealStage struct {
+	buf    []byte
+	full   chan []byte
+	free   chan []byte
+	stop   chan struct{} // closed when out failed
+	err    error         // out's error; read after stop is closed or done is received
+	done   chan struct{}
+	closer io.Closer // age's writer (nil: plaintext)
+}
+
+func startSealStage(out io.Writer, closer io.Closer) *sealStage {
+	s := &sealStage{full: make(chan []byte, sealDepth), free: make(chan []byte, sealDepth+1), stop: make(chan struct{}),
+		done: make(chan struct{}), closer: closer}
+	for range sealDepth + 1 {
+		s.free <- make([]byte, 0, sealChunk)
+	}
+	s.buf = <-s.free
+	go func() {
+		defer close(s.done)
+		for b := range s.full {
+			if s.err == nil {
+				if _, err := out.Write(b); err != nil {
+					s.err = err
+					close(s.stop)
+				}
+			}
+			s.free <- b[:0]
+		}
+	}()
+	return s
+}
+
+func (s *sealStage) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := copy(s.buf[len(s.buf):sealChunk], p)
+		s.buf, p = s.buf[:len(s.buf)+k], p[k:]
+		if len(s.buf) == sealChunk {
+			if err := s.send(); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+// send hands the full buffer to the goroutine and takes a free one.
+func (s *sealStage) send() error {
+	select {
+	case s.full <- s.buf:
+	case <-s.stop:
+		return s.err
+	}
+	select {
+	case s.buf = <-s.free:
+		return nil
+	case <-s.stop:
+		return s.err
+	}
+}
+
+// finish passes on what is left (when ok), waits for the goroutine and closes age's
+// writer (its last chunk and tag); it returns out's first error.
+func (s *sealStage) finish(ok bool) error {
+	var err error
+	if ok && len(s.buf) > 0 {
+		err = s.send()
+	}
+	close(s.full)
+	<-s.done
+	if err == nil {
+		err = s.err
+	}
+	if ok && err == nil && s.closer != nil {
+		err = s.closer.Close()
+	}
+	return err
 }
 
 var errUploadEnded = errors.New("upload ended")

@@ -247,6 +247,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
 	echo '```'
 	grep '^BenchmarkTrust\|^BenchmarkSeal' "$WORK/trust.txt"
 	echo '```'
+	[ "${BENCH_WAL:-1}" = 0 ] || { echo; bash scripts/bench-wal.sh || log "WAL benchmark failed (section left out)"; } # issue 15: scripts/bench-wal.sh prints its section
 	if [ -s "$WORK/mail.txt" ]; then
 		echo
 		echo "## Weekly email (issue 5): 10,000 members x 200 links to mailpit"

@@ -59,6 +59,20 @@ type Config struct {
 	Deadline time.Duration `yaml:"deadline"`
 	// Serve configures `linkbackup serve`.
 	Serve ServeConfig `yaml:"serve"`
+	// WAL tunes `linkbackup wal-push` (archive_command).
+	WAL WALConfig `yaml:"wal"`
+}
+
+// WALConfig tunes `linkbackup wal-push`.
+type WALConfig struct {
+	// PushParallel: how many WAL files one wal-push stores at once, the one PostgreSQL
+	// asked for included; the others are the oldest files PostgreSQL has marked ready
+	// (pg_wal/archive_status/*.ready), and PostgreSQL's calls for them return at once.
+	// 1: one file per call. Default 2.
+	PushParallel int `yaml:"push_parallel"`
+	// SpoolDir holds the markers of files pushed ahead (one small JSON file each).
+	// Default "": linkbackup_spool in the data directory (next to pg_wal).
+	SpoolDir string `yaml:"spool_dir"`
 }
 
 // ServeConfig configures `linkbackup serve` (unsubscribe, status page, metrics).
@@ -236,6 +250,7 @@ func DefaultConfig() Config {
 		// Deadline: the nightly's systemd TimeoutStartSec is 4h; stop cleanly before it.
 		Deadline: 3 * time.Hour,
 		Serve:    ServeConfig{Listen: "127.0.0.1:8080"},
+		WAL:      WALConfig{PushParallel: 2},
 	}
 }
 
@@ -287,6 +302,9 @@ func (c *Config) Validate() error {
 	}
 	if err := backup.ValidateInvariants(context.Background(), nil, c.Drill.Invariants); err != nil {
 		errs = append(errs, fmt.Errorf("drill.invariants: %w", err))
+	}
+	if n := c.WAL.PushParallel; n < 1 || n > 64 {
+		errs = append(errs, fmt.Errorf("wal.push_parallel (--parallel) = %d: want 1..64", n))
 	}
 	if c.Standby.Grace < 0 {
 		errs = append(errs, fmt.Errorf("standby.grace (--grace) = %s: want >= 0", c.Standby.Grace))

@@ -17,12 +17,21 @@ const exitWALAbort = 254
 
 func newWALPushCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "wal-push PATH --store URL",
-		Short: "archive_command: store one WAL file (compressed, encrypted, signed)",
+		Use:   "wal-push PATH --store URL [--parallel N] [--spool-dir DIR]",
+		Short: "archive_command: store WAL files (compressed, encrypted, signed), ready ones in parallel",
 		Long: `Archive the WAL file at PATH (archive_command's %p) into the store under
 wal/<timeline>/<name>: zstd-compressed, age-encrypted to encryption.recipients, its record
 signed with signing.key_file. Exits 0 only when the file and its record are stored; a
 push killed midway leaves nothing listed and the retry completes it.
+
+With --parallel N (wal.push_parallel, default 2) the call also stores, at the same time,
+the N-1 oldest other files PostgreSQL has marked ready (pg_wal/archive_status/*.ready,
+timeline history files first) and writes a marker for each into --spool-dir
+(wal.spool_dir; default linkbackup_spool in the data directory) once its object and
+record are stored. When PostgreSQL then asks for such a file, the call checks the marker
+against the file (size, time, inode) and the store (record and object) and returns at
+once; on any doubt it pushes the file again. A failure to push a file ahead is logged and
+left to PostgreSQL's own call for it. PostgreSQL's .ready/.done files are never changed.
 
 Pushing a file that is already archived with the same content succeeds (PostgreSQL
 retries after a crash); with other content it fails, naming both digests: two clusters
@@ -42,16 +51,23 @@ Exit codes: 0 stored; 1 not stored (PostgreSQL keeps the file and retries); 2 us
 			if err != nil {
 				return err
 			}
-			rec, err := backup.PushWAL(ctx, st, args[0], keys)
+			r, err := backup.PushReadyWAL(ctx, st, args[0], keys, backup.WALPushOptions{
+				Parallel: a.cfg.WAL.PushParallel, SpoolDir: a.cfg.WAL.SpoolDir, Log: a.log})
 			if err != nil {
 				return err
 			}
-			a.log.Debug("archived", "file", rec.Name, "stored_bytes", rec.Object.Size, "encrypted", rec.Object.Enc != "")
+			a.log.Debug("archived", "file", r.Record.Name, "stored_bytes", r.Record.Object.Size, "encrypted", r.Record.Object.Enc != "",
+				"pushed_earlier", r.Early, "pushed_ahead", len(r.Ahead))
 			return nil
 		},
 	}
-	cmd.Flags().String("store", "", "store URL ($LINKBACKUP_STORE)")
+	f := cmd.Flags()
+	f.String("store", "", "store URL ($LINKBACKUP_STORE)")
+	f.Int("parallel", 0, "files stored at once: this one and the oldest other ready ones ($LINKBACKUP_WAL_PUSH_PARALLEL)")
+	f.String("spool-dir", "", "markers of files pushed ahead (default: linkbackup_spool in the data directory) ($LINKBACKUP_WAL_SPOOL_DIR)")
 	a.bind(cmd, "store", "store")
+	a.bind(cmd, "parallel", "wal.push_parallel")
+	a.bind(cmd, "spool-dir", "wal.spool_dir")
 	addKeyFlags(cmd, a, true, false)
 	return cmd
 }
