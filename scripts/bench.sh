@@ -136,6 +136,11 @@ for shape in $SHAPES; do
 			timed "linkbackup.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --source "$dsn" --store "$store"
 			"$LB" snapshots --json --store "$store" |
 				grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbsize.$shape"
+			# The same without the S3 SDK's per-part CRC32 (store URL checksum=when_required; the
+			# manifest's SHA-256 of every object is computed either way), into another bucket.
+			mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket-nc"
+			timed "linkbackup_nocrc.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --source "$dsn" --store "$(store_of "$bucket-nc")&checksum=when_required"
+			rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket-nc"
 		}
 		theirs_backup() {
 			timed "pgdump_zstd.$shape" "$PRIMARY_PM" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
@@ -145,6 +150,11 @@ for shape in $SHAPES; do
 		ours_standby() {
 			timed "standby.$shape" "$STANDBY_PM" "$LB" standby --log-level info --store "$store" --standby "$sbadmin" --database "bench_sb_$shape" --jobs 2
 			phases "standby.$shape"
+			if [ "$shape" = wide ]; then
+				# The same with the server's default TOAST compression (pglz): what lz4 buys.
+				LINKBACKUP_STANDBY_TOAST_COMPRESSION=pglz timed "standby_pglz.$shape" "$STANDBY_PM" "$LB" standby --log-level info --store "$store" --standby "$sbadmin" --database "bench_sbp_$shape" --jobs 2
+				phases "standby_pglz.$shape"
+			fi
 		}
 		theirs_standby() {
 			psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$shape" -c "CREATE DATABASE bench_pgr_$shape" >/dev/null
@@ -164,7 +174,7 @@ for shape in $SHAPES; do
 		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
 	done
 	psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$shape" >/dev/null
-	for d in "bench_sb_$shape" "bench_sb_${shape}__previous"; do
+	for d in "bench_sb_$shape" "bench_sb_${shape}__previous" "bench_sbp_$shape" "bench_sbp_${shape}__previous"; do
 		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS $d" >/dev/null
 	done
 	rm -rf "$WORK/dumpdir"
@@ -218,7 +228,7 @@ row() {
 	echo "All tools ran in the same run against the same database, $ROUNDS rounds each, alternating (the order flips"
 	echo "every round); figures are medians. 1-minute load average during the run (other sessions share the machine):"
 	echo "$(awk '{print $8}' "$WORK/results" | sort -n | awk '{a[NR]=$1} END {printf "min %s, median %s, max %s", a[1], a[int((NR+1)/2)], a[NR]}')."
-	echo "Command: \`BENCH_ROUNDS=$ROUNDS BENCH_SHAPES=\"$SHAPES\" make bench\`"
+	echo "Command: \`BENCH_ROUNDS=$ROUNDS BENCH_SHAPES=\"$SHAPES\" BENCH_MAIL=${BENCH_MAIL:-1} make bench\`"
 	echo
 	echo "Shapes (\`linkbackup dev gen --shape\`):"
 	for shape in $SHAPES; do
@@ -235,6 +245,7 @@ row() {
 	for shape in $SHAPES; do
 		base=$(col "pgdump_zstd.$shape" 2 | median)
 		row "linkbackup.$shape" "$shape: \`linkbackup backup\` (4 jobs) → versitygw" "$base" "$(cat "$WORK/lbsize.$shape")"
+		row "linkbackup_nocrc.$shape" "$shape: the same, store URL \`checksum=when_required\` (no SDK CRC32)" "$base" ""
 		row "pgdump_zstd.$shape" "$shape: \`pg_dump -Fc -Z0 \\| zstd -1\` → file" "$base" "$(cat "$WORK/zsize.$shape")"
 		row "pgdump_dir_j2.$shape" "$shape: \`pg_dump -Fd -j2\` → dir (1 run, the dump pg_restore reads)" "$base" "$(cat "$WORK/dsize.$shape")"
 	done
@@ -246,6 +257,9 @@ row() {
 	for shape in $SHAPES; do
 		base=$(col "pgrestore_j2.$shape" 2 | median)
 		row "standby.$shape" "$shape: \`linkbackup standby --jobs 2\` (restore, prove every table, invariants, swap) from versitygw" "$base"
+		if [ "$shape" = wide ]; then
+			row "standby_pglz.$shape" "$shape: the same with \`standby.toast_compression: pglz\` (the server's default)" "$base"
+		fi
 		row "pgrestore_j2.$shape" "$shape: \`pg_restore -j2\` of the \`pg_dump -Fd\` dump into a fresh database (no proof)" "$base"
 	done
 	echo
@@ -255,11 +269,12 @@ row() {
 	echo
 	echo "| shape | $(for p in pre-data data indexes proof constraints analyze "sequences+analyze" "restore(total)" swap; do printf '%s | ' "$p"; done)"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
-	for shape in $SHAPES; do
-		printf '| %s |' "$shape"
+	for key in $(for shape in $SHAPES; do echo "standby.$shape"; [ "$shape" = wide ] && echo "standby_pglz.$shape"; done); do
+		tool=${key%%.*} shape=${key#*.}
+		printf '| %s |' "$shape$([ "$tool" = standby_pglz ] && echo ", toast pglz")"
 		for p in pre-data data indexes proof constraints analyze "sequences+analyze" "restore(total)" swap; do
-			w=$(awk -v n="standby.$shape" -v p="$p" '$1==n && $2==p {print $3}' "$WORK/phases" | median)
-			b=$(awk -v n="standby.$shape" -v p="$p" '$1==n && $2==p && $4 != "-" {print $4}' "$WORK/phases" | median)
+			w=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p {printf "%.2f\n", $3}' "$WORK/phases" | median)
+			b=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p && $4 != "-" {printf "%.2f\n", $4}' "$WORK/phases" | median)
 			if [ "$b" = "-" ]; then printf ' %s |' "$w"; else printf ' %s (busy %s) |' "$w" "$b"; fi
 		done
 		echo
