@@ -60,10 +60,15 @@ type TableCheck struct {
 
 // RestoreReport is what Restore did and proved.
 type RestoreReport struct {
-	ID       string             `json:"id"`
-	Database string             `json:"source_database"`
-	Tables   []TableCheck       `json:"tables"`
-	Rows     int64              `json:"rows"`
+	ID       string       `json:"id"`
+	Database string       `json:"source_database"`
+	Tables   []TableCheck `json:"tables"`
+	Rows     int64        `json:"rows"`
+	// Phases: seconds per phase. A whole restore runs as a step graph whose phases
+	// overlap: "data", "indexes", "proof", "constraints" and "analyze" are each the time
+	// from the start of the data step until the phase's last step ended, and "<phase>
+	// busy" the session-seconds its steps took; "pre-data" and "sequences+analyze" are
+	// durations. A table subset reports "data", "proof" and "sequences+analyze" durations.
 	Phases   map[string]float64 `json:"phase_seconds"`
 	Verified time.Time          `json:"verified"`
 	// LeftOut names what the snapshot holds, or its source had, that a restore never
