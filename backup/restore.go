@@ -35,6 +35,12 @@ type RestoreOptions struct {
 	// for public) into a target that already has them (empty, or truncated with Force);
 	// no schema is created.
 	Tables []string
+	// ToastCompression, if set ("lz4", "pglz"), is default_toast_compression of the
+	// sessions that load a whole restore's data: values stored out of line (TOAST) are
+	// compressed with it, unless the column names its own method. The values are the
+	// same; lz4 compresses and reads back several times faster than PostgreSQL's
+	// default pglz. A server without it loads with its default (warning).
+	ToastCompression string
 	// Keys verify the snapshot's signature and decrypt its content (nil: plaintext,
 	// unauthenticated snapshots only).
 	Keys     *Keys
@@ -54,10 +60,15 @@ type TableCheck struct {
 
 // RestoreReport is what Restore did and proved.
 type RestoreReport struct {
-	ID       string             `json:"id"`
-	Database string             `json:"source_database"`
-	Tables   []TableCheck       `json:"tables"`
-	Rows     int64              `json:"rows"`
+	ID       string       `json:"id"`
+	Database string       `json:"source_database"`
+	Tables   []TableCheck `json:"tables"`
+	Rows     int64        `json:"rows"`
+	// Phases: seconds per phase. A whole restore runs as a step graph whose phases
+	// overlap: "data", "indexes", "proof", "constraints" and "analyze" are each the time
+	// from the start of the data step until the phase's last step ended, and "<phase>
+	// busy" the session-seconds its steps took; "pre-data" and "sequences+analyze" are
+	// durations. A table subset reports "data", "proof" and "sequences+analyze" durations.
 	Phases   map[string]float64 `json:"phase_seconds"`
 	Verified time.Time          `json:"verified"`
 	// LeftOut names what the snapshot holds, or its source had, that a restore never
@@ -132,6 +143,9 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(opts.Tables) == 0 {
+		return r.runGraph(ctx, post)
+	}
 	t0 := time.Now()
 	if err := loadData(ctx, opts, cfg, tables); err != nil {
 		return nil, err
@@ -176,6 +190,9 @@ type restoreRun struct {
 	conn   *pgx.Conn // the coordinating session
 	tables []Table
 	rep    *RestoreReport
+	// tablesAnalyzed: the step graph analyzed every table; finish analyzes only
+	// materialized views and partitioned parents.
+	tablesAnalyzed bool
 }
 
 // phase records that the named phase, begun at start, is done.

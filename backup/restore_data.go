@@ -34,18 +34,19 @@ func loadData(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig, tab
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].chunk.RawSize > jobs[b].chunk.RawSize })
 	open := connector(cfg, "restore worker")
 	return eachOnSessions(ctx, jobs, opts.Jobs, open, func(ctx context.Context, conn *pgx.Conn, j job) error {
-		return loadChunk(ctx, conn, opts, j.table, j.chunk)
+		return loadChunk(ctx, conn, opts, j.table, j.chunk, j.table.copySQL("FROM STDIN"))
 	})
 }
 
-// loadChunk streams one chunk of table t into the target on conn.
-func loadChunk(ctx context.Context, conn *pgx.Conn, opts RestoreOptions, t *Table, c Chunk) error {
+// loadChunk streams one chunk of table t into the target on conn with sql (COPY … FROM
+// STDIN).
+func loadChunk(ctx context.Context, conn *pgx.Conn, opts RestoreOptions, t *Table, c Chunk, sql string) error {
 	rc, err := OpenObject(ctx, opts.Store, c.Object, opts.Keys)
 	if err != nil {
 		return fmt.Errorf("table %s: %w", t, err)
 	}
 	pr := &progressReader{r: rc, n: &opts.Progress.RawBytes}
-	_, err = conn.PgConn().CopyFrom(ctx, pr, t.copySQL("FROM STDIN"))
+	_, err = conn.PgConn().CopyFrom(ctx, pr, sql)
 	rc.Close()
 	if rerr := pr.failure(); rerr != nil {
 		return fmt.Errorf("load table %s: %w", t, rerr) // the object is bad, not the server

@@ -15,7 +15,9 @@ func (r *restoreRun) finish(ctx context.Context) error {
 	t0 := time.Now()
 	analyze := make([]string, 0, len(r.tables))
 	for _, t := range r.tables {
-		analyze = append(analyze, t.QualifiedName())
+		if !r.tablesAnalyzed {
+			analyze = append(analyze, t.QualifiedName())
+		}
 	}
 	if len(opts.Tables) == 0 {
 		for _, s := range r.m.Sequences {

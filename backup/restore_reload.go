@@ -40,7 +40,7 @@ func reloadTables(ctx context.Context, opts RestoreOptions, cfg *pgx.ConnConfig,
 	}
 	for _, t := range ordered {
 		for _, c := range t.Chunks {
-			if err := loadChunk(ctx, conn, opts, t, c); err != nil {
+			if err := loadChunk(ctx, conn, opts, t, c, t.copySQL("FROM STDIN")); err != nil {
 				return fmt.Errorf("%w; the tables were left as they were", err)
 			}
 		}

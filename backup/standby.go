@@ -82,7 +82,9 @@ type StandbyOptions struct {
 	// terminates them. Default 30s.
 	Grace time.Duration
 	// Tablespace the copies are created in ("" = the server's default).
-	Tablespace       string
+	Tablespace string
+	// ToastCompression: see RestoreOptions.ToastCompression.
+	ToastCompression string
 	NoOwner          bool
 	ForceSameCluster bool
 	ToolVersion      string
@@ -181,7 +183,7 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 	}
 	t0 := time.Now()
 	rep, err := Restore(ctx, RestoreOptions{Store: opts.Store, ID: m.ID, Target: withDatabase(opts.Server, incoming),
-		Jobs: opts.Jobs, NoOwner: opts.NoOwner, ForceSameCluster: true, Keys: opts.Keys, Log: log, Progress: opts.Progress})
+		Jobs: opts.Jobs, NoOwner: opts.NoOwner, ForceSameCluster: true, ToastCompression: opts.ToastCompression, Keys: opts.Keys, Log: log, Progress: opts.Progress})
 	if err != nil {
 		dropSide(ctx, opts.Server, incoming, log)
 		return nil, fmt.Errorf("standby restore of %s failed; %s keeps serving its previous copy: %w", m.ID, name, err)

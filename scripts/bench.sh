@@ -2,11 +2,20 @@
 # scripts/bench.sh (`make bench`): measures linkbackup side by side with the tools an
 # operator would use instead, in the same run on the same machine, and writes BENCHMARKS.md.
 #
-#   backup: linkbackup backup -> versitygw (S3)   vs  pg_dump -Fc -Z0 | zstd -1 > file
-#                                                 vs  pg_dump -Fd -j2 (gzip default)
-#   (both linkbackup rows also run with --copy-format text, to show what binary COPY buys)
+#   backup:  linkbackup backup -> versitygw (S3)  vs  pg_dump -Fc -Z0 | zstd -1 > file
 #   standby: linkbackup standby (restore + prove every table + swap) from versitygw into the
-#            standby cluster                      vs  pg_restore -j2 of the pg_dump -Fd dump
+#            standby cluster                     vs  pg_restore -j2 of a pg_dump -Fd -j2 dump
+#            into a fresh database (the dump is made once per shape, its time reported)
+#   on data shapes (BENCH_SHAPES, default "small wide"; `linkbackup dev gen --shape`):
+#     small: BENCH_SMALL_MEMBERS (10000) x BENCH_SMALL_LINKS (300) short links (~3M rows)
+#     wide:  BENCH_WIDE_MEMBERS (1000) x BENCH_WIDE_LINKS (200) links with 4-12 KB notes
+#     default: BENCH_DEFAULT_MEMBERS (15000) x 200 links of the project's usual data
+#   BENCH_ROUNDS rounds (default 3), the tools alternating inside each round (the order
+#   flips every round), medians. Every timed command records its wall time, peak RSS (GNU
+#   time %M) and CPU seconds split into the tool's own, the PostgreSQL server's (all
+#   backends) and versitygw's; each standby run its restore phases (from its log).
+#   Peak RSS at a quarter of each shape's size (one backup and one standby, BENCH_RSS=0
+#   skips): memory must not grow with the database.
 #   export:  go test -bench BenchmarkExport ./export/ (render + zip per member, 200 links),
 #            BENCH_EXPORT_COUNT runs (default 5), medians
 #   forget:  go test -bench BenchmarkForget1000 ./backup/ (1,000 snapshots in a file store,
@@ -16,20 +25,21 @@
 #            BENCH_TRUST_ROUNDS alternating rounds (3), medians of each side
 #   mail:    scripts/bench-mail.sh --inner (10,000 members to mailpit; BENCH_MAIL=0 skips it),
 #            its result lines and BENCHMARKS-mail.md's analysis
-#   on generated bookmark databases of two sizes (BENCH_MEMBERS, default "3750 15000";
-#   x 200 links each, the larger is ~1 GB), BENCH_ROUNDS rounds (default 3), medians.
-#   Peak RSS from GNU time (%M) of each command.
 #
 # The stack (PostgreSQL 15, versitygw) comes from scripts/teststack.sh and is stopped by PID.
+# BENCH_PG_OPTIONS are extra server options for both clusters (default
+# "-c wal_level=minimal -c max_wal_senders=0": a standby that is no replica, see
+# docs/operations.md; "" for the server defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${LINKBACKUP_TEST_STACK_DIR:-}" ]; then
-	# The stack's primary would archive every benchmark's WAL through linkbackup: off here.
+	export LB_PG_OPTIONS="${BENCH_PG_OPTIONS-"-c wal_level=minimal -c max_wal_senders=0"}"
+	# The stack's primary would archive every benchmark's WAL through linkbackup (and
+	# wal_level = minimal allows no archiving): off here.
 	LINKBACKUP_STACK_ARCHIVE=${LINKBACKUP_STACK_ARCHIVE:-0} exec bash scripts/teststack.sh run -- bash "$0" "$@"
 fi
 ROUNDS=${BENCH_ROUNDS:-3}
-MEMBERS=${BENCH_MEMBERS:-"3750 15000"}
-LINKS=${BENCH_LINKS:-200}
+SHAPES=${BENCH_SHAPES:-"small wide"}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 WORK=$(mktemp -d /tmp/linkbackup-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -57,71 +67,133 @@ cpu_of() { # CPU seconds of the listed pids, children included
 	echo "$t"
 }
 
-# timed NAME "PIDS" CMD...: appends "NAME seconds maxrss_kib cpu_seconds" to $WORK/results,
-# cpu_seconds = the command's own user+sys + what the server pids used meanwhile.
+# timed NAME PGPID CMD...: appends "NAME seconds maxrss_kib cpu_total cpu_tool cpu_pg
+# cpu_s3 load1" to $WORK/results: the command's own user+sys, what the PostgreSQL server
+# PGPID and versitygw used meanwhile, and the 1-minute load average when it ended.
 timed() {
-	local name=$1 pids=$2
+	local name=$1 pg=$2
 	shift 2
-	local before after wall rss user sys
-	# shellcheck disable=SC2086
-	before=$(cpu_of $pids)
+	local pg0 s30 pg1 s31 wall rss user sys
+	pg0=$(cpu_of "$pg")
+	s30=$(cpu_of "$VERSITYGW")
 	/usr/bin/time -f "%e %M %U %S" -o "$WORK/time" "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
 		log "$name failed:"
 		cat "$WORK/cmd.err" >&2
 		exit 1
 	}
 	sleep 1 # backends exit after their client: let the postmaster reap them
-	# shellcheck disable=SC2086
-	after=$(cpu_of $pids)
+	pg1=$(cpu_of "$pg")
+	s31=$(cpu_of "$VERSITYGW")
 	read -r wall rss user sys <"$WORK/time"
-	echo "$name $wall $rss $(awk -v u="$user" -v s="$sys" -v a="$before" -v b="$after" 'BEGIN {printf "%.2f", u + s + b - a}')" >>"$WORK/results"
-	log "$name: $(tail -1 "$WORK/results") (s, KiB, cpu-s)"
+	awk -v n="$name" -v w="$wall" -v r="$rss" -v u="$user" -v s="$sys" -v a="$pg0" -v b="$pg1" -v c="$s30" -v d="$s31" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
+		'BEGIN {printf "%s %s %s %.2f %.2f %.2f %.2f %s\n", n, w, r, u+s+(b-a)+(d-c), u+s, b-a, d-c, l}' >>"$WORK/results"
+	log "$name: $(tail -1 "$WORK/results" | cut -d' ' -f2-) (s, KiB, cpu-s total tool pg s3, load)"
 }
 
+# phases NAME: the restore phases of the standby run just timed (its JSON log lines),
+# appended as "NAME phase seconds busy_seconds" to $WORK/phases.
+phases() {
+	grep '"msg":"restore phase done"' "$WORK/cmd.err" |
+		sed -n 's/.*"phase":"\([^"]*\)","seconds":\([0-9.e+-]*\)\(,"busy_seconds":\([0-9.e+-]*\)\)\{0,1\}.*/\1 \2 \4/p' |
+		awk -v n="$1" '{printf "%s %s %s %s\n", n, $1, $2, ($3 == "" ? "-" : $3)}' >>"$WORK/phases"
+	grep '"msg":"standby refreshed"' "$WORK/cmd.err" |
+		sed -n 's/.*"restore_seconds":\([0-9.e+-]*\).*"swap_seconds":\([0-9.e+-]*\).*/\1 \2/p' |
+		awk -v n="$1" '{printf "%s restore(total) %s -\n%s swap %s -\n", n, $1, n, $2}' >>"$WORK/phases"
+}
+
+gen() { # SHAPE DB MEMBERS LINKS
+	psql -qX "$admin" -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2" >/dev/null
+	log "generating $1: $3 members x $4 links into $2"
+	"$LB" dev gen --dsn "$(dsn_of "$2")" --schema --shape "$1" --members "$3" --links "$4" >&2
+	psql -qX "$(dsn_of "$2")" -c "VACUUM ANALYZE" >/dev/null
+}
+
+store_of() { printf 's3://%s/lb?endpoint=%s&path_style=true&region=us-east-1' "$1" "$LINKBACKUP_TEST_S3"; }
+
 : >"$WORK/results"
-declare -A DBSIZE
-for m in $MEMBERS; do
-	db=bench_$m
-	psql -qX "$admin" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+: >"$WORK/phases"
+declare -A DBSIZE ROWS SIZE_ARGS
+for shape in $SHAPES; do
+	case $shape in
+	small) members=${BENCH_SMALL_MEMBERS:-10000} links=${BENCH_SMALL_LINKS:-300} ;;
+	wide) members=${BENCH_WIDE_MEMBERS:-1000} links=${BENCH_WIDE_LINKS:-200} ;;
+	default) members=${BENCH_DEFAULT_MEMBERS:-15000} links=${BENCH_DEFAULT_LINKS:-200} ;;
+	*) log "unknown shape $shape" && exit 2 ;;
+	esac
+	SIZE_ARGS[$shape]="$members x $links"
+	db=bench_$shape
+	gen "$shape" "$db" "$members" "$links"
 	dsn=$(dsn_of "$db")
-	log "generating $m members x $LINKS links"
-	"$LB" dev gen --dsn "$dsn" --schema --members "$m" --links "$LINKS" >&2
-	psql -qX "$dsn" -c "VACUUM ANALYZE" >/dev/null
-	DBSIZE[$m]=$(psql -qXAt "$dsn" -c "SELECT pg_database_size(current_database())")
-	log "database $db: ${DBSIZE[$m]} bytes"
+	DBSIZE[$shape]=$(psql -qXAt "$dsn" -c "SELECT pg_database_size(current_database())")
+	ROWS[$shape]=$(psql -qXAt "$dsn" -c "SELECT count(*) FROM links")
+	log "database $db: ${DBSIZE[$shape]} bytes, ${ROWS[$shape]} links"
+	rm -rf "$WORK/dumpdir"
+	timed "pgdump_dir_j2.$shape" "$PRIMARY_PM" pg_dump -Fd -j2 -d "$dsn" -f "$WORK/dumpdir"
+	du -sb "$WORK/dumpdir" | awk '{print $1}' >"$WORK/dsize.$shape"
 	for r in $(seq 1 "$ROUNDS"); do
-		bucket=bench-$m-$r
+		bucket=bench-$shape-$r
 		mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket"
-		store="s3://$bucket/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
-		timed "linkbackup.$m" "$PRIMARY_PM $VERSITYGW" "$LB" backup --log-level warn --source "$dsn" --store "$store"
-		"$LB" snapshots --json --store "$store" |
-			grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbsize.$m"
-		timed "standby.$m" "$STANDBY_PM $VERSITYGW" "$LB" standby --log-level warn --store "$store" --standby "$sbadmin" --database "bench_sb_$m" --jobs 2
-		# Swap time: from the standby record (seconds from "verified" to "serving").
-		psql -qXAt "$sbadmin" -c "SELECT (substr(shobj_description(oid, 'pg_database'), length('linkbackup:standby ') + 1)::jsonb ->> 'swap_seconds') FROM pg_database WHERE datname = 'bench_sb_$m'" >>"$WORK/swap.$m"
+		store=$(store_of "$bucket")
+		ours_backup() {
+			timed "linkbackup.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --source "$dsn" --store "$store"
+			"$LB" snapshots --json --store "$store" |
+				grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbsize.$shape"
+			# The same without the S3 SDK's per-part CRC32 (store URL checksum=when_required; the
+			# manifest's SHA-256 of every object is computed either way), into another bucket.
+			mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket-nc"
+			timed "linkbackup_nocrc.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --source "$dsn" --store "$(store_of "$bucket-nc")&checksum=when_required"
+			rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket-nc"
+		}
+		theirs_backup() {
+			timed "pgdump_zstd.$shape" "$PRIMARY_PM" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
+			stat -c %s "$WORK/dump.zst" >"$WORK/zsize.$shape"
+			rm -f "$WORK/dump.zst"
+		}
+		ours_standby() {
+			timed "standby.$shape" "$STANDBY_PM" "$LB" standby --log-level info --store "$store" --standby "$sbadmin" --database "bench_sb_$shape" --jobs 2
+			phases "standby.$shape"
+			if [ "$shape" = wide ]; then
+				# The same with the server's default TOAST compression (pglz): what lz4 buys.
+				LINKBACKUP_STANDBY_TOAST_COMPRESSION=pglz timed "standby_pglz.$shape" "$STANDBY_PM" "$LB" standby --log-level info --store "$store" --standby "$sbadmin" --database "bench_sbp_$shape" --jobs 2
+				phases "standby_pglz.$shape"
+			fi
+		}
+		theirs_standby() {
+			psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$shape" -c "CREATE DATABASE bench_pgr_$shape" >/dev/null
+			timed "pgrestore_j2.$shape" "$STANDBY_PM" pg_restore -j2 --exit-on-error -d "$(sbdsn_of "bench_pgr_$shape")" "$WORK/dumpdir"
+		}
+		if [ $((r % 2)) = 1 ]; then
+			ours_backup
+			theirs_backup
+			ours_standby
+			theirs_standby
+		else
+			theirs_backup
+			ours_backup
+			theirs_standby
+			ours_standby
+		fi
 		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
-		# The same with every table in COPY text (backup.copy_format: text), into another
-		# standby database: what the binary format buys.
-		mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket-text"
-		tstore="s3://$bucket-text/lb?endpoint=$LINKBACKUP_TEST_S3&path_style=true&region=us-east-1"
-		timed "linkbackup_text.$m" "$PRIMARY_PM $VERSITYGW" "$LB" backup --log-level warn --copy-format text --source "$dsn" --store "$tstore"
-		timed "standby_text.$m" "$STANDBY_PM $VERSITYGW" "$LB" standby --log-level warn --store "$tstore" --standby "$sbadmin" --database "bench_sbt_$m" --jobs 2
-		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket-text"
-		timed "pgdump_zstd.$m" "$PRIMARY_PM" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
-		stat -c %s "$WORK/dump.zst" >"$WORK/zsize.$m"
-		rm -f "$WORK/dump.zst"
-		rm -rf "$WORK/dumpdir"
-		timed "pgdump_dir_j2.$m" "$PRIMARY_PM" pg_dump -Fd -j2 -d "$dsn" -f "$WORK/dumpdir"
-		du -sb "$WORK/dumpdir" | awk '{print $1}' >"$WORK/dsize.$m"
-		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$m" -c "CREATE DATABASE bench_pgr_$m" >/dev/null
-		timed "pgrestore_j2.$m" "$STANDBY_PM" pg_restore -j2 --exit-on-error -d "$(sbdsn_of "bench_pgr_$m")" "$WORK/dumpdir"
-		psql -qX "$sbadmin" -c "DROP DATABASE bench_pgr_$m" >/dev/null
-		rm -rf "$WORK/dumpdir"
 	done
-	for d in "bench_sb_$m" "bench_sb_${m}__previous" "bench_sbt_$m" "bench_sbt_${m}__previous"; do
+	psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$shape" >/dev/null
+	for d in "bench_sb_$shape" "bench_sb_${shape}__previous" "bench_sbp_$shape" "bench_sbp_${shape}__previous"; do
 		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS $d" >/dev/null
 	done
+	rm -rf "$WORK/dumpdir"
 	psql -qX "$admin" -c "DROP DATABASE $db" >/dev/null
+	if [ "${BENCH_RSS:-1}" != 0 ]; then
+		# The same shape at a quarter of the members: peak RSS must not follow the size.
+		q=$((members / 4))
+		gen "$shape" "bench_q_$shape" "$q" "$links"
+		DBSIZE[q_$shape]=$(psql -qXAt "$(dsn_of "bench_q_$shape")" -c "SELECT pg_database_size(current_database())")
+		bucket=bench-q-$shape
+		mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket"
+		timed "quarter_linkbackup.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --source "$(dsn_of "bench_q_$shape")" --store "$(store_of "$bucket")"
+		timed "quarter_standby.$shape" "$STANDBY_PM" "$LB" standby --log-level warn --store "$(store_of "$bucket")" --standby "$sbadmin" --database "bench_sbq_$shape" --jobs 2
+		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
+		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_sbq_$shape" >/dev/null
+		psql -qX "$admin" -c "DROP DATABASE bench_q_$shape" >/dev/null
+	fi
 done
 
 log "export benchmark"
@@ -135,69 +207,108 @@ if [ "${BENCH_MAIL:-1}" != 0 ]; then
 	bash scripts/bench-mail.sh --inner 2>&1 | tee "$WORK/mail.txt" >&2 || log "mail benchmark failed (section left out)"
 fi
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$WORK/results"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k/1024}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+# row TOOL LABEL BASE [SIZE]: one table row of medians (with SIZE: an output bytes column)
+row() {
+	local tool=$1 label=$2 base=$3 s
+	s=$(col "$tool" 2 | median)
+	printf '| %s | %s | %s | %s | %s | %s | %s |' "$label" "$s" "$(ratio "$s" "$base")" "$(col "$tool" 5 | median)" \
+		"$(col "$tool" 6 | median)" "$(col "$tool" 7 | median)" "$(mib "$(col "$tool" 3 | median)")"
+	if [ $# -gt 3 ]; then printf ' %s |' "$4"; fi
+	echo
+}
 
 {
 	echo "# Benchmarks"
 	echo
 	echo "Produced by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores,"
-	echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | awk '{print $3}'), PostgreSQL $(psql -qXAt "$admin" -c 'SHOW server_version' | awk '{print $1}')."
-	echo "All tools ran in the same run against the same database, $ROUNDS rounds each; figures are medians."
-	echo "Command: \`BENCH_ROUNDS=$ROUNDS BENCH_MEMBERS=\"$MEMBERS\" BENCH_LINKS=$LINKS make bench\`"
+	echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | awk '{print $3}'), PostgreSQL $(psql -qXAt "$admin" -c 'SHOW server_version' | awk '{print $1}'),"
+	echo "both clusters with \`${LB_PG_OPTIONS:-(server defaults)}\` and fsync=off."
+	echo "All tools ran in the same run against the same database, $ROUNDS rounds each, alternating (the order flips"
+	echo "every round); figures are medians. 1-minute load average during the run (other sessions share the machine):"
+	echo "$(awk '{print $8}' "$WORK/results" | sort -n | awk '{a[NR]=$1} END {printf "min %s, median %s, max %s", a[1], a[int((NR+1)/2)], a[NR]}')."
+	echo "Command: \`BENCH_ROUNDS=$ROUNDS BENCH_SHAPES=\"$SHAPES\" BENCH_MAIL=${BENCH_MAIL:-1} make bench\`"
 	echo
-	echo "## Backup (issue 2): linkbackup backup to versitygw vs pg_dump pipelines"
+	echo "Shapes (\`linkbackup dev gen --shape\`):"
+	for shape in $SHAPES; do
+		echo "- $shape: ${SIZE_ARGS[$shape]} (members x links), ${ROWS[$shape]} links, database $(mib $((DBSIZE[$shape] / 1024))) MiB"
+	done
 	echo
-	echo "| database | tool | seconds (median) | ratio vs pg_dump\\|zstd | CPU-s (median) | peak RSS MiB | output bytes |"
+	echo "CPU-s columns: the command's own user+sys (tool; for pg_dump | zstd both processes), the PostgreSQL server's"
+	echo "(all backends, via the postmaster's reaped-children time) and versitygw's, meanwhile."
+	echo
+	echo "## Backup (issues 2, 16): linkbackup backup to versitygw vs pg_dump | zstd"
+	echo
+	echo "| shape: tool | seconds | ratio vs pg_dump\\|zstd | CPU-s tool | CPU-s PostgreSQL | CPU-s versitygw | peak RSS MiB | output bytes |"
+	echo "|---|---|---|---|---|---|---|---|"
+	for shape in $SHAPES; do
+		base=$(col "pgdump_zstd.$shape" 2 | median)
+		row "linkbackup.$shape" "$shape: \`linkbackup backup\` (4 jobs) → versitygw" "$base" "$(cat "$WORK/lbsize.$shape")"
+		row "linkbackup_nocrc.$shape" "$shape: the same, store URL \`checksum=when_required\` (no SDK CRC32)" "$base" ""
+		row "pgdump_zstd.$shape" "$shape: \`pg_dump -Fc -Z0 \\| zstd -1\` → file" "$base" "$(cat "$WORK/zsize.$shape")"
+		row "pgdump_dir_j2.$shape" "$shape: \`pg_dump -Fd -j2\` → dir (1 run, the dump pg_restore reads)" "$base" "$(cat "$WORK/dsize.$shape")"
+	done
+	echo
+	echo "## Standby refresh (issues 3, 16): restore + proof + swap vs pg_restore -j2 alone"
+	echo
+	echo "| shape: tool | seconds | ratio vs pg_restore -j2 | CPU-s tool | CPU-s PostgreSQL | CPU-s versitygw | peak RSS MiB |"
 	echo "|---|---|---|---|---|---|---|"
-	for m in $MEMBERS; do
-		base=$(col "pgdump_zstd.$m" 2 | median)
-		for tool in linkbackup linkbackup_text pgdump_zstd pgdump_dir_j2; do
-			s=$(col "$tool.$m" 2 | median)
-			rss=$(col "$tool.$m" 3 | median)
-			case $tool in
-			linkbackup) label='`linkbackup backup` (4 jobs) → versitygw'; size=$(cat "$WORK/lbsize.$m") ;;
-			linkbackup_text) label='the same, `--copy-format text`'; size='' ;;
-			pgdump_zstd) label='`pg_dump -Fc -Z0 \| zstd -1` → file'; size=$(cat "$WORK/zsize.$m") ;;
-			pgdump_dir_j2) label='`pg_dump -Fd -j2` → dir'; size=$(cat "$WORK/dsize.$m") ;;
-			esac
-			ratio=$(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}')
-			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $ratio | $(col "$tool.$m" 4 | median) | $(mib "$rss") | $size |"
-		done
+	for shape in $SHAPES; do
+		base=$(col "pgrestore_j2.$shape" 2 | median)
+		row "standby.$shape" "$shape: \`linkbackup standby --jobs 2\` (restore, prove every table, invariants, swap) from versitygw" "$base"
+		if [ "$shape" = wide ]; then
+			row "standby_pglz.$shape" "$shape: the same with \`standby.toast_compression: pglz\` (the server's default)" "$base"
+		fi
+		row "pgrestore_j2.$shape" "$shape: \`pg_restore -j2\` of the \`pg_dump -Fd\` dump into a fresh database (no proof)" "$base"
 	done
 	echo
-	echo "## Standby refresh (issue 3): restore + proof + swap vs pg_restore -j2 alone"
+	echo "Phases of the standby refresh (medians; the restore's steps overlap: each phase is the time from the"
+	echo "start of the data step until its last step ended, busy the session-seconds its steps took;"
+	echo "restore(total) is the whole restore with pre-data, swap the rename):"
 	echo
-	echo "| database | tool | seconds (median) | ratio vs pg_restore -j2 | CPU-s (median) | peak RSS MiB |"
-	echo "|---|---|---|---|---|---|"
-	for m in $MEMBERS; do
-		base=$(col "pgrestore_j2.$m" 2 | median)
-		for tool in standby standby_text pgrestore_j2; do
-			s=$(col "$tool.$m" 2 | median)
-			case $tool in
-			standby) label='`linkbackup standby` (restore, prove every table, swap) from versitygw' ;;
-			standby_text) label='the same from a `--copy-format text` snapshot' ;;
-			pgrestore_j2) label='`pg_restore -j2` of the `pg_dump -Fd` dump (no proof)' ;;
-			esac
-			echo "| $m members, $(mib $((DBSIZE[$m] / 1024))) MiB | $label | $s | $(awk -v a="$s" -v b="$base" 'BEGIN {printf "%.2f", a/b}') | $(col "$tool.$m" 4 | median) | $(mib "$(col "$tool.$m" 3 | median)") |"
+	echo "| shape | $(for p in pre-data data indexes proof constraints analyze "sequences+analyze" "restore(total)" swap; do printf '%s | ' "$p"; done)"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for key in $(for shape in $SHAPES; do echo "standby.$shape"; [ "$shape" = wide ] && echo "standby_pglz.$shape"; done); do
+		tool=${key%%.*} shape=${key#*.}
+		printf '| %s |' "$shape$([ "$tool" = standby_pglz ] && echo ", toast pglz")"
+		for p in pre-data data indexes proof constraints analyze "sequences+analyze" "restore(total)" swap; do
+			w=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p {printf "%.2f\n", $3}' "$WORK/phases" | median)
+			b=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p && $4 != "-" {printf "%.2f\n", $4}' "$WORK/phases" | median)
+			if [ "$b" = "-" ]; then printf ' %s |' "$w"; else printf ' %s (busy %s) |' "$w" "$b"; fi
 		done
-	done
-	echo
-	for m in $MEMBERS; do
-		echo "From primary lost to the standby serving last night's verified data ($m members): the swap, median $(median <"$WORK/swap.$m") s (the copy is already restored and proven)."
 		echo
 	done
+	if [ "${BENCH_RSS:-1}" != 0 ]; then
+		echo
+		echo "Peak RSS against the database size (one run each at a quarter of the members):"
+		echo
+		echo "| shape | database MiB | backup peak RSS MiB | standby peak RSS MiB |"
+		echo "|---|---|---|---|"
+		for shape in $SHAPES; do
+			echo "| $shape, 1/4 | $(mib $((DBSIZE[q_$shape] / 1024))) | $(mib "$(col "quarter_linkbackup.$shape" 3)") | $(mib "$(col "quarter_standby.$shape" 3)") |"
+			echo "| $shape | $(mib $((DBSIZE[$shape] / 1024))) | $(mib "$(col "linkbackup.$shape" 3 | median)") | $(mib "$(col "standby.$shape" 3 | median)") |"
+		done
+	fi
 	echo
-	echo "CPU-s: the command's own user+sys CPU plus what the PostgreSQL server it talks to (all"
-	echo "backends, via the postmaster's reaped-children time) and, for linkbackup, versitygw used"
-	echo "meanwhile. On 2 cores it bounds the wall time from below when the machine is shared."
-	echo
-	echo "Raw rounds (seconds, peak RSS KiB, CPU-s):"
+	echo "Raw rounds (name, seconds, peak RSS KiB, CPU-s total, tool, PostgreSQL, versitygw, load average):"
 	echo
 	echo '```'
 	cat "$WORK/results"
 	echo '```'
+	echo
+	echo "Raw standby phases (name, phase, seconds, busy seconds):"
+	echo
+	echo '```'
+	cat "$WORK/phases"
+	echo '```'
+	if [ -f BENCHMARKS-refresh.md ]; then
+		echo
+		echo "### Backup and refresh analysis (issue 16; from BENCHMARKS-refresh.md)"
+		sed '1d; s/^## /#### /' BENCHMARKS-refresh.md
+	fi
 	echo
 	echo "## Weekly export (issue 4): members rendered + zipped per CPU-second"
 	echo

@@ -44,7 +44,11 @@ func newDevGenCmd(a *app) *cobra.Command {
 The tables must be empty; --schema creates them first.
 
 Benchmark database (15,000 members, ~3M links):
-  linkbackup dev gen --dsn postgres://.../bench --schema --members 15000 --links 200 --vacuum`,
+  linkbackup dev gen --dsn postgres://.../bench --schema --members 15000 --links 200 --vacuum
+
+--shape changes the links' content only: small (short URL and title, no notes: many
+small rows), wide (long titles, notes of 4-12 KB stored out of line by TOAST), or
+default (the data above).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dsn := f.dsn
@@ -71,11 +75,15 @@ Benchmark database (15,000 members, ~3M links):
 	fl.IntVar(&f.opts.MaxFolderDepth, "max-depth", f.opts.MaxFolderDepth, "maximum folder depth")
 	fl.BoolVar(&f.opts.Hostile, "hostile", f.opts.Hostile, "sprinkle hostile content (--hostile=false for plain data)")
 	fl.BoolVar(&f.opts.Inconsistent, "inconsistent", false, "add rows that break application invariants (leak tests)")
+	fl.StringVar(&f.opts.Shape, "shape", "default", "content of the links: default, small (short rows) or wide (long titles and notes, TOASTed)")
 	return cmd
 }
 
 // runDevGen connects to dsn, optionally loads the schema, generates and prints Stats.
 func runDevGen(ctx context.Context, out io.Writer, dsn string, f devGenFlags) error {
+	if f.opts.Shape == "default" {
+		f.opts.Shape = bookmarkgen.ShapeDefault
+	}
 	if err := f.opts.Validate(); err != nil {
 		return usageError(err)
 	}

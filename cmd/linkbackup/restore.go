@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/linkagogo/linkbackup/internal/clihint"
@@ -245,13 +246,19 @@ func writeRestoreReport(w io.Writer, target string, r *backup.RestoreReport, err
 			sep = ""
 		}
 		fmt.Fprintf(w, "%s %s %.2fs", sep, p, r.Phases[p])
+		if b, ok := r.Phases[p+" busy"]; ok {
+			fmt.Fprintf(w, " (busy %.2fs)", b)
+		}
 	}
 	fmt.Fprintln(w)
 }
 
-// phaseOrder lists the restore phases in the order they run, unknown ones last.
+// phaseOrder lists the restore phases in the order they run, unknown ones last. A whole
+// restore's phases overlap (backup.RestoreReport.Phases): each is the time from the start
+// of the data until its last step ended, with its session-seconds as "<phase> busy",
+// printed beside it.
 func phaseOrder(ph map[string]float64) []string {
-	known := []string{"pre-data", "data", "indexes", "proof+constraints", "proof", "sequences+analyze"}
+	known := []string{"pre-data", "data", "indexes", "proof+constraints", "proof", "constraints", "analyze", "sequences+analyze"}
 	var out, rest []string
 	for _, k := range known {
 		if _, ok := ph[k]; ok {
@@ -263,7 +270,7 @@ func phaseOrder(ph map[string]float64) []string {
 		for _, kk := range known {
 			found = found || k == kk
 		}
-		if !found {
+		if _, busy := ph[strings.TrimSuffix(k, " busy")]; !found && !(strings.HasSuffix(k, " busy") && busy) {
 			rest = append(rest, k)
 		}
 	}

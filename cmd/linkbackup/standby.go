@@ -175,7 +175,7 @@ func writeInvariants(w io.Writer, rs []backup.InvariantResult) {
 // standbyOptions are the options of a standby refresh built from the config (standby and nightly).
 func standbyOptions(c Config, st backup.Store, id string, a *app) backup.StandbyOptions {
 	return backup.StandbyOptions{Hint: clihint.Text, Keys: a.keyring, Store: st, ID: id, Server: string(c.Standby.Server), Database: c.Standby.Database,
-		Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, Tablespace: c.Standby.Tablespace, ToolVersion: toolVersion(), Log: a.log,
+		Jobs: c.Standby.Jobs, Grace: c.Standby.Grace, Tablespace: c.Standby.Tablespace, ToastCompression: c.Standby.ToastCompression, ToolVersion: toolVersion(), Log: a.log,
 		Drill: drillOptions(c)}
 }
 

@@ -90,6 +90,11 @@ func plainURL(r *rng) string {
 	return b.String()
 }
 
+// shortURL is a URL of one domain and one word (the small shape).
+func shortURL(r *rng) string {
+	return "https://" + pick(r, domains) + "/" + pick(r, words)
+}
+
 func plainTags(r *rng) []string {
 	n := r.intn(5) - 1 // 40% none
 	if n <= 0 {

@@ -304,13 +304,29 @@ func (s *linkSource) Values() ([]any, error) {
 	pos := s.pos[slot]
 	s.pos[slot]++
 
-	url := plainURL(r)
-	ttl := title(r, 2+r.intn(6))
-	notes := ""
-	if r.percent(30) {
-		notes = sentence(r, 5+r.intn(20))
+	var url, ttl, notes string
+	var tags []string
+	switch s.opts.Shape {
+	case ShapeSmall:
+		url = shortURL(r)
+		ttl = title(r, 1+r.intn(3))
+		tags = []string{}
+		if r.percent(30) {
+			tags = []string{pick(r, tagWords)}
+		}
+	case ShapeWide:
+		url = plainURL(r)
+		ttl = sentence(r, 15+r.intn(30))
+		notes = longText(r, 4000+r.intn(8000), true)
+		tags = plainTags(r)
+	default:
+		url = plainURL(r)
+		ttl = title(r, 2+r.intn(6))
+		if r.percent(30) {
+			notes = sentence(r, 5+r.intn(20))
+		}
+		tags = plainTags(r)
 	}
-	tags := plainTags(r)
 	if s.opts.Hostile && id%hostileEvery == 0 {
 		k := int(id / hostileEvery)
 		if i := k % len(hostileTitles); i == longTitleVariant {

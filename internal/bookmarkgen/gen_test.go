@@ -289,11 +289,46 @@ func TestOptionsValidate(t *testing.T) {
 		"inconsistent too small": func(o *bookmarkgen.Options) { o.Inconsistent, o.Members = true, 3 },
 		"inconsistent one link":  func(o *bookmarkgen.Options) { o.Inconsistent, o.LinksPerMember = true, 1 },
 		"inconsistent 3 folders": func(o *bookmarkgen.Options) { o.Inconsistent, o.FoldersPerMember = true, 3 },
+		"unknown shape":          func(o *bookmarkgen.Options) { o.Shape = "tall" },
 	} {
 		o := bookmarkgen.DefaultOptions()
 		mod(&o)
 		if err := o.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted %+v", name, o)
+		}
+	}
+}
+
+// The shapes change the links' sizes only: same counts, short rows for small, notes
+// stored out of line (TOAST) for wide.
+func TestGenerateShapes(t *testing.T) {
+	t.Parallel()
+	want := map[string]struct{ minAvg, maxAvg float64 }{
+		bookmarkgen.ShapeSmall:   {0, 80},     // url + title + tags, bytes
+		bookmarkgen.ShapeWide:    {4000, 1e9}, // with notes of 4-12 KB
+		bookmarkgen.ShapeDefault: {60, 400},
+	}
+	for shape, w := range want {
+		conn := newDB(t)
+		opts := smallOptions()
+		opts.Shape = shape
+		st := generate(t, conn, opts)
+		def := smallOptions()
+		if st.Links != int64(def.Members-def.Members/97)*int64(def.LinksPerMember) {
+			t.Fatalf("shape %q: %d links", shape, st.Links)
+		}
+		var avg float64
+		if err := conn.QueryRow(context.Background(), `SELECT avg(octet_length(url) + octet_length(title) + octet_length(notes))::float8
+			FROM links WHERE id % 50 <> 0`).Scan(&avg); err != nil {
+			t.Fatal(err)
+		}
+		if avg < w.minAvg || avg > w.maxAvg {
+			t.Fatalf("shape %q: ordinary links average %.0f bytes of url, title and notes; want %v..%v", shape, avg, w.minAvg, w.maxAvg)
+		}
+		if shape == bookmarkgen.ShapeWide {
+			if n := count(t, conn, `SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = 'links'`); n < 1<<20 {
+				t.Fatalf("shape wide: the links' TOAST table holds %d bytes", n)
+			}
 		}
 	}
 }

@@ -45,7 +45,19 @@ type Options struct {
 	// schema's), for the export's leak tests; see Anomaly. Needs Members >= 4,
 	// LinksPerMember >= 2 and FoldersPerMember 0 (automatic) or >= 4. Default false.
 	Inconsistent bool
+	// Shape selects the content of the ordinary (not hostile) links: ShapeDefault (""),
+	// ShapeSmall (short rows: a short URL and title, no notes, at most one tag) or
+	// ShapeWide (long titles and notes of several KiB, stored out of line by TOAST).
+	// Members, folders and hostile rows are the same in every shape. Default "".
+	Shape string
 }
+
+// Data shapes (Options.Shape).
+const (
+	ShapeDefault = ""
+	ShapeSmall   = "small"
+	ShapeWide    = "wide"
+)
 
 // DefaultOptions returns a small, hostile, consistent data set.
 func DefaultOptions() Options {
@@ -106,6 +118,11 @@ func (o Options) Validate() error {
 		if p.v < 0 || p.v > 100 {
 			errs = append(errs, fmt.Errorf("%s %d: must be within 0..100", p.name, p.v))
 		}
+	}
+	switch o.Shape {
+	case ShapeDefault, ShapeSmall, ShapeWide:
+	default:
+		errs = append(errs, fmt.Errorf("shape %q: must be %q, %q or empty (default)", o.Shape, ShapeSmall, ShapeWide))
 	}
 	if o.Inconsistent && (o.Members < 4 || o.LinksPerMember < 2 || o.folders() < 4) {
 		errs = append(errs, fmt.Errorf("inconsistent: needs >= 4 members, >= 2 links and >= 4 folders per member (have %d, %d, %d)",
