@@ -358,7 +358,15 @@ row() {
 	echo '```'
 	grep '^BenchmarkTrust\|^BenchmarkSeal' "$WORK/trust.txt"
 	echo '```'
+	if [ -f BENCHMARKS-trust.md ]; then # earlier runs and their analysis, kept by hand
+		echo
+		sed '1d' BENCHMARKS-trust.md
+	fi
 	[ "${BENCH_WAL:-1}" = 0 ] || { echo; bash scripts/bench-wal.sh || log "WAL benchmark failed (section left out)"; } # issue 15: scripts/bench-wal.sh prints its section
+	if [ -f BENCHMARKS-wal.md ]; then # other runs and the reading, kept by hand
+		echo
+		sed '1d' BENCHMARKS-wal.md
+	fi
 	if [ -s "$WORK/mail.txt" ]; then
 		echo
 		echo "## Weekly email (issue 5): 10,000 members x 200 links to mailpit"
