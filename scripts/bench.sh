@@ -365,6 +365,7 @@ row() {
 	[ "${BENCH_WAL:-1}" = 0 ] || { echo; bash scripts/bench-wal.sh || log "WAL benchmark failed (section left out)"; } # issue 15: scripts/bench-wal.sh prints its section
 	if [ -f BENCHMARKS-wal.md ]; then # other runs and the reading, kept by hand
 		echo
+		[ "${BENCH_WAL:-1}" != 0 ] || printf '## Point-in-time recovery (issue 15): not rerun by this make bench (BENCH_WAL=0)\n\n'
 		sed '1d' BENCHMARKS-wal.md
 	fi
 	if [ -s "$WORK/mail.txt" ]; then
