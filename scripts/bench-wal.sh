@@ -317,7 +317,7 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.0f", b/1048576}'; }
 	hd=$(col recover_hand | median)
 	for t in recover_lb recover_hand; do
 		case $t in
-		recover_lb) label="\`linkbackup restore --to-lsn L --pgdata DIR --start --port N\` (download, decrypt, pg_verifybackup, wal-fetch per segment, promote)" ;;
+		recover_lb) label="\`linkbackup restore --to-lsn L --pgdata DIR --start --port N\` (download, decrypt, pg_verifybackup, the WAL fetched, checked and decrypted a few segments ahead of replay, promote)" ;;
 		recover_hand) label="by hand: untar \`pg_basebackup -Ft\` output, recovery.signal, \`restore_command = 'cp ARCHIVE/%f %p'\`, recovery_target_lsn, promote, \`pg_ctl start\`" ;;
 		esac
 		s=$(col "$t" | median)
