@@ -75,8 +75,11 @@ restored. --dry-run does all of it, reports, and rolls back.
 --to-time T | --to-lsn L | --to-latest with --pgdata DIR is point-in-time recovery of the
 whole cluster: the newest base backup (linkbackup basebackup) that finished before the
 target is unpacked into the empty DIR, checked by pg_verifybackup, and set up to replay
-the WAL archive (restore_command = this binary's wal-fetch); --start --port N starts it,
-waits for recovery to end and prints the point reached. No snapshot id is given then.
+the WAL archive (restore_command = this binary's wal-fetch); --start --port N starts it
+(as the directory's owner), feeds it the WAL itself from a private spool a few segments
+ahead of replay (the server then needs no keys and no store access), waits for recovery
+to end and prints the point reached. A segment that cannot be fetched, checked or
+decrypted aborts recovery rather than promoting early. No snapshot id is given then.
 --member ID with --to-time T --target DSN recovers into a scratch directory instead,
 restores that member's rows from it (same conflict rules, --dry-run) and removes it.
 
