@@ -28,6 +28,7 @@ type walFeed struct {
 	ahead int
 	uid   int
 	gid   int
+	pid   int // the feeding process: restore_command gives up when it is gone
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -47,7 +48,7 @@ func newWALFeed(ctx context.Context, st Store, first, last string, uid, gid int)
 	if !ok1 || !ok2 || b < a {
 		return nil, fmt.Errorf("WAL feed: bad segment range %s..%s", first, last)
 	}
-	f := &walFeed{ahead: feedAhead, uid: uid, gid: gid}
+	f := &walFeed{ahead: feedAhead, uid: uid, gid: gid, pid: os.Getpid()}
 	hist, err := st.List(ctx, WALPrefix+"history/")
 	if err != nil {
 		return nil, fmt.Errorf("list the WAL archive's history files: %w", err)
@@ -78,12 +79,13 @@ func (f *walFeed) restoreCommand() string {
 	d := shellQuoteSQL(f.dir)
 	// Exit 1 is "not archived" (recovery ends there: a name outside the plan); exit 254
 	// (above 125) makes PostgreSQL abort recovery instead of promoting short of the
-	// target, for a planned file the feed could not fetch, check or decrypt.
-	return fmt.Sprintf(`d=%s; f=%%f; [ ${#f} -eq 24 ] && echo "$f" > "$d/.asked"; `+
+	// target, for a planned file the feed could not fetch, check or decrypt, and when
+	// the feeding process is gone (killed: nothing would ever arrive).
+	return fmt.Sprintf(`d=%s; f=%%f; p=%d; [ ${#f} -eq 24 ] && echo "$f" > "$d/.asked"; `+
 		`grep -qxF "$f" "$d/.plan" || exit 1; `+
 		`while :; do [ -f "$d/$f" ] && exec cp "$d/$f" "%%p"; `+
 		`if [ -e "$d/.end" ]; then [ -f "$d/$f" ] && exec cp "$d/$f" "%%p"; [ -e "$d/.error" ] && exit 254; exit 1; fi; `+
-		`sleep 0.05; done`, d)
+		`[ -d /proc/$p ] || exit 254; sleep 0.05; done`, d, f.pid)
 }
 
 // shellQuoteSQL single-quotes s for sh; the result contains no single quote of its own
