@@ -51,7 +51,8 @@
 //   - restore_graph.go: a whole restore's data, post-data and proof as one graph of
 //     steps (a table's keys, indexes, proof and ANALYZE once it is loaded, foreign keys
 //     once both tables have their keys), run by restore_sched.go on Jobs sessions, never
-//     two steps whose table locks conflict; a table subset runs the steps below in turn;
+//     two steps whose table locks conflict (restore_graph_sql.go reads the tables and
+//     key forms out of pg_dump's statements); a table subset runs the steps below in turn;
 //   - restore_data.go: COPY FROM of every chunk, each object's SHA-256 checked while it
 //     streams (restore_reload.go: a forced table subset in one transaction);
 //   - restore_proof.go: every table read back and its rows and digest compared with the
