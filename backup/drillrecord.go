@@ -1,9 +1,7 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -40,12 +38,7 @@ func recordDrill(ctx context.Context, st Store, rec *StandbyRecord) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = st.Put(ctx, DrillKey(rec.Database), bytes.NewReader(append(b, '\n')))
-	return err
+	return writeJSON(ctx, st, DrillKey(rec.Database), d)
 }
 
 func readDrill(ctx context.Context, st Store, key string) (*DrillRecord, error) {

@@ -1,9 +1,7 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,11 +40,7 @@ func PinSnapshot(ctx context.Context, st Store, id, reason, by string, now time.
 		return nil, err
 	}
 	p := &Pin{Snapshot: id, Database: m.Database, Reason: reason, By: by, Created: now.UTC()}
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := st.Put(ctx, PinKey(id), bytes.NewReader(append(b, '\n'))); err != nil {
+	if err := writeJSON(ctx, st, PinKey(id), p); err != nil {
 		return nil, fmt.Errorf("write pin %s: %w", id, err)
 	}
 	return p, nil

@@ -1,9 +1,7 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -239,15 +237,6 @@ func (o PITROptions) waitArchived(ctx context.Context, p *WALPoint) error {
 // ReadPITR reads the point-in-time proof record of database db (fs.ErrNotExist: none yet).
 func ReadPITR(ctx context.Context, st Store, db string) (*PITRRecord, error) {
 	return readRecord[PITRRecord](ctx, st, PITRKey(db), 4<<20, "point-in-time proof record", "")
-}
-
-func writeJSON(ctx context.Context, st Store, key string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = st.Put(ctx, key, bytes.NewReader(append(b, '\n')))
-	return err
 }
 
 // ScratchDataDir makes an empty data directory for a temporary recovery under parent

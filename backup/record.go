@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,4 +22,15 @@ func readRecord[T any](ctx context.Context, st Store, key string, limit int64, w
 		return nil, fmt.Errorf("%s %s is corrupt: %w%s", what, key, err, suffix)
 	}
 	return &v, nil
+}
+
+// writeJSON stores v as indented JSON with a final newline under key (the records:
+// pins, drills, point-in-time proofs).
+func writeJSON(ctx context.Context, st Store, key string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = st.Put(ctx, key, bytes.NewReader(append(b, '\n')))
+	return err
 }

@@ -25,6 +25,7 @@ import (
 type walFeed struct {
 	dir   string
 	plan  []string // history files first, then segments in order
+	first uint64   // the plan's first segment number
 	ahead int
 	uid   int
 	gid   int
@@ -61,6 +62,7 @@ func newWALFeed(ctx context.Context, st Store, first, last string, uid, gid int)
 	for n := a; n <= b; n++ {
 		f.plan = append(f.plan, segmentName(tl, n))
 	}
+	f.first = a
 	if f.dir, err = os.MkdirTemp("", "linkbackup-walfeed-"); err != nil {
 		return nil, err
 	}
@@ -76,7 +78,7 @@ func newWALFeed(ctx context.Context, st Store, first, last string, uid, gid int)
 
 // restoreCommand is the restore_command that takes files from the spool.
 func (f *walFeed) restoreCommand() string {
-	d := shellQuoteSQL(f.dir)
+	d := ShellQuote(f.dir)
 	// Exit 1 is "not archived" (recovery ends there: a name outside the plan); exit 254
 	// (above 125) makes PostgreSQL abort recovery instead of promoting short of the
 	// target, for a planned file the feed could not fetch, check or decrypt, and when
@@ -88,9 +90,9 @@ func (f *walFeed) restoreCommand() string {
 		`[ -d /proc/$p ] || exit 254; sleep 0.05; done`, d, f.pid)
 }
 
-// shellQuoteSQL single-quotes s for sh; the result contains no single quote of its own
-// beyond the '\” escapes, so it also survives PostgreSQL's quoting of the setting.
-func shellQuoteSQL(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+// ShellQuote single-quotes s for sh (restore_command, archive_command); quoteLit then
+// quotes the whole command for the setting.
+func ShellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // start runs the feed until it has delivered the plan, failed, or stop is called.
 func (f *walFeed) start(ctx context.Context, st Store, k *Keys) {
@@ -140,7 +142,7 @@ func (f *walFeed) waitRoom(ctx context.Context, name string) error {
 		if isSeg {
 			f.prune(asked)
 		}
-		if !isSeg && want < f.firstSegment()+uint64(f.ahead) || isSeg && want <= cur+uint64(f.ahead) {
+		if !isSeg && want < f.first+uint64(f.ahead) || isSeg && want <= cur+uint64(f.ahead) {
 			return nil
 		}
 		select {
@@ -149,15 +151,6 @@ func (f *walFeed) waitRoom(ctx context.Context, name string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-func (f *walFeed) firstSegment() uint64 {
-	for _, n := range f.plan {
-		if _, s, ok := segmentNumber(n); ok && len(n) == 24 {
-			return s
-		}
-	}
-	return 0
 }
 
 func (f *walFeed) asked() string {

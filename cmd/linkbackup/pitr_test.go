@@ -14,8 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkagogo/linkbackup/backup"
-	"github.com/linkagogo/linkbackup/internal/bookmarkgen"
-	"github.com/linkagogo/linkbackup/internal/testenv"
 )
 
 // TestNightlyProvesPointInTimeRecovery: a private PostgreSQL 15 with wal_level = logical
@@ -31,32 +29,9 @@ import (
 func TestNightlyProvesPointInTimeRecovery(t *testing.T) {
 	w := startArchiving(t, "ALTER SYSTEM SET wal_level = logical")
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, w.pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE bookmarks"); err != nil {
-		t.Fatal(err)
-	}
-	dsn := testenv.WithDatabase(t, w.pg.DSN, "bookmarks")
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	o := bookmarkgen.DefaultOptions()
-	o.Members, o.LinksPerMember, o.Seed = 40, 50, 7
-	if _, err := bookmarkgen.Generate(ctx, c, o); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, code := run(t, "basebackup", "--source", dsn, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
-		"--signing-key", filepath.Join(w.keys, "signing.key")); code != 0 {
-		t.Fatal("basebackup failed")
-	}
+	admin := w.connect(t, w.pg.DSN)
+	dsn, c := w.bookmarks(t, 40, 50, 7)
+	w.baseBackup(t, dsn)
 	// WAL after the base backup that replay must apply: new links, deleted links.
 	if _, err := c.Exec(ctx, `DELETE FROM links WHERE member_id = 3`); err != nil {
 		t.Fatal(err)
@@ -201,18 +176,11 @@ func segAfter(t *testing.T, seg string) string {
 func TestRecoveryStopsAtATamperedSegment(t *testing.T) {
 	w := startArchiving(t)
 	ctx := context.Background()
-	c, err := pgx.Connect(ctx, w.pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := w.connect(t, w.pg.DSN)
 	if _, err := c.Exec(ctx, `CREATE TABLE links (id int PRIMARY KEY, url text)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, code := run(t, "basebackup", "--source", w.pg.DSN, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
-		"--signing-key", filepath.Join(w.keys, "signing.key")); code != 0 {
-		t.Fatal("basebackup failed")
-	}
+	w.baseBackup(t, w.pg.DSN)
 	var segs []string
 	for i := range 3 {
 		if _, err := c.Exec(ctx, `INSERT INTO links SELECT g, 'https://x.example/' || g FROM generate_series($1::int, $1::int + 99) g`, i*100); err != nil {

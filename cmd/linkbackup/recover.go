@@ -128,20 +128,20 @@ func (a *app) walFetchCommand() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	parts := []string{shellQuote(self), "wal-fetch", "%f", "%p", "--store", shellQuote(a.cfg.Store)}
+	parts := []string{backup.ShellQuote(self), "wal-fetch", "%f", "%p", "--store", backup.ShellQuote(a.cfg.Store)}
 	if a.configFile != "" {
 		abs, _ := filepath.Abs(a.configFile)
-		parts = append(parts, "--config", shellQuote(abs))
+		parts = append(parts, "--config", backup.ShellQuote(abs))
 	}
 	for _, f := range a.cfg.Encryption.IdentityFiles {
 		abs, _ := filepath.Abs(f)
-		parts = append(parts, "--identity", shellQuote(abs))
+		parts = append(parts, "--identity", backup.ShellQuote(abs))
 	}
 	for _, v := range a.cfg.Signing.VerifyKeys {
 		if _, err := os.Stat(v); err == nil {
 			v, _ = filepath.Abs(v)
 		}
-		parts = append(parts, "--verify-key", shellQuote(v))
+		parts = append(parts, "--verify-key", backup.ShellQuote(v))
 	}
 	if a.cfg.Signing.AllowUnsigned {
 		parts = append(parts, "--allow-unsigned")
@@ -151,8 +151,6 @@ func (a *app) walFetchCommand() (string, error) {
 
 // selfBinary is the path of this program (tests point it at a built binary).
 var selfBinary = os.Executable
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // runMemberAsOf is restore --member ID --to-time T --target DSN: the cluster recovered to
 // T in a scratch directory on a private socket, the member's rows restored from it into

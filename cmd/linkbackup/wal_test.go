@@ -76,6 +76,50 @@ func startArchiving(t *testing.T, settings ...string) *archiving {
 	return w
 }
 
+// connect opens a session to dsn, closed when the test ends.
+func (w *archiving) connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// bookmarks creates database bookmarks on the archiving cluster with the reference
+// schema and generated data, and returns its DSN and a session to it.
+func (w *archiving) bookmarks(t *testing.T, members, links int, seed int64) (string, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := w.connect(t, w.pg.DSN).Exec(ctx, "CREATE DATABASE bookmarks"); err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.WithDatabase(t, w.pg.DSN, "bookmarks")
+	c := w.connect(t, dsn)
+	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	o := bookmarkgen.DefaultOptions()
+	o.Members, o.LinksPerMember, o.Seed = members, links, seed
+	if _, err := bookmarkgen.Generate(ctx, c, o); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, c
+}
+
+// baseBackup runs linkbackup basebackup of source into the archive's store, encrypted
+// and signed, and returns its output.
+func (w *archiving) baseBackup(t *testing.T, source string) string {
+	t.Helper()
+	out, errs, code := run(t, "basebackup", "--source", source, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
+		"--signing-key", filepath.Join(w.keys, "signing.key"))
+	if code != 0 {
+		t.Fatalf("basebackup: exit %d\n%s\n%s", code, out, errs)
+	}
+	return out
+}
+
 // switchAndWait closes the current segment and waits until it is archived.
 func (w *archiving) switchAndWait(t *testing.T, c *pgx.Conn) string {
 	t.Helper()
@@ -132,12 +176,7 @@ func TestWALArchiveOnRealPostgres(t *testing.T) {
 		t.Fatalf("missing segment: exit %d\n%s", code, errs)
 	}
 	// A base backup of the same cluster: encrypted, signed, with its WAL points.
-	out2, errs, code := run(t, "basebackup", "--source", pg.DSN, "--store", store, "--recipients-file", filepath.Join(keys, "age.pub"),
-		"--signing-key", filepath.Join(keys, "signing.key"))
-	if code != 0 {
-		t.Fatalf("basebackup: exit %d\n%s\n%s", code, out2, errs)
-	}
-	id := strings.TrimSpace(out2)
+	id := strings.TrimSpace(w.baseBackup(t, pg.DSN))
 	b, err := os.ReadFile(filepath.Join(storeDir, "base", id, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -183,10 +222,7 @@ func TestPointInTimeRecovery(t *testing.T) {
 	if _, err := c.Exec(ctx, `CREATE TABLE links (id int PRIMARY KEY, url text)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, code := run(t, "basebackup", "--source", w.pg.DSN, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
-		"--signing-key", filepath.Join(w.keys, "signing.key")); code != 0 {
-		t.Fatal("basebackup failed")
-	}
+	w.baseBackup(t, w.pg.DSN)
 	if _, err := c.Exec(ctx, `INSERT INTO links SELECT g, 'https://a.example/' || g FROM generate_series(1, 100) g`); err != nil {
 		t.Fatal(err)
 	}
@@ -279,32 +315,9 @@ func TestPointInTimeRecovery(t *testing.T) {
 func TestMemberAsOfAMinute(t *testing.T) {
 	w := startArchiving(t)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, w.pg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE bookmarks"); err != nil {
-		t.Fatal(err)
-	}
-	dsn := testenv.WithDatabase(t, w.pg.DSN, "bookmarks")
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	if err := bookmarkgen.LoadSchema(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	o := bookmarkgen.DefaultOptions()
-	o.Members, o.LinksPerMember, o.Seed = 5, 12, 3
-	if _, err := bookmarkgen.Generate(ctx, c, o); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, code := run(t, "basebackup", "--source", dsn, "--store", w.store, "--recipients-file", filepath.Join(w.keys, "age.pub"),
-		"--signing-key", filepath.Join(w.keys, "signing.key")); code != 0 {
-		t.Fatal("basebackup failed")
-	}
+	admin := w.connect(t, w.pg.DSN)
+	dsn, c := w.bookmarks(t, 5, 12, 3)
+	w.baseBackup(t, dsn)
 	count := func(sql string) int64 {
 		var n int64
 		if err := c.QueryRow(ctx, sql).Scan(&n); err != nil {
