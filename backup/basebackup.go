@@ -92,7 +92,7 @@ func BaseBackup(ctx context.Context, o BaseOptions) (*BaseManifest, error) {
 	var info tarFacts
 	ctx, stopWatch := watchArchiver(ctx, o.Source, o.ArchiveFailTimeout)
 	defer stopWatch()
-	m.Tar, err = putCompressed(ctx, o.Store, newEncoders(1), o.Keys.recipients(), prefix+"base.tar.zst", 64<<20, func(w io.Writer) error {
+	m.Tar, err = putCompressed(ctx, o.Store, zstdEncoders(), o.Keys.recipients(), prefix+"base.tar.zst", 64<<20, func(w io.Writer) error {
 		// The tar passes through a reader that picks up backup_label and
 		// backup_manifest (the WAL range) on the way into the store.
 		pr, pw := io.Pipe()

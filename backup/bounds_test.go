@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/linkagogo/linkbackup/backup"
@@ -47,6 +48,12 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 // as an honest manifest would describe it.
 func plant(t *testing.T, st *file.Store, key string, raw io.Reader) backup.Object {
 	t.Helper()
+	return plantWith(t, st, key, backup.CompressionZstd, raw)
+}
+
+// plantWith is plant with the codec comp.
+func plantWith(t *testing.T, st *file.Store, key, comp string, raw io.Reader) backup.Object {
+	t.Helper()
 	p := filepath.Join(st.Dir(), filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -56,9 +63,11 @@ func plant(t *testing.T, st *file.Store, key string, raw io.Reader) backup.Objec
 		t.Fatal(err)
 	}
 	h := sha256.New()
-	enc, err := zstd.NewWriter(io.MultiWriter(f, h), zstd.WithEncoderLevel(zstd.SpeedFastest))
-	if err != nil {
-		t.Fatal(err)
+	var enc io.WriteCloser = s2.NewWriter(io.MultiWriter(f, h))
+	if comp == backup.CompressionZstd {
+		if enc, err = zstd.NewWriter(io.MultiWriter(f, h), zstd.WithEncoderLevel(zstd.SpeedFastest)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n, err := io.Copy(enc, raw)
 	if err != nil {
@@ -69,7 +78,11 @@ func plant(t *testing.T, st *file.Store, key string, raw io.Reader) backup.Objec
 	}
 	fi, _ := f.Stat()
 	f.Close()
-	return backup.Object{Key: key, Size: fi.Size(), SHA256: hex.EncodeToString(h.Sum(nil)), RawSize: n}
+	obj := backup.Object{Key: key, Size: fi.Size(), SHA256: hex.EncodeToString(h.Sum(nil)), RawSize: n}
+	if comp != backup.CompressionZstd {
+		obj.Comp = comp
+	}
+	return obj
 }
 
 // TestObjectStopsPastManifestSize: a decompression bomb behind a lying manifest is cut
@@ -77,17 +90,58 @@ func plant(t *testing.T, st *file.Store, key string, raw io.Reader) backup.Objec
 func TestObjectStopsPastManifestSize(t *testing.T) {
 	t.Parallel()
 	st := fileStore(t)
-	obj := plant(t, st, "snapshots/x/data/bomb.copy.zst", &repeatReader{line: "1\tzero\n", n: 64 << 20})
-	obj.RawSize = 1000 // the manifest lies
-	rc, err := backup.OpenObject(context.Background(), st, obj, nil)
+	for _, comp := range backup.Compressions {
+		obj := plantWith(t, st, "snapshots/x/data/bomb.copy."+comp, comp, &repeatReader{line: "1\tzero\n", n: 64 << 20})
+		obj.RawSize = 1000 // the manifest lies
+		rc, err := backup.OpenObject(context.Background(), st, obj, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		var oe *backup.ObjectError
+		if !errors.As(err, &oe) || oe.Key != obj.Key || n > obj.RawSize {
+			t.Fatalf("%s: read %d bytes past a manifest size of %d: %v", comp, n, obj.RawSize, err)
+		}
+	}
+}
+
+// TestObjectNamesItsCodec: an object read with the wrong codec, or recorded with one
+// this build does not know, fails with an error naming the object (and, for an
+// unknown codec, saying to upgrade); nothing is returned as content.
+func TestObjectNamesItsCodec(t *testing.T) {
+	t.Parallel()
+	st := fileStore(t)
+	s2obj := plantWith(t, st, "snapshots/x/data/a.copy.s2", backup.CompressionS2, strings.NewReader(strings.Repeat("1\tone\n", 5000)))
+	asZstd := s2obj
+	asZstd.Comp = "" // a forged or mis-recorded codec
+	rc, err := backup.OpenObject(context.Background(), st, asZstd, nil)
+	if err == nil {
+		var got []byte
+		got, err = io.ReadAll(rc)
+		rc.Close()
+		if err == nil {
+			t.Fatalf("s2 bytes read as zstd gave %d bytes and no error", len(got))
+		}
+	}
+	var oe *backup.ObjectError
+	if !errors.As(err, &oe) || oe.Key != s2obj.Key {
+		t.Fatalf("s2 bytes read as zstd: %v, want an ObjectError naming %s", err, s2obj.Key)
+	}
+	unknown := s2obj
+	unknown.Comp = "brotli"
+	_, err = backup.OpenObject(context.Background(), st, unknown, nil)
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), `"brotli"`) || !strings.Contains(err.Error(), "upgrade linkbackup") {
+		t.Fatalf("unknown codec: %v", err)
+	}
+	rc, err = backup.OpenObject(context.Background(), st, s2obj, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
-	n, err := io.Copy(io.Discard, rc)
-	var oe *backup.ObjectError
-	if !errors.As(err, &oe) || oe.Key != obj.Key || n > obj.RawSize {
-		t.Fatalf("read %d bytes past a manifest size of %d: %v", n, obj.RawSize, err)
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != strings.Repeat("1\tone\n", 5000) {
+		t.Fatalf("s2 object read back %d bytes: %v", len(got), err)
 	}
 }
 

@@ -73,8 +73,11 @@ func openSource(ctx context.Context, opts Options) (*source, error) {
 
 // readServer starts the manifest with the server's facts and checks the source and pg_dump.
 func readServer(ctx context.Context, coord *pgx.Conn, opts Options) (*Manifest, error) {
-	m := &Manifest{Format: FormatVersion, Tool: opts.ToolVersion, Started: opts.now().UTC(), Compression: "zstd",
+	m := &Manifest{Format: FormatVersion, Tool: opts.ToolVersion, Started: opts.now().UTC(), Compression: opts.Compression,
 		Settings: SessionSettings, Excluded: Excluded{Schemas: opts.ExcludeSchemas, Tables: opts.ExcludeTables}}
+	if opts.Compression == CompressionZstd {
+		m.Format = formatZstd // readable by linkbackup before s2
+	}
 	if k := opts.Keys; k != nil && len(k.Recipients) > 0 {
 		m.Encryption = EncryptionAge
 		for _, r := range k.Recipients {

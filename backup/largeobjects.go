@@ -63,7 +63,11 @@ func dumpLargeObjects(ctx context.Context, tx pgx.Tx, opts Options, prefix strin
 	}
 	lo := &LargeObjects{Count: int64(len(heads))}
 	var d Digest
-	obj, err := putCompressed(ctx, opts.Store, newEncoders(opts.CompressionLevel), opts.Keys.recipients(), prefix+"data/largeobjects.lo.zst", 1<<20, func(w io.Writer) error {
+	encs, err := newEncoders(opts.Compression, opts.CompressionLevel)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := putCompressed(ctx, opts.Store, encs, opts.Keys.recipients(), prefix+"data/largeobjects.lo"+encs.ext(), 1<<20, func(w io.Writer) error {
 		for _, h := range heads {
 			sum, err := writeLargeObject(ctx, tx, h, w)
 			if err != nil {

@@ -17,16 +17,22 @@ import (
 
 // FormatVersion is the snapshot layout version written into every manifest. Readers
 // refuse a manifest with a higher version. Format 2 added binary COPY chunks
-// (Table.CopyFormat); format 1 snapshots (all text) are read as before.
-const FormatVersion = 3
+// (Table.CopyFormat); format 1 snapshots (all text) are read as before. Format 4 added
+// s2-compressed objects (Object.Comp); a zstd snapshot is still written as format 3
+// (formatZstd), which linkbackup before s2 reads.
+const FormatVersion = 4
+
+const formatZstd = 3
 
 // Store layout (documented in README "Snapshot layout"):
 //
 //	snapshots/<id>/manifest.json                 written last: a snapshot exists only with it
-//	snapshots/<id>/schema/pre-data.sql.zst       pg_dump --schema-only --section=pre-data
-//	snapshots/<id>/schema/post-data.sql.zst      pg_dump --schema-only --section=post-data
-//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst    COPY text of table nnnn, chunk cccc
-//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.zst  the same in binary COPY format
+//	snapshots/<id>/schema/pre-data.sql.s2        pg_dump --schema-only --section=pre-data
+//	snapshots/<id>/schema/post-data.sql.s2       pg_dump --schema-only --section=post-data
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.s2    COPY text of table nnnn, chunk cccc
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.s2  the same in binary COPY format
+//
+// (.zst instead of .s2 for a snapshot compressed with zstd.)
 const (
 	SnapshotsPrefix = "snapshots/"
 	ManifestName    = "manifest.json"
@@ -46,7 +52,7 @@ type Manifest struct {
 	AppVersion  string    `json:"app_version,omitempty"`
 	Started     time.Time `json:"started"`
 	Finished    time.Time `json:"finished"`
-	Compression string    `json:"compression"`          // "zstd"
+	Compression string    `json:"compression"`          // the data's codec: "zstd" or "s2" (codec.go)
 	Encryption  string    `json:"encryption,omitempty"` // "" = none, "age" (EncryptionAge)
 	// Recipients are the fingerprints of the keys the content is encrypted to.
 	Recipients []string `json:"recipients,omitempty"`
@@ -99,6 +105,8 @@ type Object struct {
 	// Enc is how the stored bytes are encrypted ("" none, "age"); Size and SHA256 are of
 	// the stored (encrypted) bytes, RawSize of the content before compression.
 	Enc string `json:"enc,omitempty"`
+	// Comp is the codec of the content ("" zstd, "s2"; codec.go).
+	Comp string `json:"comp,omitempty"`
 }
 
 // Table is one table's data: its COPY column list and chunks.

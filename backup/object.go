@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
 )
 
 // countingHash counts and hashes the bytes written through it.
@@ -26,35 +25,13 @@ func (c *countingHash) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// encoders pools zstd encoders of one level (an encoder holds a few MiB of state).
-type encoders struct {
-	level zstd.EncoderLevel
-	pool  sync.Pool
-}
-
-func newEncoders(level int) *encoders {
-	return &encoders{level: zstd.EncoderLevelFromZstd(level)}
-}
-
-func (e *encoders) get(w io.Writer) (*zstd.Encoder, error) {
-	if enc, ok := e.pool.Get().(*zstd.Encoder); ok {
-		enc.Reset(w)
-		return enc, nil
-	}
-	// Measured on COPY text of the bookmark links: WithLowerEncoderMem costs ~35% more CPU
-	// at SpeedFastest, which on a 2-core machine competes with the server's COPY.
-	return zstd.NewWriter(w, zstd.WithEncoderLevel(e.level), zstd.WithEncoderConcurrency(1))
-}
-
-func (e *encoders) put(enc *zstd.Encoder) { enc.Reset(nil); e.pool.Put(enc) }
-
-// putCompressed streams what produce writes, zstd-compressed and, with recipients,
+// putCompressed streams what produce writes, compressed with encs' codec and, with recipients,
 // age-encrypted, into key. It returns the stored object's size and SHA-256 (of the
 // stored bytes) and the raw size, and checks that the store reports exactly the bytes
 // written. No local disk is used: the stream goes through a pipe into the store's
 // (multipart) upload.
 //
-// Two stages: produce and zstd run in the caller's goroutine and hand zstd's output
+// Two stages: produce and the compressor run in the caller's goroutine and hand its output
 // on in 64 KiB pieces (age's chunk size, so age seals each piece with one copy and no
 // partial chunk waits) to a second goroutine that encrypts, hashes the stored bytes and
 // feeds the upload. Compression and sealing overlap on two cores, and the upload's
@@ -85,7 +62,7 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, rcpts []age.Re
 			stored = sealer
 		}
 	}
-	var enc *zstd.Encoder
+	var enc compressor
 	var chunks *sealStage
 	if err == nil {
 		chunks = startSealStage(stored, sealer)
@@ -123,7 +100,7 @@ func putCompressed(ctx context.Context, st Store, encs *encoders, rcpts []age.Re
 	if r.err != nil {
 		return Object{}, r.err // store errors name the key
 	}
-	obj := Object{Key: key, Size: sum.n, SHA256: hex.EncodeToString(sum.h.Sum(nil)), RawSize: raw.n}
+	obj := Object{Key: key, Size: sum.n, SHA256: hex.EncodeToString(sum.h.Sum(nil)), RawSize: raw.n, Comp: encs.objectComp()}
 	if len(rcpts) > 0 {
 		obj.Enc = EncryptionAge
 	}
@@ -141,7 +118,7 @@ const sealChunk = 64 << 10
 // sealDepth is how many chunks may wait between the compressor and the sealer.
 const sealDepth = 4
 
-// sealStage is the writer zstd writes into: it cuts the stream into sealChunk pieces and
+// sealStage is the writer the compressor writes into: it cuts the stream into sealChunk pieces and
 // a goroutine writes them to out (age's writer, or the hash and the upload directly).
 type sealStage struct {
 	buf    []byte
@@ -257,7 +234,7 @@ func OpenObject(ctx context.Context, st Store, obj Object, k *Keys) (io.ReadClos
 		rc.Close()
 		return nil, &ObjectError{Key: obj.Key, Err: err}
 	}
-	dec, err := zstd.NewReader(plain, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	dec, err := newDecompressor(obj.Comp, plain)
 	if err != nil {
 		rc.Close()
 		return nil, &ObjectError{Key: obj.Key, Err: err}
@@ -294,8 +271,8 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 type objectReader struct {
 	mu      sync.Mutex
 	closed  bool
-	dec     *zstd.Decoder
-	plain   io.Reader // what zstd reads: v, or age's decryption of it
+	dec     decompressor
+	plain   io.Reader // what the decompressor reads: v, or age's decryption of it
 	v       *verifyingReader
 	key     string
 	raw     int64
@@ -317,7 +294,7 @@ func (o *objectReader) Read(p []byte) (int, error) {
 	}
 	o.raw += int64(n)
 	if err == io.EOF {
-		// Drain what zstd did not need so the stored bytes are fully checked: through the
+		// Drain what the decompressor did not need so the stored bytes are fully checked: through the
 		// decryption first (age authenticates its last chunk only at its end), then the
 		// stored stream.
 		if _, derr := io.Copy(io.Discard, o.plain); derr != nil {

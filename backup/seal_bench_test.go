@@ -45,7 +45,7 @@ func BenchmarkSeal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	encs := newEncoders(1)
+	encs := zstdEncoders()
 	for range 3 {
 		for _, mode := range []string{"plain", "age"} {
 			var rcpts []age.Recipient

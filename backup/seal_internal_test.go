@@ -56,7 +56,16 @@ func TestPutCompressedRoundTrip(t *testing.T) {
 	}
 	keys := &Keys{Identities: []trust.Identity{{Identity: id, Fingerprint: "x"}}}
 	rng := rand.New(rand.NewPCG(3, 4))
-	encs := newEncoders(1)
+	for _, comp := range Compressions {
+		encs, err := newEncoders(comp, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrips(t, rng, encs, keys, id)
+	}
+}
+
+func roundTrips(t *testing.T, rng *rand.Rand, encs *encoders, keys *Keys, id *age.X25519Identity) {
 	for _, size := range []int{0, 1, sealChunk - 1, sealChunk, sealChunk + 1, 5*sealChunk + 7, 3 << 20} {
 		data := make([]byte, size)
 		for i := range data {
@@ -75,9 +84,9 @@ func TestPutCompressedRoundTrip(t *testing.T) {
 				return nil
 			})
 			if err != nil {
-				t.Fatalf("size %d, %d recipients: %v", size, len(rcpts), err)
+				t.Fatalf("%s size %d, %d recipients: %v", encs.comp, size, len(rcpts), err)
 			}
-			if obj.RawSize != int64(size) || obj.Size != int64(len(st.objs["k"])) {
+			if obj.RawSize != int64(size) || obj.Size != int64(len(st.objs["k"])) || obj.Comp != encs.objectComp() {
 				t.Fatalf("size %d: object %+v, stored %d bytes", size, obj, len(st.objs["k"]))
 			}
 			rc, err := OpenObject(context.Background(), st, obj, keys)
@@ -87,7 +96,7 @@ func TestPutCompressedRoundTrip(t *testing.T) {
 			got, err := io.ReadAll(rc)
 			rc.Close()
 			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("size %d, %d recipients: read back %d bytes, %v", size, len(rcpts), len(got), err)
+				t.Fatalf("%s size %d, %d recipients: read back %d bytes, %v", encs.comp, size, len(rcpts), len(got), err)
 			}
 		}
 	}
@@ -114,7 +123,7 @@ func TestPutCompressedStoreFailure(t *testing.T) {
 	for i := range data {
 		data[i] = byte(rng.Uint32()) // incompressible: many chunks
 	}
-	encs := newEncoders(1)
+	encs, _ := newEncoders(CompressionS2, 1)
 	for _, rcpts := range [][]age.Recipient{nil, {id.Recipient()}} {
 		_, err := putCompressed(context.Background(), brokenStore{}, encs, rcpts, "k", 0, func(w io.Writer) error {
 			_, err := w.Write(data)

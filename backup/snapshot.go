@@ -51,7 +51,10 @@ type Options struct {
 	ExcludeSchemas, ExcludeTables []string
 	// SplitTableBytes: larger tables are copied as several ctid ranges. Default 64 MiB.
 	SplitTableBytes int64
-	// CompressionLevel is the zstd level (1 fastest). Default 1.
+	// Compression is the codec of the snapshot's objects: CompressionS2 or
+	// CompressionZstd (codec.go). Default DefaultCompression.
+	Compression string
+	// CompressionLevel is the zstd level (1 fastest); s2 has none. Default 1.
 	CompressionLevel int
 	// AppVersionQuery returns one value stamped into the manifest ("" = none).
 	AppVersionQuery string
@@ -115,6 +118,9 @@ func (o *Options) defaults() {
 	}
 	if o.CompressionLevel <= 0 {
 		o.CompressionLevel = 1
+	}
+	if o.Compression == "" {
+		o.Compression = DefaultCompression
 	}
 	if o.OrphanAge == 0 {
 		o.OrphanAge = 24 * time.Hour

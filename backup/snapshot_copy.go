@@ -22,13 +22,16 @@ func runBackup(ctx context.Context, opts Options, cfg *pgx.ConnConfig, snapshot 
 		exSchemas = append(exSchemas, QualName{Name: s})
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	encs := newEncoders(opts.CompressionLevel)
+	encs, err := newEncoders(opts.Compression, opts.CompressionLevel)
+	if err != nil {
+		return err
+	}
 	rcpts := opts.Keys.recipients()
 	password := cfg.Password
 	dumpDSN := pgdsn.Strip(opts.Source)
 	for _, section := range []string{"pre-data", "post-data"} {
 		g.Go(func() error {
-			obj, err := putCompressed(ctx, opts.Store, encs, rcpts, prefix+"schema/"+section+".sql.zst", 1<<20, func(w io.Writer) error {
+			obj, err := putCompressed(ctx, opts.Store, encs, rcpts, prefix+"schema/"+section+".sql"+encs.ext(), 1<<20, func(w io.Writer) error {
 				return pgDumpSchema(ctx, opts.PgDump, dumpDSN, password, snapshot, section, exSchemas, dumpExclude, w)
 			})
 			if err != nil {

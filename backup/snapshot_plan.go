@@ -147,7 +147,7 @@ func planTasks(m *Manifest, cat *catalog, opts Options, prefix string) []task {
 			ext = "pgcopy"
 		}
 		t.Chunks = append(t.Chunks, Chunk{Range: tasks[i].rangeDesc,
-			Object: Object{Key: fmt.Sprintf("%sdata/%04d-%s.%04d.%s.zst", prefix, tasks[i].table, safeName(t.Schema+"."+t.Name), tasks[i].chunk, ext)}})
+			Object: Object{Key: fmt.Sprintf("%sdata/%04d-%s.%04d.%s%s", prefix, tasks[i].table, safeName(t.Schema+"."+t.Name), tasks[i].chunk, ext, compressionExt(m.Compression))}})
 	}
 	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].sizeHint > tasks[j].sizeHint })
 	return tasks

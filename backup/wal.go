@@ -101,7 +101,7 @@ func PushWAL(ctx context.Context, st Store, path string, k *Keys) (*WALRecord, e
 	}
 	defer f.Close()
 	h := sha256.New()
-	obj, err := putCompressed(ctx, st, newEncoders(1), k.recipients(), key+".zst", 16<<20, func(w io.Writer) error {
+	obj, err := putCompressed(ctx, st, zstdEncoders(), k.recipients(), key+".zst", 16<<20, func(w io.Writer) error {
 		_, err := io.Copy(io.MultiWriter(w, h), f)
 		return err
 	})
