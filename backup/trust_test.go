@@ -236,6 +236,7 @@ func forgeObject(t *testing.T, st backup.Store, m *backup.Manifest, sql string) 
 	}
 	forged := *m
 	forged.PreData.Size, forged.PreData.SHA256, forged.PreData.RawSize = info.Size, sha256hex(buf.Bytes()), int64(len(sql))
+	forged.PreData.Comp = "" // the forger records the codec they used (zstd)
 	if err := backup.WriteManifest(ctx, st, &forged); err != nil {
 		t.Fatal(err)
 	}

@@ -31,8 +31,22 @@ func browser(t *testing.T) context.Context {
 		}
 		t.Skipf("chromium: %v", err)
 	}
+	// Not t.TempDir: Chromium's helper processes can still write into their profile for
+	// a moment after the browser exits, and TempDir's cleanup fails the test on that.
+	profile, err := os.MkdirTemp("", "linkbackup-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // runs after the allocator's cancel below has stopped Chromium
+		for i := 0; ; i++ {
+			if err := os.RemoveAll(profile); err == nil || i == 50 {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
