@@ -46,6 +46,9 @@ type RestoreOptions struct {
 	Keys     *Keys
 	Log      *slog.Logger
 	Progress *Progress
+	// checks: a standby refresh's invariants, run inside a whole restore's step graph
+	// where they can be (restore_checks.go); nil for every other restore.
+	checks *restoreChecks
 }
 
 // TableCheck is one table's proof after a restore.
@@ -193,6 +196,8 @@ type restoreRun struct {
 	// tablesAnalyzed: the step graph analyzed every table; finish analyzes only
 	// materialized views and partitioned parents.
 	tablesAnalyzed bool
+	// planned: the invariants of opts.checks the graph runs.
+	planned []plannedCheck
 }
 
 // phase records that the named phase, begun at start, is done.
