@@ -80,9 +80,9 @@ func (p *proofSums) digestRange(ctx context.Context, conn *pgx.Conn, t *Table, i
 
 // graphTable is what the graph knows of one restored table.
 type graphTable struct {
-	i     int
-	t     *Table
-	loads []*step // every chunk's load (or the one frozen load)
+	i       int
+	t       *Table
+	loads   []*step // every chunk's load (or the one frozen load)
 	keys    []*step // its indexes and keys: ANALYZE and foreign keys come after them
 	analyze *step
 	size    int64 // raw bytes, for priorities
