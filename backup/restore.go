@@ -68,7 +68,8 @@ type RestoreReport struct {
 	Tables   []TableCheck `json:"tables"`
 	Rows     int64        `json:"rows"`
 	// Phases: seconds per phase. A whole restore runs as a step graph whose phases
-	// overlap: "data", "indexes", "proof", "constraints" and "analyze" are each the time
+	// overlap: "data", "indexes", "proof", "constraints", "analyze" (and "invariants", a
+	// standby refresh's invariants run in the graph) are each the time
 	// from the start of the data step until the phase's last step ended, and "<phase>
 	// busy" the session-seconds its steps took; "pre-data" and "sequences+analyze" are
 	// durations. A table subset reports "data", "proof" and "sequences+analyze" durations.
