@@ -18,7 +18,10 @@ import (
 // then foreign keys, the serial tail of a restore), then the other indexes, the
 // invariants, the proof and ANALYZE, which nothing waits for. An invariant's ANALYZE
 // goes before the foreign keys because it conflicts with their validation on the same
-// table: after them it would run last, and the invariants waiting for it after it.
+// table: after them it would run last, and the invariants waiting for it after it
+// (measured, 2 cores, 600k small links: from the end of the data to a copy ready to swap
+// 2.15 s median with this order, 2.51 s with ANALYZE last, 2.46 s with the invariants
+// after the restore).
 const (
 	rankLoad = iota
 	rankKey
