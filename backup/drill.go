@@ -36,14 +36,19 @@ func (o DrillOptions) invariantsFor(m *Manifest) []Invariant {
 
 // drillInvariants runs the drill's invariants read-only on the restored copy behind dsn,
 // judged against the copy the standby serves now (name), and records them in rec.
-// A blocking result returns an *InvariantsError; an invariant that does not parse on
-// the copy returns ErrInvalidInvariant.
-func drillInvariants(ctx context.Context, opts StandbyOptions, m *Manifest, name, dsn string, rep *RestoreReport, rec *StandbyRecord, log *slog.Logger) error {
+// Those that ran inside the restore (checks, nil: none) are not run again: their
+// results are judged here in the same way. A blocking result returns an
+// *InvariantsError; an invariant that does not parse on the copy returns
+// ErrInvalidInvariant.
+func drillInvariants(ctx context.Context, opts StandbyOptions, m *Manifest, name, dsn string, rep *RestoreReport, rec *StandbyRecord, checks *restoreChecks, log *slog.Logger) error {
 	rec.TableRows = make(map[string]int64, len(rep.Tables))
 	for _, t := range rep.Tables {
 		rec.TableRows[t.Table] = t.Rows
 	}
 	invs := opts.Drill.invariantsFor(m)
+	if checks != nil {
+		invs = checks.invs
+	}
 	if len(invs) == 0 && opts.Drill.RowDropPercent <= 0 {
 		return nil
 	}
@@ -58,21 +63,40 @@ func drillInvariants(ctx context.Context, opts StandbyOptions, m *Manifest, name
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("invariants: connect: %w", err)
-	}
-	err = ValidateInvariants(ctx, conn, invs)
-	conn.Close(context.WithoutCancel(ctx))
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidInvariant, err)
+	if checks == nil || !checks.validated {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("invariants: connect: %w", err)
+		}
+		err = ValidateInvariants(ctx, conn, invs)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidInvariant, err)
+		}
 	}
 	o := opts.Drill
-	o.Invariants = invs
 	if o.Jobs <= 0 {
 		o.Jobs = opts.Jobs
 	}
-	results := RunInvariants(ctx, cfg, o, prev.Invariants)
+	// The results in invs' order: those of the restore judged here, the others run now.
+	results := make([]InvariantResult, len(invs))
+	before := previousCounts(prev.Invariants)
+	var after []int
+	o.Invariants = nil
+	for i, inv := range invs {
+		if checks != nil && checks.ran[i] {
+			results[i] = checks.results[i]
+			judgeAgainst(&results[i], inv, before)
+			continue
+		}
+		after = append(after, i)
+		o.Invariants = append(o.Invariants, inv)
+	}
+	if len(after) > 0 {
+		for k, r := range RunInvariants(ctx, cfg, o, prev.Invariants) {
+			results[after[k]] = r
+		}
+	}
 	results = append(results, RowDropResults(prev.TableRows, rec.TableRows, o.RowDropPercent, o.RowDropMinRows)...)
 	rec.Invariants = results
 	for _, r := range results {

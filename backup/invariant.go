@@ -48,6 +48,9 @@ type InvariantResult struct {
 	Error     string   `json:"error,omitempty"`
 	// Detail says why, for built-in checks (the row drop of a table).
 	Detail string `json:"detail,omitempty"`
+	// InRestore: the check ran as a step of a standby refresh's restore, as soon as the
+	// tables it reads were final (restore_checks.go), not after the restore.
+	InRestore bool `json:"in_restore,omitempty"`
 }
 
 // Blocks tells whether the result keeps the copy from being served.
@@ -108,12 +111,7 @@ func RunInvariants(ctx context.Context, cfg *pgx.ConnConfig, o DrillOptions, pre
 	if o.Jobs <= 0 {
 		o.Jobs = 2
 	}
-	before := map[string]int64{}
-	for _, p := range prev {
-		if p.Level != InvariantFailed {
-			before[p.Name] = p.Violations
-		}
-	}
+	before := previousCounts(prev)
 	out := make([]InvariantResult, len(o.Invariants))
 	idx := make([]int, len(o.Invariants))
 	for i := range idx {
@@ -121,11 +119,8 @@ func RunInvariants(ctx context.Context, cfg *pgx.ConnConfig, o DrillOptions, pre
 	}
 	var mu sync.Mutex
 	err := eachOnSessions(ctx, idx, o.Jobs, connector(cfg, "invariants"), func(ctx context.Context, conn *pgx.Conn, i int) error {
-		r := runInvariant(ctx, conn, o.Invariants[i], o.Timeout)
-		if p, ok := before[r.Name]; ok {
-			r.Previous = &p
-		}
-		judgeInvariant(&r, o.Invariants[i])
+		r := runInvariant(ctx, conn, o.Invariants[i], o.Timeout, "")
+		judgeAgainst(&r, o.Invariants[i], before)
 		mu.Lock()
 		out[i] = r
 		mu.Unlock()
@@ -139,15 +134,37 @@ func RunInvariants(ctx context.Context, cfg *pgx.ConnConfig, o DrillOptions, pre
 	return out
 }
 
+// previousCounts are the violation counts of the last served copy's results by name
+// (a failed check has none).
+func previousCounts(prev []InvariantResult) map[string]int64 {
+	before := map[string]int64{}
+	for _, p := range prev {
+		if p.Level != InvariantFailed {
+			before[p.Name] = p.Violations
+		}
+	}
+	return before
+}
+
+// judgeAgainst sets r.Previous from before (previousCounts) and judges r.
+func judgeAgainst(r *InvariantResult, inv Invariant, before map[string]int64) {
+	if p, ok := before[r.Name]; ok {
+		r.Previous = &p
+	}
+	judgeInvariant(r, inv)
+}
+
 // runInvariant counts inv's violations and samples their ids in one read-only
-// transaction bounded by its time limit.
-func runInvariant(ctx context.Context, conn *pgx.Conn, inv Invariant, def time.Duration) InvariantResult {
-	r := InvariantResult{Name: inv.Name}
+// transaction bounded by its time limit; local, if set, are more SET LOCAL statements
+// run first in that transaction.
+func runInvariant(ctx context.Context, conn *pgx.Conn, inv Invariant, def time.Duration, local string) (r InvariantResult) {
+	r = InvariantResult{Name: inv.Name}
 	limit := inv.Timeout
 	if limit <= 0 {
 		limit = def
 	}
 	t0 := time.Now()
+	// r is the named result, so that the runtime reaches the caller (set after return).
 	defer func() { r.Millis = time.Since(t0).Milliseconds() }()
 	fail := func(err error) InvariantResult {
 		r.Level = InvariantFailed
@@ -164,7 +181,7 @@ func runInvariant(ctx context.Context, conn *pgx.Conn, inv Invariant, def time.D
 		return fail(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", max(limit.Milliseconds(), 1))); err != nil {
+	if _, err := tx.Exec(ctx, local+fmt.Sprintf("SET LOCAL statement_timeout = %d", max(limit.Milliseconds(), 1))); err != nil {
 		return fail(err)
 	}
 	q := trimSQL(inv.SQL)

@@ -46,6 +46,9 @@ type RestoreOptions struct {
 	Keys     *Keys
 	Log      *slog.Logger
 	Progress *Progress
+	// checks: a standby refresh's invariants, run inside a whole restore's step graph
+	// where they can be (restore_checks.go); nil for every other restore.
+	checks *restoreChecks
 }
 
 // TableCheck is one table's proof after a restore.
@@ -65,7 +68,8 @@ type RestoreReport struct {
 	Tables   []TableCheck `json:"tables"`
 	Rows     int64        `json:"rows"`
 	// Phases: seconds per phase. A whole restore runs as a step graph whose phases
-	// overlap: "data", "indexes", "proof", "constraints" and "analyze" are each the time
+	// overlap: "data", "indexes", "proof", "constraints", "analyze" (and "invariants", a
+	// standby refresh's invariants run in the graph) are each the time
 	// from the start of the data step until the phase's last step ended, and "<phase>
 	// busy" the session-seconds its steps took; "pre-data" and "sequences+analyze" are
 	// durations. A table subset reports "data", "proof" and "sequences+analyze" durations.
@@ -193,6 +197,8 @@ type restoreRun struct {
 	// tablesAnalyzed: the step graph analyzed every table; finish analyzes only
 	// materialized views and partitioned parents.
 	tablesAnalyzed bool
+	// planned: the invariants of opts.checks the graph runs.
+	planned []plannedCheck
 }
 
 // phase records that the named phase, begun at start, is done.

@@ -14,13 +14,21 @@ import (
 
 // Step ranks: among the ready steps that conflict with no running one, the lowest rank
 // goes first, and within a rank the largest table. Loads come first (everything waits
-// for them), then what unblocks others (keys, then foreign keys, the serial tail of a
-// restore), then the other indexes, the proof and ANALYZE, which nothing waits for.
+// for them), then what unblocks others (keys, the ANALYZE of a table an invariant reads,
+// then foreign keys, the serial tail of a restore), then the other indexes, the
+// invariants, the proof and ANALYZE, which nothing waits for. An invariant's ANALYZE
+// goes before the foreign keys because it conflicts with their validation on the same
+// table: after them it would run last, and the invariants waiting for it after it
+// (measured, 2 cores, 600k small links: from the end of the data to a copy ready to swap
+// 2.15 s median with this order, 2.51 s with ANALYZE last, 2.46 s with the invariants
+// after the restore).
 const (
 	rankLoad = iota
 	rankKey
+	rankCheckAnalyze
 	rankForeignKey
 	rankIndex
+	rankCheck
 	rankProof
 	rankAnalyze
 )
@@ -32,6 +40,7 @@ const (
 	phaseProof       = "proof"
 	phaseConstraints = "constraints"
 	phaseAnalyze     = "analyze"
+	phaseChecks      = "invariants" // a standby refresh's invariants (restore_checks.go)
 )
 
 // proofSums collects the proof's row counts and digests per table, from any session.
@@ -74,11 +83,12 @@ func (p *proofSums) digestRange(ctx context.Context, conn *pgx.Conn, t *Table, i
 
 // graphTable is what the graph knows of one restored table.
 type graphTable struct {
-	i     int
-	t     *Table
-	loads []*step // every chunk's load (or the one frozen load)
-	keys  []*step // its indexes and keys: ANALYZE and foreign keys come after them
-	size  int64   // raw bytes, for priorities
+	i       int
+	t       *Table
+	loads   []*step // every chunk's load (or the one frozen load)
+	keys    []*step // its indexes and keys: ANALYZE and foreign keys come after them
+	analyze *step
+	size    int64 // raw bytes, for priorities
 }
 
 // steps builds the step graph of a whole restore: the data of every table, the
@@ -126,7 +136,7 @@ func (r *restoreRun) steps(pd *postData, sums *proofSums) []*step {
 
 	// Post-data: indexes and keys per table, the rest in one transaction after them,
 	// then the foreign keys.
-	var allKeys []*step
+	var allKeys, unknownKeys []*step
 	postStep := func(phase, what string, rank int, size int64, sql string) *step {
 		return &step{phase: phase, what: what, flavour: flavourPost, post: true, rank: rank, size: size,
 			run: func(ctx context.Context, conn *pgx.Conn) ([]*step, error) {
@@ -146,7 +156,7 @@ func (r *restoreRun) steps(pd *postData, sums *proofSums) []*step {
 			s := add(postStep(phaseIndexes, what, rankKey, 0, sql))
 			s.exclusive = true
 			s.after(allLoads...)
-			allKeys = append(allKeys, s)
+			allKeys, unknownKeys = append(allKeys, s), append(unknownKeys, s)
 			continue
 		}
 		key := tableKey(gt.t.Schema, gt.t.Name)
@@ -239,6 +249,10 @@ func (r *restoreRun) steps(pd *postData, sums *proofSums) []*step {
 			}})
 		a.after(gt.loads...)
 		a.after(gt.keys...)
+		gt.analyze = a
+	}
+	for _, s := range r.checkSteps(byKey, allLoads, unknownKeys, rest) {
+		add(s)
 	}
 	return all
 }
@@ -325,7 +339,10 @@ func loadTableFrozen(ctx context.Context, conn *pgx.Conn, opts RestoreOptions, t
 func (r *restoreRun) runGraph(ctx context.Context, post *dumpScript) (*RestoreReport, error) {
 	pd := newPostData(r.cfg, post, r.opts)
 	sums := &proofSums{rows: make([]int64, len(r.tables)), digests: make([]Digest, len(r.tables))}
-	sc := &scheduler{}
+	if err := r.planChecks(ctx); err != nil {
+		return nil, err
+	}
+	sc := &scheduler{log: r.opts.Log}
 	plain := r.cfg
 	if v := r.opts.ToastCompression; v != "" {
 		// Only where the server knows the method (lz4 needs a server built with it).
@@ -358,7 +375,7 @@ func (r *restoreRun) runGraph(ctx context.Context, post *dumpScript) (*RestoreRe
 	}
 	wg.Wait()
 	sc.clock.phases(r.rep.Phases)
-	for _, n := range []string{phaseData, phaseIndexes, phaseProof, phaseConstraints, phaseAnalyze} {
+	for _, n := range []string{phaseData, phaseIndexes, phaseProof, phaseConstraints, phaseAnalyze, phaseChecks} {
 		if v, ok := r.rep.Phases[n]; ok {
 			r.opts.Log.Info("restore phase done", "phase", n, "seconds", v, "busy_seconds", r.rep.Phases[n+" busy"])
 		}

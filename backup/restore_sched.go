@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -118,6 +119,7 @@ type phaseClock struct {
 // (opened on first use).
 type scheduler struct {
 	open    [flavours]func(context.Context) (*pgx.Conn, error)
+	log     *slog.Logger // each step's start and end at debug level (nil: none)
 	mu      sync.Mutex
 	wake    *sync.Cond
 	ready   []*step
@@ -230,18 +232,37 @@ func (sc *scheduler) worker(ctx context.Context, cancel context.CancelFunc) {
 		skip := s.post && sc.postErr != nil
 		sc.mu.Unlock()
 		if !skip {
+			sc.debug("restore step start", s, "at", t0.Sub(sc.clock.start).Seconds())
 			if conns[s.flavour] == nil {
 				conns[s.flavour], err = sc.open[s.flavour](ctx)
 			}
 			if err == nil {
 				added, err = s.run(ctx, conns[s.flavour])
 			}
-			if err != nil && conns[s.flavour] != nil && conns[s.flavour].PgConn().IsClosed() {
+			// A step that does not fail may still lose its session (an invariant's check
+			// records its error instead of returning it): the next step opens a new one.
+			if conns[s.flavour] != nil && conns[s.flavour].PgConn().IsClosed() {
 				conns[s.flavour] = nil
 			}
 		}
-		sc.finish(s, added, err, time.Since(t0), cancel)
+		took := time.Since(t0)
+		if !skip {
+			args := []any{"seconds", took.Seconds(), "at", time.Since(sc.clock.start).Seconds()}
+			if err != nil {
+				args = append(args, "err", err)
+			}
+			sc.debug("restore step done", s, args...)
+		}
+		sc.finish(s, added, err, took, cancel)
 	}
+}
+
+// debug logs a step's start or end: the timeline of a restore at debug level.
+func (sc *scheduler) debug(msg string, s *step, args ...any) {
+	if sc.log == nil {
+		return
+	}
+	sc.log.Debug(msg, append([]any{"what", s.what, "phase", s.phase}, args...)...)
 }
 
 // finish records s's end, releases the steps after it and adds the steps it created.

@@ -182,8 +182,19 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 		return nil, err
 	}
 	t0 := time.Now()
+	// The drill's invariants run inside the restore where they can (restore_checks.go).
+	var checks *restoreChecks
+	if invs := opts.Drill.invariantsFor(m); len(invs) > 0 {
+		checks = newRestoreChecks(invs, opts.Drill.Timeout)
+	}
 	rep, err := Restore(ctx, RestoreOptions{Store: opts.Store, ID: m.ID, Target: withDatabase(opts.Server, incoming),
-		Jobs: opts.Jobs, NoOwner: opts.NoOwner, ForceSameCluster: true, ToastCompression: opts.ToastCompression, Keys: opts.Keys, Log: log, Progress: opts.Progress})
+		Jobs: opts.Jobs, NoOwner: opts.NoOwner, ForceSameCluster: true, ToastCompression: opts.ToastCompression, Keys: opts.Keys, Log: log, Progress: opts.Progress,
+		checks: checks})
+	if errors.Is(err, ErrInvalidInvariant) {
+		// Found before any data was loaded; worded as when the drill found it.
+		dropSide(ctx, opts.Server, incoming, log)
+		return nil, fmt.Errorf("standby copy of %s not served; %s keeps serving its previous copy: %w", m.ID, name, err)
+	}
 	if err != nil {
 		dropSide(ctx, opts.Server, incoming, log)
 		return nil, fmt.Errorf("standby restore of %s failed; %s keeps serving its previous copy: %w", m.ID, name, err)
@@ -191,7 +202,7 @@ func refreshStandby(ctx context.Context, opts StandbyOptions, m *Manifest, name 
 	rec := &StandbyRecord{Database: name, Snapshot: m.ID, SourceDatabase: m.Database, SourceSystemID: m.Server.SystemIdentifier,
 		SourceTime: m.Started, Verified: rep.Verified, Tables: len(rep.Tables), Rows: rep.Rows, Tool: opts.ToolVersion,
 		StandbyHost: sysid, RestoreSeconds: time.Since(t0).Seconds(), Identity: ProvingIdentity(m, opts.Keys)}
-	if err := drillInvariants(ctx, opts, m, name, withDatabase(opts.Server, incoming), rep, rec, log); err != nil {
+	if err := drillInvariants(ctx, opts, m, name, withDatabase(opts.Server, incoming), rep, rec, checks, log); err != nil {
 		dropSide(ctx, opts.Server, incoming, log)
 		return nil, fmt.Errorf("standby copy of %s not served; %s keeps serving its previous copy: %w", m.ID, name, err)
 	}
