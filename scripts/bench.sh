@@ -271,12 +271,12 @@ row() {
 	echo "start of the data step until its last step ended, busy the session-seconds its steps took;"
 	echo "restore(total) is the whole restore with pre-data, swap the rename):"
 	echo
-	echo "| shape | $(for p in pre-data data indexes proof constraints analyze "sequences+analyze" "restore(total)" swap; do printf '%s | ' "$p"; done)"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
+	echo "| shape | $(for p in pre-data data indexes proof constraints analyze invariants "sequences+analyze" "restore(total)" swap; do printf '%s | ' "$p"; done)"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for key in $(for shape in $SHAPES; do echo "standby.$shape"; [ "$shape" = wide ] && echo "standby_pglz.$shape"; done); do
 		tool=${key%%.*} shape=${key#*.}
 		printf '| %s |' "$shape$([ "$tool" = standby_pglz ] && echo ", toast pglz")"
-		for p in pre-data data indexes proof constraints analyze "sequences+analyze" "restore(total)" swap; do
+		for p in pre-data data indexes proof constraints analyze invariants "sequences+analyze" "restore(total)" swap; do
 			w=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p {printf "%.2f\n", $3}' "$WORK/phases" | median)
 			b=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p && $4 != "-" {printf "%.2f\n", $4}' "$WORK/phases" | median)
 			if [ "$b" = "-" ]; then printf ' %s |' "$w"; else printf ' %s (busy %s) |' "$w" "$b"; fi
