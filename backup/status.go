@@ -224,8 +224,14 @@ func GatherStatus(ctx context.Context, o StatusOptions) *StatusFacts {
 				f.Latest, f.LatestErr = latestOf(ctx, o.Store, ids, o.SourceDatabase)
 			}
 			f.Databases, f.DatabasesErr = gatherDatabases(ctx, o.Store)
-			f.WALNewest, f.WALErr = NewestWAL(ctx, o.Store)
-			f.gatherPITR(ctx, o.Store)
+			// One listing of wal/ serves the newest segment and the gap check (on S3 a
+			// month of segments is dozens of list requests).
+			wal, err := listWAL(ctx, o.Store)
+			if err == nil {
+				f.WALNewest, err = newestWALListed(ctx, o.Store, wal)
+			}
+			f.WALErr = err
+			f.gatherPITR(ctx, o.Store, wal)
 		}
 	}
 	if f.Database == "" && f.Latest != nil {
@@ -319,7 +325,7 @@ type PITRStatus struct {
 }
 
 // gatherPITR reads the base backup count and the latest snapshot's proof record.
-func (f *StatusFacts) gatherPITR(ctx context.Context, st Store) {
+func (f *StatusFacts) gatherPITR(ctx context.Context, st Store, wal []ObjectInfo) {
 	bases, err := ListBaseBackups(ctx, st)
 	if err != nil {
 		f.PITRErr = err
@@ -329,12 +335,13 @@ func (f *StatusFacts) gatherPITR(ctx context.Context, st Store) {
 	if len(bases) > 0 {
 		start, err := StartSegment(bases[0].Timeline, bases[0].StartLSN)
 		var a *WALArchive
-		if err == nil {
-			a, err = CheckWAL(ctx, st, start)
+		if err == nil && f.WALErr == nil {
+			a, err = checkWALListed(ctx, st, wal, start)
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			f.WALErr = err
-		} else {
+		case a != nil:
 			f.WALMissing = a.Missing
 		}
 	}

@@ -244,7 +244,7 @@ func segmentName(timeline string, n uint64) string {
 // archive time (the recovery point objective now) and every segment missing in
 // between. Only 16 MiB segments are supported (PostgreSQL's default).
 func CheckWAL(ctx context.Context, st Store, start string) (*WALArchive, error) {
-	tl, first, ok := segmentNumber(start)
+	tl, _, ok := segmentNumber(start)
 	if !ok {
 		return nil, fmt.Errorf("%q is not a WAL segment name", start)
 	}
@@ -252,11 +252,31 @@ func CheckWAL(ctx context.Context, st Store, start string) (*WALArchive, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list the WAL archive: %w", err)
 	}
+	return checkWALListed(ctx, st, objs, start)
+}
+
+// listWAL lists the whole WAL archive once, for NewestWALListed and checkWALListed.
+func listWAL(ctx context.Context, st Store) ([]ObjectInfo, error) {
+	objs, err := st.List(ctx, WALPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the WAL archive: %w", err)
+	}
+	return objs, nil
+}
+
+// checkWALListed is CheckWAL on objs, a listing of the archive that holds at least
+// start's timeline (objects of other timelines are ignored).
+func checkWALListed(ctx context.Context, st Store, objs []ObjectInfo, start string) (*WALArchive, error) {
+	tl, first, ok := segmentNumber(start)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a WAL segment name", start)
+	}
+	dir := WALPrefix + tl + "/"
 	present := map[uint64]bool{}
 	var newest uint64
 	for _, o := range objs {
 		name := strings.TrimSuffix(path.Base(o.Key), ".json")
-		if !strings.HasSuffix(o.Key, ".json") {
+		if !strings.HasSuffix(o.Key, ".json") || !strings.HasPrefix(o.Key, dir) {
 			continue
 		}
 		if _, n, ok := segmentNumber(name); ok && n >= first {
@@ -304,10 +324,15 @@ func StartSegment(tl int, lsn string) (string, error) {
 // NewestWAL returns the archive time of the newest segment of the newest timeline in
 // st (nil when the store holds no WAL).
 func NewestWAL(ctx context.Context, st Store) (*time.Time, error) {
-	objs, err := st.List(ctx, WALPrefix)
+	objs, err := listWAL(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("list the WAL archive: %w", err)
+		return nil, err
 	}
+	return newestWALListed(ctx, st, objs)
+}
+
+// newestWALListed is NewestWAL on objs, a listing of the whole archive.
+func newestWALListed(ctx context.Context, st Store, objs []ObjectInfo) (*time.Time, error) {
 	newest := ""
 	for _, o := range objs {
 		name := path.Base(o.Key)

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/linkagogo/linkbackup/backup"
 )
@@ -130,4 +133,50 @@ func (k *killAfterObject) Put(ctx context.Context, key string, r io.Reader) (bac
 		return backup.ObjectInfo{}, errors.New("killed")
 	}
 	return k.Store.Put(ctx, key, r)
+}
+
+// countLists counts the store's List calls under wal/.
+type countLists struct {
+	backup.Store
+	mu  sync.Mutex
+	wal int
+}
+
+func (c *countLists) List(ctx context.Context, prefix string) ([]backup.ObjectInfo, error) {
+	if strings.HasPrefix(prefix, backup.WALPrefix) {
+		c.mu.Lock()
+		c.wal++
+		c.mu.Unlock()
+	}
+	return c.Store.List(ctx, prefix)
+}
+
+// TestStatusListsWALOnce: status finds the newest segment and the gap after the base
+// backup's start from one listing of wal/ (before, it listed it twice), and a segment of
+// another timeline neither fills the gap nor hides it.
+func TestStatusListsWALOnce(t *testing.T) {
+	ctx := context.Background()
+	fs := fileStore(t)
+	for _, name := range []string{"000000010000000000000003", "000000010000000000000005", "000000020000000000000004"} {
+		p, _ := segment(t, name)
+		if _, err := backup.PushWAL(ctx, fs, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Now().Add(-time.Hour)
+	b, _ := json.Marshal(backup.BaseManifest{ID: at.UTC().Format(backup.IDFormat), Started: at, Finished: at.Add(time.Minute), StartLSN: "0/3000028", Timeline: 1})
+	if _, err := fs.Put(ctx, backup.BasePrefix+at.UTC().Format(backup.IDFormat)+"/manifest.json", bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	st := &countLists{Store: fs}
+	f := backup.GatherStatus(ctx, backup.StatusOptions{Store: st})
+	if f.WALErr != nil || f.WALNewest == nil || f.BaseBackups != 1 {
+		t.Fatalf("facts: wal err %v, newest %v, base backups %d", f.WALErr, f.WALNewest, f.BaseBackups)
+	}
+	if len(f.WALMissing) != 1 || f.WALMissing[0].Name != "000000010000000000000004" {
+		t.Fatalf("missing %+v, want 000000010000000000000004 only", f.WALMissing)
+	}
+	if st.wal != 1 {
+		t.Fatalf("status listed wal/ %d times, want once", st.wal)
+	}
 }
