@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -119,11 +116,11 @@ func (o PITROptions) prove(ctx context.Context, m *Manifest, rec *PITRRecord) er
 	if err := o.waitArchived(ctx, p); err != nil {
 		return err
 	}
-	parent, dir, err := ScratchDataDir(o.ScratchDir)
+	parent, dir, err := ScratchDataDir(o.ScratchDir, o.Log)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(parent)
+	defer RemoveScratch(parent)
 	t0 := time.Now()
 	rep, err := Recover(ctx, RecoverOptions{Store: o.Store, Keys: o.Keys, PGData: dir, ToLSN: p.LSN, Exclusive: true,
 		Timeline: p.Timeline, PrivateTrust: true, Feed: true, PgVerifybackup: o.PgVerifybackup, Log: o.Log})
@@ -237,36 +234,6 @@ func (o PITROptions) waitArchived(ctx context.Context, p *WALPoint) error {
 // ReadPITR reads the point-in-time proof record of database db (fs.ErrNotExist: none yet).
 func ReadPITR(ctx context.Context, st Store, db string) (*PITRRecord, error) {
 	return readRecord[PITRRecord](ctx, st, PITRKey(db), 4<<20, "point-in-time proof record", "")
-}
-
-// ScratchDataDir makes an empty data directory for a temporary recovery under parent
-// ("" = the system's temp directory), owned by the postgres user when running as root
-// (PostgreSQL never runs as root). The caller removes base.
-func ScratchDataDir(parent string) (base, dir string, err error) {
-	base, err = os.MkdirTemp(parent, "linkbackup-pitr-")
-	if err != nil {
-		return "", "", err
-	}
-	dir = filepath.Join(base, "data")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		os.RemoveAll(base)
-		return "", "", err
-	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(base)
-			return "", "", fmt.Errorf("a temporary recovery as root needs the postgres user to run the server: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		os.Chmod(base, 0o755)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(base)
-			return "", "", err
-		}
-	}
-	return base, dir, nil
 }
 
 // FreePort returns a TCP port free on the loopback interface now.

@@ -169,7 +169,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rep.feed, err = newWALFeed(ctx, o.Store, archive.First, last, uid, gid); err != nil {
+		if rep.feed, err = newWALFeed(ctx, o.Store, archive.First, last, uid, gid, o.Log); err != nil {
 			return nil, err
 		}
 		restoreCommand = rep.feed.restoreCommand()

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -43,7 +44,7 @@ const feedAhead = 4
 // newWALFeed plans the files a recovery from segment first up to segment last (both
 // included; same timeline) needs, plus every archived timeline history file, in a new
 // spool directory owned by uid:gid.
-func newWALFeed(ctx context.Context, st Store, first, last string, uid, gid int) (*walFeed, error) {
+func newWALFeed(ctx context.Context, st Store, first, last string, uid, gid int, log *slog.Logger) (*walFeed, error) {
 	tl, a, ok1 := segmentNumber(first)
 	_, b, ok2 := segmentNumber(last)
 	if !ok1 || !ok2 || b < a {
@@ -63,11 +64,11 @@ func newWALFeed(ctx context.Context, st Store, first, last string, uid, gid int)
 		f.plan = append(f.plan, segmentName(tl, n))
 	}
 	f.first = a
-	if f.dir, err = os.MkdirTemp("", "linkbackup-walfeed-"); err != nil {
+	if f.dir, err = makeScratch("", "linkbackup-walfeed-", log); err != nil {
 		return nil, err
 	}
 	if err := f.writeFile(".plan", strings.Join(f.plan, "\n")+"\n"); err != nil {
-		os.RemoveAll(f.dir)
+		RemoveScratch(f.dir)
 		return nil, err
 	}
 	if uid >= 0 {
@@ -203,5 +204,5 @@ func (f *walFeed) stop() {
 		f.cancel()
 		<-f.done
 	}
-	os.RemoveAll(f.dir)
+	RemoveScratch(f.dir)
 }

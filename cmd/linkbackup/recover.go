@@ -170,11 +170,11 @@ func (a *app) runMemberAsOf(cmd *cobra.Command, rf *recoverFlags, args []string,
 	if err := a.prepareRecover(cmd, &o); err != nil {
 		return err
 	}
-	base, scratch, err := backup.ScratchDataDir(a.cfg.Drill.PITRDir)
+	base, scratch, err := backup.ScratchDataDir(a.cfg.Drill.PITRDir, a.log)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(base)
+	defer backup.RemoveScratch(base)
 	o.PGData, o.PrivateTrust, o.Feed = scratch, true, true
 	rep, err := backup.Recover(ctx, o)
 	if err != nil {
