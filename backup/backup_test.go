@@ -122,7 +122,7 @@ func TestBackupBookmarksFileStore(t *testing.T) {
 	if m.AppVersion != "app-40" {
 		t.Fatalf("app version stamp = %q, want app-40", m.AppVersion)
 	}
-	if m.Format != backup.FormatVersion || m.Database == "" || m.Server.VersionNum < 150000 || m.Tool != "test" {
+	if m.Format != 3 || m.Compression != backup.CompressionZstd || m.Database == "" || m.Server.VersionNum < 150000 || m.Tool != "test" {
 		t.Fatalf("manifest header: %+v", m)
 	}
 	if m.Server.SystemIdentifier == "" {

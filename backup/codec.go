@@ -12,21 +12,22 @@ import (
 // Compression codecs of stored objects (Object.Comp, Manifest.Compression, the
 // backup.compression setting).
 //
-// s2 (klauspost/compress, a Snappy extension) compresses the COPY data of a backup with
-// about a third of zstd level 1's CPU and decompresses it faster, for objects about 30 %
-// larger (measured on the bench shapes, BENCHMARKS.md). On a 2-core machine where the
-// server's COPY and the compressor share the cores, that CPU is the backup's wall time.
-// zstd makes the smallest objects and is readable with the zstd command.
+// zstd (the default) makes the smallest objects and is readable by hand with `zstd -d`
+// (README, "Restoring by hand"). s2 (klauspost/compress, a Snappy extension) compresses
+// the COPY data with about a third of zstd level 1's CPU and decompresses it faster, for
+// objects about 30 % larger (measured on the bench shapes, BENCHMARKS.md): on a machine
+// where the server's COPY and the compressor share the cores, that CPU is the backup's
+// wall time.
 const (
 	CompressionS2   = "s2"
 	CompressionZstd = "zstd"
 )
 
 // Compressions are the codecs a backup can write (backup.compression).
-var Compressions = []string{CompressionS2, CompressionZstd}
+var Compressions = []string{CompressionZstd, CompressionS2}
 
 // DefaultCompression is the codec of snapshots when none is configured.
-const DefaultCompression = CompressionS2
+const DefaultCompression = CompressionZstd
 
 // compressor is a pooled streaming encoder (zstd.Encoder, s2.Writer).
 type compressor interface {

@@ -27,12 +27,12 @@ const formatZstd = 3
 // Store layout (documented in README "Snapshot layout"):
 //
 //	snapshots/<id>/manifest.json                 written last: a snapshot exists only with it
-//	snapshots/<id>/schema/pre-data.sql.s2        pg_dump --schema-only --section=pre-data
-//	snapshots/<id>/schema/post-data.sql.s2       pg_dump --schema-only --section=post-data
-//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.s2    COPY text of table nnnn, chunk cccc
-//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.s2  the same in binary COPY format
+//	snapshots/<id>/schema/pre-data.sql.zst       pg_dump --schema-only --section=pre-data
+//	snapshots/<id>/schema/post-data.sql.zst      pg_dump --schema-only --section=post-data
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.copy.zst    COPY text of table nnnn, chunk cccc
+//	snapshots/<id>/data/<nnnn>-<table>.<cccc>.pgcopy.zst  the same in binary COPY format
 //
-// (.zst instead of .s2 for a snapshot compressed with zstd.)
+// (.s2 instead of .zst for a snapshot compressed with s2.)
 const (
 	SnapshotsPrefix = "snapshots/"
 	ManifestName    = "manifest.json"

@@ -309,26 +309,26 @@ func TestRestoreToastCompression(t *testing.T) {
 	}
 }
 
-// Both codecs end to end in one store: an s2 snapshot (the default) is format 4 with .s2
-// objects recording their codec, a zstd snapshot stays format 3 with .zst objects and no
-// codec field (as written before s2), and each restores and proves every table; s2
-// stores more bytes than zstd for the same rows.
+// Both codecs end to end in one store: a zstd snapshot (the default) is format 3 with
+// .zst objects and no codec field (as written before s2), an s2 snapshot format 4 with .s2
+// objects recording their codec, and each restores and proves every table; s2 stores
+// more bytes than zstd for the same rows.
 func TestBackupCodecsRestore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	src := bookmarkDB(t, 30, 40)
 	st := fileStore(t)
 	stored := map[string]int64{}
-	for _, comp := range []string{"", backup.CompressionZstd} {
+	for _, comp := range []string{"", backup.CompressionS2} {
 		o := opts(t, src, st)
 		o.Compression = comp
 		m, err := backup.Backup(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, ext, format := backup.CompressionS2, ".s2", backup.FormatVersion
-		if comp == backup.CompressionZstd {
-			want, ext, format = backup.CompressionZstd, ".zst", 3
+		want, ext, format := backup.CompressionZstd, ".zst", 3
+		if comp == backup.CompressionS2 {
+			want, ext, format = backup.CompressionS2, ".s2", backup.FormatVersion
 		}
 		if m.Compression != want || m.Format != format {
 			t.Fatalf("%q: manifest compression %q format %d, want %q %d", comp, m.Compression, m.Format, want, format)

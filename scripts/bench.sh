@@ -2,7 +2,7 @@
 # scripts/bench.sh (`make bench`): measures linkbackup side by side with the tools an
 # operator would use instead, in the same run on the same machine, and writes BENCHMARKS.md.
 #
-#   backup:  linkbackup backup -> versitygw (S3), s2 (default) and --compression zstd
+#   backup:  linkbackup backup -> versitygw (S3), zstd (default) and --compression s2
 #                                           vs  pg_dump -Fc -Z0 | zstd -1 > file
 #   standby: linkbackup standby (restore + prove every table + swap) from versitygw into the
 #            standby cluster                     vs  pg_restore -j2 of a pg_dump -Fd -j2 dump
@@ -139,12 +139,12 @@ for shape in $SHAPES; do
 			timed "linkbackup.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --source "$dsn" --store "$store"
 			"$LB" snapshots --json --store "$store" |
 				grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbsize.$shape"
-			# The same with zstd (backup.compression: zstd), into another bucket.
-			mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket-z"
-			timed "linkbackup_zstd.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --compression zstd --source "$dsn" --store "$(store_of "$bucket-z")"
-			"$LB" snapshots --json --store "$(store_of "$bucket-z")" |
-				grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbzsize.$shape"
-			rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket-z"
+			# The same with s2 (backup.compression: s2), into another bucket the standby
+			# also restores from.
+			mkdir -p "$LINKBACKUP_TEST_S3_ROOT/$bucket-s2"
+			timed "linkbackup_s2.$shape" "$PRIMARY_PM" "$LB" backup --log-level warn --compression s2 --source "$dsn" --store "$(store_of "$bucket-s2")"
+			"$LB" snapshots --json --store "$(store_of "$bucket-s2")" |
+				grep -o '"stored_bytes": [0-9]*' | tail -1 | awk '{print $2}' >"$WORK/lbs2size.$shape"
 		}
 		theirs_backup() {
 			timed "pgdump_zstd.$shape" "$PRIMARY_PM" bash -c "set -o pipefail; pg_dump -Fc -Z0 -d '$dsn' | zstd -1 -q -o '$WORK/dump.zst' -f"
@@ -154,6 +154,9 @@ for shape in $SHAPES; do
 		ours_standby() {
 			timed "standby.$shape" "$STANDBY_PM" "$LB" standby --log-level info --store "$store" --standby "$sbadmin" --database "bench_sb_$shape" --jobs 2
 			phases "standby.$shape"
+			# The same from the s2 snapshot (decompression is cheaper).
+			timed "standby_s2.$shape" "$STANDBY_PM" "$LB" standby --log-level info --store "$(store_of "$bucket-s2")" --standby "$sbadmin" --database "bench_sbs_$shape" --jobs 2
+			phases "standby_s2.$shape"
 			if [ "$shape" = wide ]; then
 				# The same with the server's default TOAST compression (pglz): what lz4 buys.
 				LINKBACKUP_STANDBY_TOAST_COMPRESSION=pglz timed "standby_pglz.$shape" "$STANDBY_PM" "$LB" standby --log-level info --store "$store" --standby "$sbadmin" --database "bench_sbp_$shape" --jobs 2
@@ -175,10 +178,10 @@ for shape in $SHAPES; do
 			theirs_standby
 			ours_standby
 		fi
-		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket"
+		rm -rf "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket" "${LINKBACKUP_TEST_S3_ROOT:?}/$bucket-s2"
 	done
 	psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS bench_pgr_$shape" >/dev/null
-	for d in "bench_sb_$shape" "bench_sb_${shape}__previous" "bench_sbp_$shape" "bench_sbp_${shape}__previous"; do
+	for d in "bench_sb_$shape" "bench_sb_${shape}__previous" "bench_sbp_$shape" "bench_sbp_${shape}__previous" "bench_sbs_$shape" "bench_sbs_${shape}__previous"; do
 		psql -qX "$sbadmin" -c "DROP DATABASE IF EXISTS $d" >/dev/null
 	done
 	rm -rf "$WORK/dumpdir"
@@ -248,8 +251,8 @@ row() {
 	echo "|---|---|---|---|---|---|---|---|"
 	for shape in $SHAPES; do
 		base=$(col "pgdump_zstd.$shape" 2 | median)
-		row "linkbackup.$shape" "$shape: \`linkbackup backup\` (4 jobs, s2, the default) → versitygw" "$base" "$(cat "$WORK/lbsize.$shape")"
-		row "linkbackup_zstd.$shape" "$shape: the same with \`--compression zstd\`" "$base" "$(cat "$WORK/lbzsize.$shape")"
+		row "linkbackup.$shape" "$shape: \`linkbackup backup\` (4 jobs, zstd, the default) → versitygw" "$base" "$(cat "$WORK/lbsize.$shape")"
+		row "linkbackup_s2.$shape" "$shape: the same with \`--compression s2\`" "$base" "$(cat "$WORK/lbs2size.$shape")"
 		row "pgdump_zstd.$shape" "$shape: \`pg_dump -Fc -Z0 \\| zstd -1\` → file" "$base" "$(cat "$WORK/zsize.$shape")"
 		row "pgdump_dir_j2.$shape" "$shape: \`pg_dump -Fd -j2\` → dir (1 run, the dump pg_restore reads)" "$base" "$(cat "$WORK/dsize.$shape")"
 	done
@@ -260,7 +263,8 @@ row() {
 	echo "|---|---|---|---|---|---|---|"
 	for shape in $SHAPES; do
 		base=$(col "pgrestore_j2.$shape" 2 | median)
-		row "standby.$shape" "$shape: \`linkbackup standby --jobs 2\` (restore, prove every table, invariants, swap) from versitygw" "$base"
+		row "standby.$shape" "$shape: \`linkbackup standby --jobs 2\` (restore, prove every table, invariants, swap) from versitygw, zstd snapshot (the default)" "$base"
+		row "standby_s2.$shape" "$shape: the same from the \`--compression s2\` snapshot" "$base"
 		if [ "$shape" = wide ]; then
 			row "standby_pglz.$shape" "$shape: the same with \`standby.toast_compression: pglz\` (the server's default)" "$base"
 		fi
@@ -273,9 +277,9 @@ row() {
 	echo
 	echo "| shape | $(for p in pre-data data indexes proof constraints analyze invariants "sequences+analyze" "restore(total)" swap; do printf '%s | ' "$p"; done)"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
-	for key in $(for shape in $SHAPES; do echo "standby.$shape"; [ "$shape" = wide ] && echo "standby_pglz.$shape"; done); do
+	for key in $(for shape in $SHAPES; do echo "standby.$shape"; echo "standby_s2.$shape"; [ "$shape" = wide ] && echo "standby_pglz.$shape"; done); do
 		tool=${key%%.*} shape=${key#*.}
-		printf '| %s |' "$shape$([ "$tool" = standby_pglz ] && echo ", toast pglz")"
+		printf '| %s |' "$shape$([ "$tool" = standby_pglz ] && echo ", toast pglz")$([ "$tool" = standby_s2 ] && echo ", s2 snapshot")"
 		for p in pre-data data indexes proof constraints analyze invariants "sequences+analyze" "restore(total)" swap; do
 			w=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p {printf "%.2f\n", $3}' "$WORK/phases" | median)
 			b=$(awk -v n="$tool.$shape" -v p="$p" '$1==n && $2==p && $4 != "-" {printf "%.2f\n", $4}' "$WORK/phases" | median)

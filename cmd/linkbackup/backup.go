@@ -20,7 +20,7 @@ func newBackupCmd(a *app) *cobra.Command {
 
 All tables of all non-system schemas are copied in parallel under one exported snapshot
 (binary COPY for tables whose column types all have a portable binary form, COPY text
-for the rest or for all with --copy-format text; compressed with s2 or zstd (--compression), streamed into the
+for the rest or for all with --copy-format text; compressed with zstd or s2 (--compression), streamed into the
 store without local files); the schema
 comes from pg_dump --schema-only under the same snapshot. Every object gets a SHA-256,
 every table a row count and an order-independent row digest. The manifest is written
@@ -75,7 +75,7 @@ Exit codes: 0 the manifest is written; 1 anything failed (nothing is listed); 2 
 	f.StringSlice("exclude-schema", nil, "schemas to leave out, comma-separated ($LINKBACKUP_BACKUP_EXCLUDE_SCHEMAS)")
 	f.StringSlice("exclude-table", nil, "schema.table (or schema.*) whose data to leave out ($LINKBACKUP_BACKUP_EXCLUDE_TABLES)")
 	f.Int("split-table-mb", 0, "copy tables larger than this (MiB on disk) as parallel ranges")
-	f.String("compression", "", "codec of the snapshot's objects: s2 (fast, ~30% larger) or zstd (smallest) ($LINKBACKUP_BACKUP_COMPRESSION)")
+	f.String("compression", "", "codec of the snapshot's objects: zstd (smallest, readable with zstd -d) or s2 (~1/3 of the CPU, ~30% larger) ($LINKBACKUP_BACKUP_COMPRESSION)")
 	f.Int("compression-level", 0, "zstd level 1..22 (s2 has none)")
 	f.String("copy-format", "", "auto: binary COPY for tables of built-in types only (faster), text for the rest; text: all text")
 	f.Duration("lock-timeout", 0, "wait this long for a running backup of the same database before refusing")

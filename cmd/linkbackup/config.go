@@ -183,9 +183,9 @@ type BackupConfig struct {
 	// SplitTableMB: tables larger than this many MiB on disk are copied as several ranges
 	// in parallel. Default 64.
 	SplitTableMB int `yaml:"split_table_mb"`
-	// Compression is the codec of the snapshot's objects: "s2" (about a third of zstd's
-	// CPU, objects about 30 % larger; decompresses faster) or "zstd" (smallest, readable
-	// with the zstd command). Default s2. WAL segments and base backups are always zstd.
+	// Compression is the codec of the snapshot's objects: "zstd" (smallest, readable by
+	// hand with zstd -d) or "s2" (about a third of zstd's CPU, objects about 30 % larger;
+	// decompresses faster). Default zstd. WAL segments and base backups are always zstd.
 	Compression string `yaml:"compression"`
 	// CompressionLevel is the zstd level: 1 (fastest), 3 (default), 6 (better), 11 (best).
 	// s2 has no levels. Default 1.
